@@ -1,0 +1,3 @@
+module github.com/etcdv2/client
+
+go 1.23
