@@ -1,0 +1,479 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultRequestTimeout is the overall timeout a caller may use for one
+// call; the client itself does not apply it. It is kept from the original
+// client for compatibility.
+var DefaultRequestTimeout = 5 * time.Second
+
+// DefaultHeaderTimeoutPerRequest is the per-attempt timeout used when
+// Config.HeaderTimeoutPerRequest is zero: an endpoint that has not sent the
+// response headers by then is given up on and the next one is tried. It is
+// what makes a hung member (stopped, or on a black-holed network) cost one
+// timeout instead of the caller's whole deadline.
+const DefaultHeaderTimeoutPerRequest = 2 * time.Second
+
+// DefaultMaxResponseBytes is the largest response body read when
+// Config.MaxResponseBytes is zero: 256 MiB, room for a recursive listing of
+// a few hundred thousand keys.
+const DefaultMaxResponseBytes = 256 << 20
+
+// DefaultTransport is the transport used when Config.Transport is nil.
+// Unlike the original client's, it keeps enough idle connections per member
+// for many concurrent callers and long-poll watches, so that a busy client
+// reuses connections instead of dialing (and leaving TIME_WAIT sockets) for
+// most requests.
+var DefaultTransport CancelableTransport = &http.Transport{
+	Proxy: http.ProxyFromEnvironment,
+	DialContext: (&net.Dialer{
+		Timeout:   30 * time.Second,
+		KeepAlive: 30 * time.Second,
+	}).DialContext,
+	TLSHandshakeTimeout:   10 * time.Second,
+	MaxIdleConns:          1024,
+	MaxIdleConnsPerHost:   256,
+	IdleConnTimeout:       90 * time.Second,
+	ExpectContinueTimeout: time.Second,
+}
+
+// CancelableTransport mimics net/http.Transport, but requires that the
+// object also support request cancellation. *http.Transport implements it.
+// Requests are cancelled through their context; CancelRequest is kept in the
+// interface for compatibility and is not called.
+type CancelableTransport interface {
+	http.RoundTripper
+	CancelRequest(req *http.Request)
+}
+
+// CheckRedirectFunc decides whether a redirect is followed. Its argument is
+// the number of requests already made for this attempt; a non-nil error
+// stops the attempt with that error.
+type CheckRedirectFunc func(via int) error
+
+// DefaultCheckRedirect follows up to 10 redirects, but no more.
+var DefaultCheckRedirect CheckRedirectFunc = func(via int) error {
+	if via > 10 {
+		return ErrTooManyRedirects
+	}
+	return nil
+}
+
+// maxRedirects bounds redirects whatever CheckRedirect says.
+const maxRedirects = 100
+
+// EndpointSelectionMode is the original client's way of choosing a policy;
+// Config.Selector is the general one.
+type EndpointSelectionMode int
+
+const (
+	// EndpointSelectionRandom is the default value of the 'SelectionMode'.
+	// The client pins one endpoint picked at random and stays on it while
+	// it answers, moving to the next one when it fails (the Sticky policy).
+	EndpointSelectionRandom EndpointSelectionMode = iota
+
+	// EndpointSelectionPrioritizeLeader sends requests to the raft leader's
+	// endpoint, saving the follower's forwarding hop for writes (the
+	// PreferLeader policy). The client learns the leader at Sync and, unlike
+	// the original client, also refreshes it by itself when a response
+	// shows a new raft term, so AutoSync is recommended but not required.
+	EndpointSelectionPrioritizeLeader
+)
+
+// Config configures a Client. Its zero value is not usable: Endpoints is
+// required. Every other field documents its zero value. The Config is
+// copied by New; changing it afterwards has no effect.
+type Config struct {
+	// Endpoints defines a set of URLs (schemes, hosts and ports only)
+	// that can be used to communicate with a logical etcd cluster. For
+	// example, a three-node cluster could be provided like so:
+	//
+	// 	Endpoints: []string{
+	//		"http://node1.example.com:2379",
+	//		"http://node2.example.com:2379",
+	//		"http://node3.example.com:2379",
+	//	}
+	//
+	// If multiple endpoints are provided, the Client will attempt to
+	// use them all in the event that one or more of them are unusable.
+	//
+	// If Client.Sync is ever called, the Client may cache an alternate
+	// set of endpoints to continue operation.
+	Endpoints []string
+
+	// Transport is used by the Client to drive HTTP requests. If not
+	// provided, DefaultTransport will be used.
+	Transport CancelableTransport
+
+	// CheckRedirect specifies the policy for handling HTTP redirects.
+	// If CheckRedirect is not nil, the Client calls it before
+	// following an HTTP redirect. The sole argument is the number of
+	// requests that have already been made. If CheckRedirect returns
+	// an error, the attempt stops with that error.
+	//
+	// If CheckRedirect is nil, the Client uses its default policy,
+	// which is to stop after 10 consecutive requests. A relative
+	// Location is resolved against the request's URL.
+	CheckRedirect CheckRedirectFunc
+
+	// Username specifies the user credential to add as an authorization
+	// header to every request. Empty means no authorization header.
+	Username string
+
+	// Password is the password for the specified user to add as an
+	// authorization header to the request. It never appears in logs,
+	// debug output or errors.
+	Password string
+
+	// HeaderTimeoutPerRequest specifies the time limit to wait for the
+	// response headers of one attempt at one endpoint. The timeout
+	// includes connection time, any redirects, and header wait time.
+	// When it expires the next endpoint is tried (for requests that are
+	// safe to resend; see OutcomeUnknownError).
+	//
+	// For a watch, it bounds the wait for the headers, which an etcd
+	// server sends as soon as the watch is registered; it does not
+	// bound the wait for the event.
+	//
+	// One API call may send multiple requests to different etcd servers
+	// until it succeeds. Use the context of the call to specify the
+	// overall timeout.
+	//
+	// Zero means DefaultHeaderTimeoutPerRequest (the original client had
+	// no timeout then, which made a hung member hang its callers). A
+	// negative value means no per-attempt timeout.
+	HeaderTimeoutPerRequest time.Duration
+
+	// SelectionMode is an EndpointSelectionMode enum that specifies the
+	// policy for choosing the etcd cluster node to which requests are
+	// sent. It is used when Selector is nil.
+	SelectionMode EndpointSelectionMode
+
+	// Selector chooses the endpoint of each attempt. Nil means the policy
+	// of SelectionMode: Sticky for EndpointSelectionRandom, PreferLeader
+	// for EndpointSelectionPrioritizeLeader.
+	Selector Selector
+
+	// Logger receives debug records of every attempt (endpoint, method,
+	// path, status, duration, error) and warnings from background work
+	// such as AutoSync. Nil means no logging. Credentials are never
+	// logged.
+	Logger *slog.Logger
+
+	// MaxResponseBytes caps the size of a response body; a larger one
+	// fails with an error matching ErrResponseTooLarge. Zero means
+	// DefaultMaxResponseBytes; a negative value means no cap.
+	MaxResponseBytes int64
+}
+
+// Client is a connection to an etcd cluster. Create it with New and pass
+// it to NewKeysAPI, NewMembersAPI and the auth constructors. It is safe for
+// concurrent use.
+//
+// Client is sealed: only this package implements it, so that methods can be
+// added. Wrappers may embed it.
+type Client interface {
+	// Sync updates the internal cache of the etcd cluster's membership:
+	// the endpoints become the client URLs the members advertise. If no
+	// member advertises any, the endpoints are kept and ErrNoEndpoints is
+	// returned.
+	Sync(context.Context) error
+
+	// AutoSync periodically calls Sync() every given interval.
+	// The recommended sync interval is 10 seconds to 1 minute, which does
+	// not bring too much overhead to server and makes client catch up the
+	// cluster change in time.
+	//
+	// Unlike the original client's, it does not stop at the first failed
+	// Sync: failures are logged (Config.Logger) and retried at the next
+	// tick. It returns the context's error when the context ends, and
+	// context.Canceled once the client is closed, so the loop below
+	// ends in both cases:
+	//
+	//  for {
+	//      err := client.AutoSync(ctx, 10*time.Second)
+	//      if err == context.DeadlineExceeded || err == context.Canceled {
+	//          break
+	//      }
+	//      log.Print(err)
+	//  }
+	AutoSync(context.Context, time.Duration) error
+
+	// Endpoints returns a copy of the current set of API endpoints used
+	// by Client to resolve HTTP requests. If Sync has ever been called,
+	// this may differ from the initial Endpoints provided in the Config.
+	Endpoints() []string
+
+	// SetEndpoints sets the set of API endpoints used by Client to resolve
+	// HTTP requests. If the given endpoints are not valid, an error will be
+	// returned and the endpoints are not changed. The list is shuffled so
+	// that clients spread over the members.
+	SetEndpoints(eps []string) error
+
+	// GetVersion retrieves the current etcd server and cluster version.
+	GetVersion(ctx context.Context) (*Versions, error)
+
+	// Close stops every background goroutine of the client (AutoSync
+	// loops, leader refreshes), cancels requests in flight and closes idle
+	// connections. Calls made afterwards fail with ErrClosed. Close is
+	// idempotent and returns nil.
+	Close() error
+
+	// do sends a request to the cluster; it seals the interface.
+	do(ctx context.Context, r *request) (*response, error)
+}
+
+// Versions is the answer of GetVersion.
+type Versions struct {
+	// Server is the version of the member that answered.
+	Server string `json:"etcdserver"`
+	// Cluster is the version the cluster runs at ("not_decided" early on).
+	Cluster string `json:"etcdcluster"`
+}
+
+// New creates a Client from cfg. It checks the configuration and does no
+// I/O; the first request contacts the cluster.
+func New(cfg Config) (Client, error) {
+	c := &httpClusterClient{
+		transport:     cfg.Transport,
+		checkRedirect: cfg.CheckRedirect,
+		username:      cfg.Username,
+		password:      cfg.Password,
+		headerTimeout: cfg.HeaderTimeoutPerRequest,
+		selector:      cfg.Selector,
+		logger:        cfg.Logger,
+		maxBody:       cfg.MaxResponseBytes,
+	}
+	if c.transport == nil {
+		c.transport = DefaultTransport
+	}
+	if c.checkRedirect == nil {
+		c.checkRedirect = DefaultCheckRedirect
+	}
+	if c.headerTimeout == 0 {
+		c.headerTimeout = DefaultHeaderTimeoutPerRequest
+	}
+	if c.selector == nil {
+		c.selector = selectorFor(cfg.SelectionMode)
+	}
+	c.observer, _ = c.selector.(Observer)
+	if la, ok := c.selector.(leaderAware); ok && la.usesLeader() {
+		c.wantLeader = true
+	}
+	if c.maxBody == 0 {
+		c.maxBody = DefaultMaxResponseBytes
+	}
+	if c.username != "" || c.password != "" {
+		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
+	}
+	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
+	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// httpClusterClient is the Client.
+type httpClusterClient struct {
+	transport     CancelableTransport
+	checkRedirect CheckRedirectFunc
+	username      string
+	password      string
+	// authHeader is the Authorization header value, or "".
+	authHeader    string
+	headerTimeout time.Duration
+	selector      Selector
+	observer      Observer
+	wantLeader    bool
+	logger        *slog.Logger
+	maxBody       int64
+
+	// eps is the current endpoint list; replaced whole, never modified.
+	eps atomic.Pointer[endpointSet]
+	// setMu serializes writers of eps.
+	setMu sync.Mutex
+
+	// clusterID is the X-Etcd-Cluster-Id first seen, or nil.
+	clusterID atomic.Pointer[string]
+	// maxTerm is the highest X-Raft-Term seen.
+	maxTerm atomic.Uint64
+	// refreshing is set while a leader refresh runs.
+	refreshing atomic.Bool
+
+	closeCtx context.Context
+	closeFn  context.CancelFunc
+	bg       sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// endpointSet is an immutable snapshot of the endpoints.
+type endpointSet struct {
+	list []*endpoint
+	// leader is the URL of the leader's endpoint, or "".
+	leader string
+}
+
+// endpoint is one endpoint and what the client knows about it.
+type endpoint struct {
+	url  *url.URL
+	raw  string // as given, normalized (no trailing slash)
+	view Endpoint
+	// verified is set once a response from this endpoint carried the
+	// cluster ID the client knows.
+	verified atomic.Bool
+}
+
+func parseEndpoints(eps []string) ([]*endpoint, error) {
+	if len(eps) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	out := make([]*endpoint, 0, len(eps))
+	seen := make(map[string]bool, len(eps))
+	for _, s := range eps {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, err)}
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		u.RawPath = ""
+		raw := u.String()
+		if seen[raw] {
+			continue
+		}
+		seen[raw] = true
+		out = append(out, &endpoint{url: u, raw: raw})
+	}
+	return out, nil
+}
+
+// SetEndpoints implements Client.
+func (c *httpClusterClient) SetEndpoints(eps []string) error {
+	list, err := parseEndpoints(eps)
+	if err != nil {
+		return err
+	}
+	shuffle(list)
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	leader := ""
+	if old := c.eps.Load(); old != nil {
+		leader = old.leader
+		// Keep what is known about endpoints that stay.
+		for _, e := range list {
+			for _, o := range old.list {
+				if o.raw == e.raw && o.verified.Load() {
+					e.verified.Store(true)
+				}
+			}
+		}
+	}
+	c.storeLocked(list, leader)
+	return nil
+}
+
+// storeLocked publishes a new snapshot. c.setMu must be held.
+func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
+	for i, e := range list {
+		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
+	}
+	c.eps.Store(&endpointSet{list: list, leader: leader})
+}
+
+// setLeader records the client URLs of the leader. Only one that matches an
+// endpoint of the client is kept.
+func (c *httpClusterClient) setLeader(clientURLs []string) {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	set := c.eps.Load()
+	leader := ""
+	for _, cu := range clientURLs {
+		n := normalizeURL(cu)
+		for _, e := range set.list {
+			if e.raw == n {
+				leader = n
+			}
+		}
+	}
+	if leader == set.leader {
+		return
+	}
+	list := make([]*endpoint, len(set.list))
+	for i, e := range set.list {
+		ne := &endpoint{url: e.url, raw: e.raw}
+		ne.verified.Store(e.verified.Load())
+		list[i] = ne
+	}
+	c.storeLocked(list, leader)
+}
+
+func normalizeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String()
+}
+
+// Endpoints implements Client.
+func (c *httpClusterClient) Endpoints() []string {
+	set := c.eps.Load()
+	out := make([]string, len(set.list))
+	for i, e := range set.list {
+		out[i] = e.raw
+	}
+	return out
+}
+
+// Close implements Client.
+func (c *httpClusterClient) Close() error {
+	c.setMu.Lock()
+	already := c.closed.Swap(true)
+	c.setMu.Unlock()
+	if already {
+		return nil
+	}
+	c.closeFn()
+	c.bg.Wait()
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
+
+// goBackground runs f in a goroutine that Close waits for. It returns
+// false, without running f, once the client is closed.
+func (c *httpClusterClient) goBackground(f func(ctx context.Context)) bool {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	if c.closed.Load() {
+		return false
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f(c.closeCtx)
+	}()
+	return true
+}
+
+func shuffle(list []*endpoint) {
+	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+}

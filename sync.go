@@ -1,0 +1,187 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Sync implements Client.
+func (c *httpClusterClient) Sync(ctx context.Context) error {
+	var v struct {
+		Members []struct {
+			ClientURLs []string `json:"clientURLs"`
+		} `json:"members"`
+	}
+	if err := c.getJSON(ctx, "/v2/members", &v); err != nil {
+		return err
+	}
+	var eps []string
+	for _, m := range v.Members {
+		eps = append(eps, m.ClientURLs...)
+	}
+	list, err := parseEndpoints(eps)
+	if err != nil {
+		// No member advertises a usable client URL: keep what works.
+		return err
+	}
+	c.setMu.Lock()
+	old := c.eps.Load()
+	if sameEndpoints(old.list, list) {
+		c.setMu.Unlock()
+	} else {
+		shuffle(list)
+		for _, e := range list {
+			for _, o := range old.list {
+				if o.raw == e.raw && o.verified.Load() {
+					e.verified.Store(true)
+				}
+			}
+		}
+		c.storeLocked(list, old.leader)
+		c.setMu.Unlock()
+	}
+	if c.wantLeader {
+		return c.refreshLeader(ctx)
+	}
+	return nil
+}
+
+func sameEndpoints(a, b []*endpoint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := make(map[string]bool, len(a))
+	for _, e := range a {
+		in[e.raw] = true
+	}
+	for _, e := range b {
+		if !in[e.raw] {
+			return false
+		}
+	}
+	return true
+}
+
+// AutoSync implements Client.
+func (c *httpClusterClient) AutoSync(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		err := c.Sync(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.closed.Load() {
+			return context.Canceled
+		}
+		if err != nil && c.logger != nil {
+			c.logger.WarnContext(ctx, "etcd client: membership sync failed; endpoints kept", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closeCtx.Done():
+			return context.Canceled
+		case <-ticker.C:
+		}
+	}
+}
+
+// GetVersion implements Client.
+func (c *httpClusterClient) GetVersion(ctx context.Context) (*Versions, error) {
+	var v Versions
+	if err := c.getJSON(ctx, "/version", &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// getJSON GETs a path of the cluster API that answers 200 with JSON.
+func (c *httpClusterClient) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, kind: KindCluster, replayable: true})
+	if err != nil {
+		return err
+	}
+	return decodeResponse(resp, http.StatusOK, v)
+}
+
+// decodeResponse decodes a JSON answer with the expected status, or turns
+// any other into an error. It closes the body.
+func decodeResponse(resp *response, want int, v any) error {
+	if resp.StatusCode != want {
+		b, _ := readAllCapped(resp.Body)
+		resp.Body.Close()
+		return decodeErrorBody(resp.StatusCode, b)
+	}
+	if err := decodeJSON(resp.Body, v); err != nil {
+		resp.Body.Close()
+		return err
+	}
+	return finishBody(resp.Body)
+}
+
+// noteTerm records a raft term seen in a response; a new term means an
+// election happened, so the leader is looked up again.
+func (c *httpClusterClient) noteTerm(term uint64) {
+	for {
+		old := c.maxTerm.Load()
+		if term <= old {
+			return
+		}
+		if c.maxTerm.CompareAndSwap(old, term) {
+			break
+		}
+	}
+	if c.wantLeader {
+		c.refreshLeaderAsync()
+	}
+}
+
+// leaderRefreshTimeout bounds one background leader refresh.
+const leaderRefreshTimeout = 5 * time.Second
+
+// refreshLeaderAsync looks the leader up in the background, once at a time.
+func (c *httpClusterClient) refreshLeaderAsync() {
+	if c.refreshing.Swap(true) {
+		return
+	}
+	started := c.goBackground(func(ctx context.Context) {
+		defer c.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(ctx, leaderRefreshTimeout)
+		defer cancel()
+		// During an election members answer 503; try again a few times.
+		backoff := 50 * time.Millisecond
+		for try := 0; try < 8; try++ {
+			if err := c.refreshLeader(ctx); err == nil || ctx.Err() != nil {
+				return
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff *= 2
+		}
+	})
+	if !started {
+		c.refreshing.Store(false)
+	}
+}
+
+// refreshLeader asks the cluster who leads and marks its endpoint.
+func (c *httpClusterClient) refreshLeader(ctx context.Context) error {
+	var m struct {
+		ClientURLs []string `json:"clientURLs"`
+	}
+	if err := c.getJSON(ctx, "/v2/members/leader", &m); err != nil {
+		return err
+	}
+	c.setLeader(m.ClientURLs)
+	return nil
+}
