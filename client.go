@@ -234,6 +234,8 @@ type Client interface {
 
 	// do sends a request to the cluster; it seals the interface.
 	do(ctx context.Context, r *request) (*response, error)
+	// probe checks that one endpoint answers.
+	probe(ctx context.Context, endpoint string) error
 }
 
 // Versions is the answer of GetVersion.

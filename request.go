@@ -383,3 +383,39 @@ func (c *httpClusterClient) logAttempt(ctx context.Context, ep *endpoint, r *req
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "etcd attempt", attrs...)
 }
+
+// probe checks that an endpoint answers (GET /version within the
+// per-attempt timeout, or one second when there is none) and reports the
+// outcome to the selector as an attempt would, so that a failed probe moves
+// sticky requests away from the endpoint. It is used to notice a hung
+// member under a long-poll watch, which no request would otherwise notice.
+func (c *httpClusterClient) probe(ctx context.Context, url string) error {
+	set := c.eps.Load()
+	var ep *endpoint
+	for _, e := range set.list {
+		if e.raw == url {
+			ep = e
+		}
+	}
+	if ep == nil {
+		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
+	}
+	if c.headerTimeout <= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
+	r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
+	resp, _, err := c.attempt(ctx, ep, r)
+	if err == nil {
+		err = c.checkResponse(ep, resp)
+		if err == nil {
+			err = finishBody(resp.Body)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.observe(ep, RequestInfo{Kind: KindCluster}, err)
+	return err
+}
