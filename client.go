@@ -312,8 +312,10 @@ type httpClusterClient struct {
 	clusterID atomic.Pointer[string]
 	// maxTerm is the highest X-Raft-Term seen.
 	maxTerm atomic.Uint64
-	// refreshing is set while a leader refresh runs.
-	refreshing atomic.Bool
+	// refreshing is set while a leader refresh runs; refreshPending asks
+	// it for one more look-up.
+	refreshing     atomic.Bool
+	refreshPending atomic.Bool
 
 	closeCtx context.Context
 	closeFn  context.CancelFunc
