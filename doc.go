@@ -1,0 +1,64 @@
+// Package client is a client for the etcd v2 API (etcd 2.x, and 3.x up to
+// 3.5 with --enable-v2), compatible with the archived official v2 client:
+// code written for that package compiles and behaves the same after its
+// import path is changed to this one, with stdlib context.
+//
+// # Construction
+//
+// Create a Config and exchange it for a Client, then build the API you need
+// on top of it:
+//
+//	c, err := client.New(client.Config{
+//		Endpoints: []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379", "http://10.0.0.3:2379"},
+//	})
+//	if err != nil {
+//		// the configuration is invalid; nothing was sent
+//	}
+//	defer c.Close()
+//	kapi := client.NewKeysAPI(c)
+//
+// A Client is safe for concurrent use and should be shared. Close ends its
+// background work (AutoSync loops, leader look-ups) and its connections.
+//
+// # Failover
+//
+// Each call is one logical request. The client sends it to one endpoint,
+// chosen by the Selector (by default the Sticky policy: one pinned endpoint
+// per client, picked at random), and, when that endpoint fails, to the
+// next one, each at most once. An attempt fails when the connection fails,
+// when no response headers come within the per-attempt timeout
+// (Config.HeaderTimeoutPerRequest, on by default, so a hung member costs
+// one timeout and not the caller's deadline), or when the member answers
+// with a 5xx error such as a raft timeout. When every endpoint failed, the
+// call returns a *ClusterError that lists each endpoint and its error.
+//
+// Reads and watches are always safe to send again. A write is sent again
+// to another member only when it provably never left the client (the
+// connection was refused, say), or when repeating it cannot change its
+// effect (an unconditional Set). A create, a compare-and-swap, an in-order
+// create or a delete whose request may have reached a server without a
+// definite answer returns an error matching ErrOutcomeUnknown instead: the
+// write may or may not have been applied, and a blind resend could apply it
+// twice.
+//
+// # Errors
+//
+//   - A call whose context is cancelled or expires returns exactly
+//     ctx.Err().
+//   - An etcd error answer of the keys API is an Error; it matches any Error
+//     with the same Code under errors.Is, and err.(client.Error) also works.
+//   - *ClusterError matches ErrClusterUnavailable, and errors.Is / errors.As
+//     look into each per-endpoint error (ErrAttemptTimeout, *net.OpError, ...).
+//   - *OutcomeUnknownError matches ErrOutcomeUnknown and wraps the cause.
+//   - An endpoint of another etcd cluster (its X-Etcd-Cluster-Id differs from
+//     the one the client saw first) gives a *ClusterIDMismatchError and is
+//     never used silently; a write that cannot be resent is only sent to an
+//     endpoint already seen answering for the cluster.
+//
+// # Consistency
+//
+// A plain read is answered by the member that gets it, from its own copy of
+// the data, which can lag behind (a member cut off from its peers keeps
+// answering reads with old data). A quorum read (GetOptions.Quorum) goes
+// through raft and is linearizable, at the cost of a round of consensus.
+package client
