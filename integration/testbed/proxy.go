@@ -46,7 +46,8 @@ type Proxy struct {
 	delay atomic.Int64 // nanoseconds
 
 	mu        sync.Mutex
-	ln        net.Listener // nil while refusing or closed
+	ln        net.Listener  // nil while refusing or closed
+	lnDone    chan struct{} // closed when ln's accept loop has returned
 	blackhole bool
 	closed    bool
 	conns     map[*proxyConn]struct{}
@@ -121,11 +122,9 @@ func newProxy(tb testing.TB, target string) (*Proxy, error) {
 		tb:     tb,
 		target: target,
 		addr:   ln.Addr().String(),
-		ln:     ln,
 		conns:  map[*proxyConn]struct{}{},
 	}
-	p.wg.Add(1)
-	go p.acceptLoop(ln)
+	p.startAccepting(ln)
 	return p, nil
 }
 
@@ -190,6 +189,12 @@ func (p *Proxy) Refuse(on bool) {
 		if p.ln != nil {
 			p.ln.Close()
 			p.ln = nil
+			// The socket is really closed only once the accept loop
+			// has left Accept; until then connects still succeed.
+			done := p.lnDone
+			p.mu.Unlock()
+			<-done
+			p.mu.Lock()
 		}
 		return
 	}
@@ -202,9 +207,7 @@ func (p *Proxy) Refuse(on bool) {
 		var ln net.Listener
 		ln, err = net.Listen("tcp", p.addr)
 		if err == nil {
-			p.ln = ln
-			p.wg.Add(1)
-			go p.acceptLoop(ln)
+			p.startAccepting(ln)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -260,8 +263,21 @@ func (p *Proxy) setDrop(f func(c net.Conn) bool) {
 	}
 }
 
+// startAccepting installs ln and starts its accept loop; p.mu must be held
+// (or p not yet shared).
+func (p *Proxy) startAccepting(ln net.Listener) {
+	p.ln = ln
+	done := make(chan struct{})
+	p.lnDone = done
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(done)
+		p.acceptLoop(ln)
+	}()
+}
+
 func (p *Proxy) acceptLoop(ln net.Listener) {
-	defer p.wg.Done()
 	var tempDelay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -279,51 +295,37 @@ func (p *Proxy) acceptLoop(ln net.Listener) {
 			continue
 		}
 		tempDelay = 0
+		// Decide and register under one lock, so that BlackHole, setDrop
+		// and Close either see this connection or it sees their state.
+		pc := &proxyConn{client: c, done: make(chan struct{})}
 		p.mu.Lock()
-		closed, bh, drop := p.closed, p.blackhole, p.drop
-		p.mu.Unlock()
-		if closed {
+		switch {
+		case p.closed:
+			p.mu.Unlock()
 			c.Close()
 			continue
-		}
-		if drop != nil && drop(c) {
+		case p.drop != nil && p.drop(c):
+			p.mu.Unlock()
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
 			c.Close()
 			continue
 		}
-		pc := &proxyConn{client: c, done: make(chan struct{})}
-		if bh {
-			pc.silent.Store(true)
-			if !p.track(pc) {
-				continue
-			}
-			p.wg.Add(1)
+		p.conns[pc] = struct{}{}
+		silent := p.blackhole
+		pc.silent.Store(silent)
+		p.wg.Add(1)
+		p.mu.Unlock()
+		if silent {
 			go func() {
 				defer p.wg.Done()
 				p.discard(pc)
 			}()
-			continue
+		} else {
+			go p.dialAndPump(pc)
 		}
-		if !p.track(pc) {
-			continue
-		}
-		p.wg.Add(1)
-		go p.dialAndPump(pc)
 	}
-}
-
-// track registers pc unless the proxy is closed (then pc is closed).
-func (p *Proxy) track(pc *proxyConn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		pc.close(false)
-		return false
-	}
-	p.conns[pc] = struct{}{}
-	return true
 }
 
 func (p *Proxy) untrack(pc *proxyConn) {
