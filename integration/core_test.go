@@ -307,7 +307,13 @@ func TestDocumentedErrorsOfBadEndpoints(t *testing.T) {
 		cctx, ccancel := context.WithCancel(ctx)
 		errc := make(chan error, 1)
 		go func() { errc <- read(cctx, c) }()
-		<-arrived
+		select {
+		case <-arrived:
+		case err := <-errc:
+			t.Fatalf("the request ended before reaching the server: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request never reached the server")
+		}
 		start := time.Now()
 		ccancel()
 		select {
