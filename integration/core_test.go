@@ -325,3 +325,27 @@ func TestDocumentedErrorsOfBadEndpoints(t *testing.T) {
 		}
 	})
 }
+
+func TestStoppedPinnedMemberFailsOverOnce(t *testing.T) {
+	cl := testbed.NewCluster(t, testbed.Options{Size: 3})
+	rec := newRecorder(client.Sticky())
+	c := newClient(t, client.Config{Endpoints: cl.ClientURLs(), Selector: rec, HeaderTimeoutPerRequest: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, read(ctx, c))
+	pinned := memberByURL(t, cl, rec.lastOK())
+	pinned.Stop(t)
+
+	start := time.Now()
+	require.NoError(t, read(ctx, c))
+	first := time.Since(start)
+	require.Less(t, first, 1500*time.Millisecond, "the first request costs one attempt timeout")
+	require.GreaterOrEqual(t, first, 900*time.Millisecond, "the first request did go to the stopped member")
+	require.NotEqual(t, pinned.URL(), rec.lastOK())
+	start = time.Now()
+	for i := 0; i < 100; i++ {
+		require.NoError(t, read(ctx, c))
+	}
+	require.Less(t, time.Since(start), time.Second, "later requests stay on the new pin")
+	pinned.Continue(t)
+}
