@@ -78,16 +78,18 @@ type MemberHealth struct {
 }
 
 // ClusterHealth reports the health of every member of the cluster c talks
-// to, the way an operator asks for it. It reads the member list through c,
-// then probes each member's first client URL directly (not through the
-// client's endpoint selection), concurrently, each within
-// opts.PerMemberTimeout: GET /health and GET /v2/stats/self. Neither needs
-// credentials; the client's are sent anyway, as with any request.
+// to, the way an operator asks for it. It asks all the client's endpoints
+// for the member list at once and takes the first answer, then probes each
+// member's first client URL directly (not through the client's endpoint
+// selection), concurrently, each within opts.PerMemberTimeout: GET /health
+// and GET /v2/stats/self. None of these needs credentials; the client's
+// are sent anyway, as with any request. The cluster ID of these answers
+// is not checked.
 //
 // A member that does not answer in time is reported unhealthy; the call
-// returns in about the per-member timeout (times the number of rounds the
-// concurrency bound makes), whatever the members do. It returns an error
-// only when ctx ends.
+// returns within about twice the per-member timeout (more when the
+// concurrency bound makes several rounds), whatever the members do. It
+// returns an error only when ctx ends.
 func ClusterHealth(ctx context.Context, c Client, opts *HealthOptions) (*Health, error) {
 	timeout, conc := DefaultHealthTimeout, DefaultHealthConcurrency
 	if opts != nil {
@@ -99,9 +101,7 @@ func ClusterHealth(ctx context.Context, c Client, opts *HealthOptions) (*Health,
 		}
 	}
 	h := &Health{}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	members, err := NewMembersAPI(c).List(lctx)
-	cancel()
+	members, err := listMembersAtOnce(ctx, c, timeout)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, ctxErr
 	}
@@ -165,6 +165,49 @@ func ClusterHealth(ctx context.Context, c Client, opts *HealthOptions) (*Health,
 		}
 	}
 	return h, nil
+}
+
+// listMembersAtOnce asks every endpoint of c for the member list at the
+// same time, within timeout, and returns the first list that comes: a hung
+// endpoint costs nothing, where the client's failover would spend its
+// per-attempt timeout on it first.
+func listMembersAtOnce(ctx context.Context, c Client, timeout time.Duration) ([]Member, error) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	eps := c.Endpoints()
+	type result struct {
+		members []Member
+		err     error
+	}
+	results := make(chan result, len(eps))
+	for _, ep := range eps {
+		go func() {
+			resp, err := c.doAt(lctx, ep, &request{method: http.MethodGet, path: "/v2/members", kind: KindCluster, replayable: true})
+			if err != nil {
+				results <- result{err: &EndpointError{Endpoint: ep, Err: err}}
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				results <- result{err: &EndpointError{Endpoint: ep, Err: memberError(resp, "list", "")}}
+				return
+			}
+			var v memberList
+			if err := decodeResponse(resp, http.StatusOK, &v); err != nil {
+				results <- result{err: &EndpointError{Endpoint: ep, Err: err}}
+				return
+			}
+			results <- result{members: v.Members}
+		}()
+	}
+	var errs []error
+	for range eps {
+		r := <-results
+		if r.err == nil {
+			return r.members, nil
+		}
+		errs = append(errs, r.err)
+	}
+	return nil, &ClusterError{Errors: errs}
 }
 
 // probeMember fills mh from the member's /health and /v2/stats/self.

@@ -2,7 +2,13 @@ module github.com/etcdv2/client/integration
 
 go 1.26.0
 
-require github.com/stretchr/testify v1.11.1
+require (
+	github.com/etcdv2/client v0.0.0
+	github.com/stretchr/testify v1.11.1
+	go.etcd.io/etcd/client/v2 v2.305.35
+)
+
+replace github.com/etcdv2/client => ../
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -45,7 +51,6 @@ require (
 	go.etcd.io/bbolt v1.3.12 // indirect
 	go.etcd.io/etcd/api/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.5.35 // indirect
-	go.etcd.io/etcd/client/v2 v2.305.35 // indirect
 	go.etcd.io/etcd/client/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/raft/v3 v3.5.35 // indirect
