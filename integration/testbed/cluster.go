@@ -24,8 +24,10 @@ import (
 // leader within a couple of seconds and survive a loaded 2-core machine
 // running tests under -race without spurious elections.
 const (
+	// DefaultHeartbeatMS is the default --heartbeat-interval in ms.
 	DefaultHeartbeatMS = 100
-	DefaultElectionMS  = 1000
+	// DefaultElectionMS is the default --election-timeout in ms.
+	DefaultElectionMS = 1000
 )
 
 // Options configures NewCluster. The zero value is a single member with the

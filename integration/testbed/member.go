@@ -33,7 +33,6 @@ type Member struct {
 	pid     int
 	exited  chan struct{} // closed when the current process was reaped; nil before first start
 	waitErr error
-	killed  bool // the current process was killed on purpose
 	stopped bool // SIGSTOPped
 }
 
@@ -141,7 +140,7 @@ func (m *Member) start() error {
 	pidFile, _ := recordPID(cmd.Process.Pid, m.c.bin)
 	exited := make(chan struct{})
 	m.mu.Lock()
-	m.cmd, m.pid, m.exited, m.waitErr, m.killed, m.stopped = cmd, cmd.Process.Pid, exited, nil, false, false
+	m.cmd, m.pid, m.exited, m.waitErr, m.stopped = cmd, cmd.Process.Pid, exited, nil, false
 	m.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -203,9 +202,6 @@ func (m *Member) exitError() error {
 func (m *Member) kill() error {
 	m.mu.Lock()
 	cmd, ch := m.cmd, m.exited
-	if ch != nil {
-		m.killed = true
-	}
 	m.mu.Unlock()
 	if ch == nil {
 		return nil
@@ -249,24 +245,58 @@ func (m *Member) signal(tb testing.TB, sig syscall.Signal) {
 	}
 }
 
-// Stop sends SIGSTOP: the process hangs, while the kernel still completes
-// TCP handshakes on its listening ports. WaitHealthy and Leader skip a
-// stopped member until Continue.
+// Stop sends SIGSTOP and waits (up to 5 s) until the kernel reports the
+// process stopped: it then hangs, while the kernel still completes TCP
+// handshakes on its listening ports. WaitHealthy and Leader skip a stopped
+// member until Continue.
 func (m *Member) Stop(tb testing.TB) {
 	tb.Helper()
-	m.signal(tb, syscall.SIGSTOP)
 	m.mu.Lock()
 	m.stopped = true
 	m.mu.Unlock()
+	m.signal(tb, syscall.SIGSTOP)
+	if err := waitProcState(m.PID(), true); err != nil {
+		tb.Fatalf("testbed: Stop %s: %v", m.name, err)
+	}
 }
 
-// Continue sends SIGCONT to a member stopped with Stop.
+// Continue sends SIGCONT to a member stopped with Stop and waits (up to
+// 5 s) until the kernel reports it running again.
 func (m *Member) Continue(tb testing.TB) {
 	tb.Helper()
 	m.signal(tb, syscall.SIGCONT)
+	if err := waitProcState(m.PID(), false); err != nil {
+		tb.Fatalf("testbed: Continue %s: %v", m.name, err)
+	}
 	m.mu.Lock()
 	m.stopped = false
 	m.mu.Unlock()
+}
+
+// waitProcState polls /proc/<pid>/stat every 5 ms (signal delivery is
+// asynchronous and not otherwise observable) until the process is stopped
+// ("T") or not, for at most 5 s.
+func waitProcState(pid int, stopped bool) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return err
+		}
+		// The state follows the parenthesised command name.
+		s := string(b)
+		var state byte
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+			state = s[i+2]
+		}
+		if (state == 'T') == stopped {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pid %d: state %q after 5s", pid, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Restart starts the member again with the same command line, data

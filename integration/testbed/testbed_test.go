@@ -602,6 +602,55 @@ func TestIsolateStaleRead(t *testing.T) {
 	eventually(t, 10*time.Second, valueIs(x.URL(), "k", "new"))
 }
 
+func TestIsolateLeader(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	old, err := c.Leader(ctxT(t, 5*time.Second))
+	require.NoError(t, err)
+	mustPut(t, old.URL(), "k", "old")
+	eventually(t, 5*time.Second, func() error {
+		for _, m := range c.Members() {
+			if err := valueIs(m.URL(), "k", "old")(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	old.Isolate(t)
+	// The majority elects a new leader; the old one steps down (check
+	// quorum) and reports itself unhealthy.
+	eventually(t, 10*time.Second, func() error {
+		l, err := c.Leader(ctxT(t, time.Second))
+		if err != nil {
+			return err
+		}
+		if l == old {
+			return errors.New("old leader still leads")
+		}
+		return nil
+	})
+	var other *testbed.Member
+	for _, m := range c.Members() {
+		if m != old {
+			other = m
+		}
+	}
+	mustPut(t, other.URL(), "k", "new")
+	eventually(t, 5*time.Second, func() error {
+		st, err := healthStatus(old.ClientURL())
+		if err == nil && st == http.StatusOK {
+			return errors.New("isolated old leader still healthy")
+		}
+		return nil
+	})
+	require.NoError(t, valueIs(old.URL(), "k", "old")(), "stale read on the isolated old leader")
+
+	old.Rejoin(t)
+	require.NoError(t, c.WaitHealthy(ctxT(t, 20*time.Second)))
+	eventually(t, 10*time.Second, valueIs(old.URL(), "k", "new"))
+}
+
 func TestReapLeftovers(t *testing.T) {
 	t.Parallel()
 	// A dead owner: a process that has exited.
