@@ -106,6 +106,8 @@ type AuthError struct {
 	NotFound AuthResource
 }
 
+// Error describes the failed operation and the server's answer; it never
+// holds a password.
 func (e *AuthError) Error() string {
 	s := "client: auth: " + e.Op
 	if e.Name != "" {

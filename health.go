@@ -223,9 +223,9 @@ func probeMember(ctx context.Context, c Client, mh *MemberHealth, timeout time.D
 	}()
 	start := time.Now()
 	healthy, reason, err := probeHealth(mctx, c, mh.Endpoint)
-	mh.Latency = time.Since(start)
-	wg.Wait()
-	mh.Healthy, mh.Reason, mh.Err = healthy, reason, err
+	latency := time.Since(start)
+	wg.Wait() // probeStats fills other fields of mh
+	mh.Healthy, mh.Reason, mh.Err, mh.Latency = healthy, reason, err, latency
 	if err != nil {
 		if mctx.Err() != nil && ctx.Err() == nil {
 			mh.Reason = "no answer within " + timeout.String()

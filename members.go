@@ -123,6 +123,7 @@ type MemberError struct {
 	Message string
 }
 
+// Error describes the failed operation and the server's answer.
 func (e *MemberError) Error() string {
 	s := "client: members: " + e.Op
 	if e.Member != "" {
@@ -163,6 +164,7 @@ type ElectionInProgressError struct {
 	Err error
 }
 
+// Error says that no leader is known and lists what each endpoint answered.
 func (e *ElectionInProgressError) Error() string {
 	return "client: members: leader: no leader, an election is in progress or the cluster has lost quorum: " + e.Err.Error()
 }
@@ -187,6 +189,7 @@ type ArgumentError struct {
 	Err error
 }
 
+// Error names the operation, the argument and what is wrong with it.
 func (e *ArgumentError) Error() string {
 	return fmt.Sprintf("client: %s: invalid %s %q: %s", e.Op, e.Arg, e.Value, e.Reason)
 }
