@@ -82,7 +82,7 @@ func theirs(t *testing.T, urls []string) *apiDriver {
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := official.New(official.Config{
 		Endpoints: urls, Transport: tr, Username: "root", Password: rootPassword,
-		HeaderTimeoutPerRequest: 3 * time.Second,
+		HeaderTimeoutPerRequest: 10 * time.Second, // above the server's 7 s write timeout
 	})
 	if err != nil {
 		t.Fatal(err)

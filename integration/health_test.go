@@ -15,7 +15,7 @@ func TestClusterHealth(t *testing.T) {
 	cl := testbed.NewCluster(t, testbed.Options{Size: 3})
 	ctx := ctxFor(t, 2*time.Minute)
 	c := newClient(t, cl.ClientURLs(), "", "")
-	const perMember = time.Second
+	const perMember = 2 * time.Second // /health runs a quorum read; leave room on a loaded machine
 	opts := &client.HealthOptions{PerMemberTimeout: perMember}
 
 	health := func() (*client.Health, time.Duration) {

@@ -21,7 +21,7 @@ func newClient(t *testing.T, urls []string, user, password string) client.Client
 		Endpoints:               urls,
 		Username:                user,
 		Password:                password,
-		HeaderTimeoutPerRequest: 3 * time.Second,
+		HeaderTimeoutPerRequest: 10 * time.Second, // above the server's 7 s write timeout
 		Transport:               &http.Transport{Proxy: nil},
 	})
 	if err != nil {
