@@ -236,6 +236,8 @@ type Client interface {
 	do(ctx context.Context, r *request) (*response, error)
 	// probe checks that one endpoint answers.
 	probe(ctx context.Context, endpoint string) error
+	// doAt sends a request to one given endpoint (health probes).
+	doAt(ctx context.Context, endpoint string, r *request) (*response, error)
 }
 
 // Versions is the answer of GetVersion.

@@ -2,15 +2,24 @@ package client
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
 // curlDebug is switched by EnablecURLDebug and DisablecURLDebug, the
 // original client's package-level switch.
 var curlDebug atomic.Bool
+
+// curlOut is where the curl commands go: standard error, or a buffer in
+// tests. curlMu guards it and keeps lines whole.
+var (
+	curlMu  sync.Mutex
+	curlOut io.Writer = os.Stderr
+)
 
 // EnablecURLDebug makes every client print each request it sends to
 // standard error as an equivalent curl command. Credentials are left out,
@@ -24,7 +33,10 @@ func printcURL(r *request, u *url.URL) {
 	if !curlDebug.Load() {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "cURL Command: "+curlCommand(r, u))
+	line := "cURL Command: " + curlCommand(r, u)
+	curlMu.Lock()
+	defer curlMu.Unlock()
+	fmt.Fprintln(curlOut, line)
 }
 
 func curlCommand(r *request, u *url.URL) string {

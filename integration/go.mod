@@ -2,7 +2,11 @@ module github.com/etcdv2/client/integration
 
 go 1.26.0
 
-require github.com/stretchr/testify v1.12.1
+require (
+	github.com/etcdv2/client v0.0.0
+	github.com/stretchr/testify v1.12.1
+	go.etcd.io/etcd/client/v2 v2.305.35
+)
 
 require go.yaml.in/yaml/v3 v3.0.5 // indirect
 
@@ -13,7 +17,6 @@ require (
 	github.com/coreos/go-semver v0.3.0 // indirect
 	github.com/coreos/go-systemd/v22 v22.3.2 // indirect
 	github.com/dustin/go-humanize v1.0.0 // indirect
-	github.com/etcdv2/client v0.0.0
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
@@ -46,7 +49,6 @@ require (
 	go.etcd.io/bbolt v1.3.12 // indirect
 	go.etcd.io/etcd/api/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.5.35 // indirect
-	go.etcd.io/etcd/client/v2 v2.305.35 // indirect
 	go.etcd.io/etcd/client/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/raft/v3 v3.5.35 // indirect
