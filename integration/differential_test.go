@@ -196,14 +196,20 @@ var diffSteps = []struct {
 	{"create exists", func(ctx context.Context, kv diffKV) diffResult { return kv.create(ctx, "/b", "y") }},
 	{"update", func(ctx context.Context, kv diffKV) diffResult { return kv.update(ctx, "/b", "z") }},
 	{"update missing", func(ctx context.Context, kv diffKV) diffResult { return kv.update(ctx, "/c", "z") }},
-	{"cas value", func(ctx context.Context, kv diffKV) diffResult { return kv.set(ctx, "/b", "w", diffSet{PrevValue: "z"}) }},
-	{"cas value fails", func(ctx context.Context, kv diffKV) diffResult { return kv.set(ctx, "/b", "v", diffSet{PrevValue: "z"}) }},
+	{"cas value", func(ctx context.Context, kv diffKV) diffResult {
+		return kv.set(ctx, "/b", "w", diffSet{PrevValue: "z"})
+	}},
+	{"cas value fails", func(ctx context.Context, kv diffKV) diffResult {
+		return kv.set(ctx, "/b", "v", diffSet{PrevValue: "z"})
+	}},
 	{"cas index", func(ctx context.Context, kv diffKV) diffResult { return kv.set(ctx, "/b", "u", diffSet{PrevIndex: 5}) }},
 	{"cas index fails", func(ctx context.Context, kv diffKV) diffResult { return kv.set(ctx, "/b", "t", diffSet{PrevIndex: 1}) }},
 	{"no value on success", func(ctx context.Context, kv diffKV) diffResult {
 		return kv.set(ctx, "/b", "s", diffSet{NoValueOnSuccess: true})
 	}},
-	{"ttl", func(ctx context.Context, kv diffKV) diffResult { return kv.set(ctx, "/t", "v", diffSet{TTL: time.Minute}) }},
+	{"ttl", func(ctx context.Context, kv diffKV) diffResult {
+		return kv.set(ctx, "/t", "v", diffSet{TTL: time.Minute})
+	}},
 	{"refresh", func(ctx context.Context, kv diffKV) diffResult {
 		return kv.set(ctx, "/t", "", diffSet{Refresh: true, TTL: 2 * time.Minute, PrevExist: "true"})
 	}},
