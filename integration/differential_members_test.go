@@ -44,7 +44,7 @@ type apiDriver struct {
 	isRoleNotFound func(error) bool
 }
 
-func ours(t *testing.T, urls []string) *apiDriver {
+func oursAPI(t *testing.T, urls []string) *apiDriver {
 	c := newClientAs(t, urls, "root", rootPassword)
 	m, a, u, r := client.NewMembersAPI(c), client.NewAuthAPI(c), client.NewAuthUserAPI(c), client.NewAuthRoleAPI(c)
 	return &apiDriver{
@@ -287,7 +287,7 @@ func TestDifferentialMembersAuth(t *testing.T) {
 			defer wg.Done()
 			t.Parallel()
 			cl := testbed.NewCluster(t, testbed.Options{Size: 3})
-			d := ours(t, cl.ClientURLs())
+			d := oursAPI(t, cl.ClientURLs())
 			if i == 1 {
 				d = theirs(t, cl.ClientURLs())
 			}
