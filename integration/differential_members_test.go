@@ -77,7 +77,7 @@ func oursAPI(t *testing.T, urls []string) *apiDriver {
 	}
 }
 
-func theirs(t *testing.T, urls []string) *apiDriver {
+func theirsAPI(t *testing.T, urls []string) *apiDriver {
 	tr := &http.Transport{Proxy: nil}
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := official.New(official.Config{
@@ -289,7 +289,7 @@ func TestDifferentialMembersAuth(t *testing.T) {
 			cl := testbed.NewCluster(t, testbed.Options{Size: 3})
 			d := oursAPI(t, cl.ClientURLs())
 			if i == 1 {
-				d = theirs(t, cl.ClientURLs())
+				d = theirsAPI(t, cl.ClientURLs())
 			}
 			results[i] = runSequence(t, cl, d)
 		})
