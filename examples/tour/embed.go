@@ -37,9 +37,10 @@ func startEmbedded(timeout time.Duration) (*embeddedEtcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "tour"
 	cfg.Dir = dir
-	cfg.EnableV2 = true      // the v2 API is off by default in etcd 3.5
-	cfg.LogLevel = "error"   // keep etcd's own logging out of the tour's output
-	cfg.UnsafeNoFsync = true // a throw-away server does not need durable writes
+	cfg.EnableV2 = true                  // the v2 API is off by default in etcd 3.5
+	cfg.LogLevel = "error"               // keep etcd's own logging out of the tour's output
+	cfg.UnsafeNoFsync = true             // a throw-away server does not need durable writes
+	cfg.TickMs, cfg.ElectionMs = 10, 100 // elect itself leader quickly
 	cfg.ListenClientUrls = []url.URL{*clientURL}
 	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
 	cfg.ListenPeerUrls = []url.URL{*peerURL}

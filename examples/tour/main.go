@@ -32,7 +32,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Stdout, os.Args[1:])
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "tour failed:", err)
 		os.Exit(1)
 	}
@@ -115,7 +115,7 @@ func run(ctx context.Context, out io.Writer, args []string) (err error) {
 			return fmt.Errorf("step %q: %w", s.title, err)
 		}
 	}
-	fmt.Fprintf(out, "\nTour finished in %v.\n", time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(out, "\nAll %d steps done in %v.\n", len(steps), time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

@@ -38,7 +38,7 @@ func TestTour(t *testing.T) {
 		`set /tour/status = "done"`, "Resuming with AfterIndex",
 		"Cleaned up: deleted /tour",
 		"Stopped the private etcd server.",
-		"Tour finished in",
+		"All 7 steps done in",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output does not contain %q", want)
