@@ -384,6 +384,9 @@ type httpClusterClient struct {
 	maxSeen, floor              atomic.Uint64
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
+	// testHookProbeDone, when set (by tests, before use), is called after
+	// each readmission probe.
+	testHookProbeDone func(url string, err error)
 
 	closeCtx context.Context
 	closeFn  context.CancelFunc

@@ -114,6 +114,9 @@ func (c *httpClusterClient) readmissionProbe(ctx context.Context, ep *endpoint) 
 	}
 	st.probing.Store(false)
 	c.kickProber()
+	if h := c.testHookProbeDone; h != nil {
+		h(ep.raw, err)
+	}
 }
 
 // checkAlive asks ep for its version and, when it last said it had no
