@@ -113,10 +113,10 @@ func (c *httpClusterClient) readmissionProbe(ctx context.Context, ep *endpoint) 
 		c.readmit(st, now, StateProbation)
 	}
 	st.probing.Store(false)
-	c.kickProber()
 	if h := c.testHookProbeDone; h != nil {
 		h(ep.raw, err)
 	}
+	c.kickProber()
 }
 
 // checkAlive asks ep for its version and, when it last said it had no

@@ -274,13 +274,17 @@ func resolveEjection(cfg EjectionConfig) healthParams {
 // recordOutcome feeds the outcome of one attempt to the health machinery,
 // the latency average and the selector's Observer. elapsed is the time to
 // the response headers or to the failure.
-func (c *httpClusterClient) recordOutcome(ep *endpoint, info RequestInfo, err error, elapsed time.Duration, now int64) {
+// pickedEjected tells that the endpoint was ejected when the attempt began
+// (it was offered because nothing better was left): only then does a
+// success readmit it, since an answer to a request sent before the
+// ejection says little about the endpoint now.
+func (c *httpClusterClient) recordOutcome(ep *endpoint, info RequestInfo, err error, elapsed time.Duration, now int64, pickedEjected bool) {
 	cls := classify(err)
 	if cls == failIgnore {
 		return
 	}
 	if st := ep.st; st != nil {
-		c.updateHealth(st, info.Kind, cls, elapsed, now)
+		c.updateHealth(st, info.Kind, cls, elapsed, now, pickedEjected)
 	}
 	if c.observer != nil {
 		c.observer.Observe(Outcome{Endpoint: ep.snapshot(now), Info: info, Err: err, Latency: elapsed})
@@ -290,7 +294,7 @@ func (c *httpClusterClient) recordOutcome(ep *endpoint, info RequestInfo, err er
 	}
 }
 
-func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls failClass, elapsed time.Duration, now int64) {
+func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls failClass, elapsed time.Duration, now int64, pickedEjected bool) {
 	if cls == failNone {
 		if st.consecutive.Load() != 0 {
 			st.consecutive.Store(0)
@@ -307,7 +311,9 @@ func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls fail
 		case StateProbation:
 			st.state.CompareAndSwap(uint32(StateProbation), uint32(StateHealthy))
 		case StateEjected:
-			c.readmit(st, now, StateHealthy)
+			if pickedEjected {
+				c.readmit(st, now, StateHealthy)
+			}
 		}
 		return
 	}
@@ -317,6 +323,9 @@ func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls fail
 	}
 	if cls == failNoLeader && !st.noLeader.Load() {
 		st.noLeader.Store(true)
+	}
+	if HealthState(st.state.Load()) == StateEjected {
+		return // already out; its probe decides
 	}
 	n := st.consecutive.Add(1)
 	if cls == failHard || n >= c.health.after || HealthState(st.state.Load()) == StateProbation {

@@ -47,16 +47,44 @@ func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *fa
 	return c, clk, probed
 }
 
-// probeNow advances the fake clock until the prober has run one probe,
-// and returns its error.
+// probeNow advances the fake clock to the end of the earliest ejection,
+// waits for the prober's probe, and returns its error. If the prober armed
+// its timer just after the clock moved (and so missed it), it advances
+// again; the probe hook runs before the prober re-arms, so a timer armed
+// after a probe is never mistaken for a missed one.
 func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan error) error {
 	t.Helper()
+	due := func() time.Duration {
+		d := time.Duration(-1)
+		for _, e := range c.Stats().Endpoints {
+			if e.State == StateEjected && (d < 0 || e.EjectedFor < d) {
+				d = e.EjectedFor
+			}
+		}
+		if d < 0 {
+			t.Fatal("nothing is ejected")
+		}
+		return d
+	}
+	for drained := false; !drained; {
+		select {
+		case <-clk.added:
+		default:
+			drained = true
+		}
+	}
+	clk.Advance(due())
 	for i := 0; i < 100; i++ {
-		clk.Advance(c.health.max)
 		select {
 		case err := <-probed:
 			return err
-		case <-clk.added: // the prober armed a timer after our Advance; go again
+		case <-clk.added:
+			select {
+			case err := <-probed:
+				return err
+			default:
+			}
+			clk.Advance(due())
 		case <-time.After(10 * time.Second):
 			t.Fatal("no probe ran")
 		}

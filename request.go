@@ -209,7 +209,7 @@ rounds:
 				if stale, idx := c.isStale(r, resp); stale && !upgraded {
 					// Monotonic-read guard: discard and ask again through
 					// raft, preferably elsewhere. Not a health failure.
-					c.recordOutcome(ep, info, nil, elapsed, c.clk.now())
+					c.recordOutcome(ep, info, nil, elapsed, c.clk.now(), wasEjected)
 					resp.Body.Close()
 					c.nStale.Add(1)
 					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.floor.Load()}})
@@ -218,7 +218,7 @@ rounds:
 					staleAt = ep.view.Index
 					continue
 				}
-				c.recordOutcome(ep, info, nil, elapsed, c.clk.now())
+				c.recordOutcome(ep, info, nil, elapsed, c.clk.now(), wasEjected)
 				c.noteReturned(r, resp)
 				return c.respond(ep, r, resp), nil
 			}
@@ -228,7 +228,7 @@ rounds:
 			if c.closed.Load() {
 				return nil, ErrClosed
 			}
-			c.recordOutcome(ep, info, err, elapsed, c.clk.now())
+			c.recordOutcome(ep, info, err, elapsed, c.clk.now(), wasEjected)
 			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
 				return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: err}
 			}
@@ -322,7 +322,7 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 
 // observe reports the outcome of an attempt made outside do (probe).
 func (c *httpClusterClient) observe(ep *endpoint, info RequestInfo, err error) {
-	c.recordOutcome(ep, info, err, 0, c.clk.now())
+	c.recordOutcome(ep, info, err, 0, c.clk.now(), false)
 }
 
 // verify checks that ep answers for the cluster this client knows.
@@ -606,10 +606,11 @@ func (c *httpClusterClient) probe(ctx context.Context, url string) error {
 		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
 	}
 	start := time.Now()
+	wasEjected := HealthState(ep.st.state.Load()) == StateEjected
 	err := c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now())
+	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
 	return err
 }
