@@ -131,6 +131,25 @@ type epState struct {
 
 func newEpState() *epState { return &epState{down: make(chan struct{})} }
 
+// begin counts an attempt that starts; end one that has its headers or
+// failed (for a watch: whose long poll is closed).
+func (st *epState) begin(watch bool) {
+	st.attempts.Add(1)
+	if watch {
+		st.watches.Add(1)
+	} else {
+		st.inFlight.Add(1)
+	}
+}
+
+func (st *epState) end(watch bool) {
+	if watch {
+		st.watches.Add(-1)
+	} else {
+		st.inFlight.Add(-1)
+	}
+}
+
 // snapshot fills the dynamic fields of the view of e.
 func (e *endpoint) snapshot(now int64) Endpoint {
 	v := e.view
@@ -175,12 +194,21 @@ func (p *peakEWMA) observe(now int64, sample float64) {
 		if dt < 0 {
 			dt = 0
 		}
-		w := math.Exp(-float64(dt) / float64(ewmaDecay))
+		w := decayWeight(float64(dt) / float64(ewmaDecay))
 		cur = cur*w + sample*(1-w)
 	}
 	p.cost.Store(math.Float64bits(cur))
 	p.stamp.Store(now)
 	p.mu.Unlock()
+}
+
+// decayWeight is exp(-x) for x ≥ 0, by a series when x is small (the
+// common case of frequent samples; error below 2e-5).
+func decayWeight(x float64) float64 {
+	if x < 0.05 {
+		return 1 - x + x*x/2
+	}
+	return math.Exp(-x)
 }
 
 func (p *peakEWMA) value(now int64) time.Duration {

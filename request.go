@@ -204,12 +204,13 @@ rounds:
 			free = false
 			more := len(cands) > 1 || round+1 < c.rounds
 
-			resp, sent, err, elapsed := c.send(ctx, ep, r, c.attemptTimeout(ctx, r, more))
+			resp, sent, err, end := c.send(ctx, ep, r, c.attemptTimeout(ctx, r, more), now)
+			elapsed := time.Duration(end - now)
 			if err == nil {
 				if stale, idx := c.isStale(r, resp); stale && !upgraded {
 					// Monotonic-read guard: discard and ask again through
 					// raft, preferably elsewhere. Not a health failure.
-					c.recordOutcome(ep, info, nil, elapsed, c.clk.now(), wasEjected)
+					c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 					resp.Body.Close()
 					c.nStale.Add(1)
 					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.floor.Load()}})
@@ -218,7 +219,7 @@ rounds:
 					staleAt = ep.view.Index
 					continue
 				}
-				c.recordOutcome(ep, info, nil, elapsed, c.clk.now(), wasEjected)
+				c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 				c.noteReturned(r, resp)
 				return c.respond(ep, r, resp), nil
 			}
@@ -228,7 +229,7 @@ rounds:
 			if c.closed.Load() {
 				return nil, ErrClosed
 			}
-			c.recordOutcome(ep, info, err, elapsed, c.clk.now(), wasEjected)
+			c.recordOutcome(ep, info, err, elapsed, end, wasEjected)
 			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
 				return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: err}
 			}
@@ -242,19 +243,15 @@ rounds:
 	return nil, &ClusterError{Errors: errs}
 }
 
-// send makes one attempt of r at ep, with in-flight bookkeeping, and
-// returns the checked answer, whether the request may have reached the
-// server, and the time to the headers or the failure.
-func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error, elapsed time.Duration) {
+// send makes one attempt of r at ep, begun at clock time start, with
+// in-flight bookkeeping, and returns the checked answer, whether the
+// request may have reached the server, and the clock time of the headers
+// or the failure. Time is read from the injected monotonic clock: one
+// reading per attempt besides the one taken to choose the endpoint.
+func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, start int64) (resp *http.Response, sent bool, err error, end int64) {
 	st := ep.st
-	st.attempts.Add(1)
 	watch := r.kind == KindWatch
-	if watch {
-		st.watches.Add(1)
-	} else {
-		st.inFlight.Add(1)
-	}
-	start := time.Now()
+	st.begin(watch)
 	if !r.replayable && !ep.verified.Load() && c.clusterID.Load() != nil {
 		// Before a write that cannot be resent goes to an endpoint
 		// not yet seen answering for this cluster, make sure it is
@@ -267,11 +264,9 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 			err = c.checkResponse(ep, resp)
 		}
 	}
-	elapsed = time.Since(start)
-	if !watch {
-		st.inFlight.Add(-1)
-	} else if err != nil {
-		st.watches.Add(-1)
+	end = c.clk.now()
+	if !watch || err != nil {
+		st.end(watch)
 	} else if cb, ok := resp.Body.(*cappedBody); ok {
 		// The watch counts until its long poll is closed.
 		release := cb.release
@@ -279,11 +274,11 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 	} else {
 		st.watches.Add(-1)
 	}
-	c.logAttempt(ctx, ep, r, resp, err, elapsed)
+	c.logAttempt(ctx, ep, r, resp, err, time.Duration(end-start))
 	if err != nil {
 		resp = nil
 	}
-	return resp, sent, err, elapsed
+	return resp, sent, err, end
 }
 
 func (c *httpClusterClient) respond(ep *endpoint, _ *request, resp *http.Response) *response {

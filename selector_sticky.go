@@ -31,6 +31,9 @@ func Sticky(opts ...StickyOption) Selector {
 	return s
 }
 
+// rebalanceSample is one over the share of picks that check the time.
+const rebalanceSample = 16
+
 type sticky struct {
 	pin   atomic.Pointer[pinState]
 	every time.Duration
@@ -62,7 +65,10 @@ func (s *sticky) Select(info RequestInfo, candidates []Endpoint) int {
 	if p == nil {
 		return 0
 	}
-	if s.every > 0 && info.Attempt == 0 && !p.failed {
+	// The rebalance check reads the clock, so it is made on one first
+	// attempt in rebalanceSample: at a period of minutes the delay that
+	// adds is nothing, and the pick stays cheap.
+	if s.every > 0 && info.Attempt == 0 && !p.failed && s.intn(rebalanceSample) == 0 {
 		if now := s.now(); now >= p.until {
 			i := s.intn(len(candidates))
 			e := candidates[i]

@@ -187,7 +187,14 @@ func TestStickyPinFailoverAndRebalance(t *testing.T) {
 	moved := map[int]bool{}
 	for i := 0; i < 50; i++ {
 		now += int64(76 * time.Second) // beyond 60 s + 25% jitter
-		moved[r.Select(RequestInfo{}, eps)] = true
+		first := r.Select(RequestInfo{}, eps)
+		for j := 0; j < 20*rebalanceSample; j++ { // the check is sampled
+			if k := r.Select(RequestInfo{}, eps); k != first {
+				first = k
+				break
+			}
+		}
+		moved[first] = true
 	}
 	if len(moved) < 4 {
 		t.Errorf("rebalance visited %d endpoints in 50 periods, want ≥ 4", len(moved))
