@@ -18,6 +18,7 @@ type StaleReadError struct {
 	Index, Floor uint64
 }
 
+// Error describes the stale answer.
 func (e *StaleReadError) Error() string {
 	return "client: stale read: X-Etcd-Index " + strconv.FormatUint(e.Index, 10) +
 		" is below " + strconv.FormatUint(e.Floor, 10) + ", already returned"

@@ -29,6 +29,7 @@ const (
 	StateEjected
 )
 
+// String returns the state's name, such as "ejected".
 func (s HealthState) String() string {
 	switch s {
 	case StateHealthy:

@@ -25,6 +25,7 @@ const (
 	KindCluster
 )
 
+// String returns the kind's name, such as "quorum-read".
 func (k RequestKind) String() string {
 	switch k {
 	case KindRead:
