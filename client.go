@@ -27,6 +27,19 @@ var DefaultRequestTimeout = 5 * time.Second
 // timeout instead of the caller's whole deadline.
 const DefaultHeaderTimeoutPerRequest = 2 * time.Second
 
+// DefaultWriteHeaderTimeout is the per-attempt timeout of a request that
+// cannot be resent to another member (a create, a compare-and-swap, an
+// in-order create, a delete, a membership or auth change) when
+// Config.HeaderTimeoutPerRequest is zero. It is above the time an etcd
+// server takes to give up on a proposal itself (5 s plus two election
+// timeouts), so that a slow commit is reported as what it was rather than
+// as an unknown outcome.
+const DefaultWriteHeaderTimeout = 8 * time.Second
+
+// DefaultRounds is the number of passes over the endpoints a request may
+// make when Config.Rounds is zero.
+const DefaultRounds = 3
+
 // DefaultMaxResponseBytes is the largest response body read when
 // Config.MaxResponseBytes is zero: 256 MiB, room for a recursive listing of
 // a few hundred thousand keys.
@@ -152,19 +165,60 @@ type Config struct {
 	// until it succeeds. Use the context of the call to specify the
 	// overall timeout.
 	//
-	// Zero means DefaultHeaderTimeoutPerRequest (the original client had
-	// no timeout then, which made a hung member hang its callers). A
-	// negative value means no per-attempt timeout.
+	// Zero means an adaptive timeout (the original client had no timeout
+	// then, which made a hung member hang its callers): three times the
+	// 99th percentile of recent header latencies of this client, clamped to
+	// [MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest] (250 ms to
+	// 2 s), and DefaultHeaderTimeoutPerRequest until 100 answers have been
+	// seen. A request that cannot be resent to another member once it was
+	// sent (see OutcomeUnknownError) gets DefaultWriteHeaderTimeout
+	// instead: for it a timeout is not a failover but an unknown outcome,
+	// so it waits for the server's own answer, which comes within the
+	// server's request timeout (7 s with etcd's defaults) even when the
+	// cluster is electing a leader. A positive value is used as it is. A
+	// negative value means no per-attempt timeout at all.
+	//
+	// Unless the value is negative, while endpoints remain untried an
+	// attempt gets at most half of the time left before the deadline of
+	// the call's context, so that a hung endpoint leaves time to try
+	// another.
 	HeaderTimeoutPerRequest time.Duration
+
+	// Rounds is how many passes over the endpoints one request may make.
+	// A pass tries each endpoint at most once, one after the other without
+	// waiting; the next pass starts only after every endpoint has failed,
+	// after a pause drawn uniformly from [0, min(1 s, 50 ms × 2^(pass-1)))
+	// (full jitter), and only if the call's deadline leaves time for it and
+	// the retry budget allows. Zero means DefaultRounds; 1 is the original
+	// client's single pass.
+	Rounds int
+
+	// RetryBudget limits the attempts after the first across all requests
+	// of the client. The zero value means 20% of requests plus 10 a second.
+	RetryBudget RetryBudget
+
+	// Ejection tunes when a failing endpoint is left out of selection and
+	// for how long. The zero value means the defaults of EjectionConfig.
+	Ejection EjectionConfig
+
+	// MonotonicReads, when set, makes sure that a plain read never returns
+	// older data than the client has already returned: a plain read
+	// answered with an X-Etcd-Index below the highest index any answer of
+	// this client carried is discarded and sent again, once, as a quorum
+	// read, preferably to another endpoint. False means plain reads
+	// return whatever the chosen member has, as in the original client.
+	MonotonicReads bool
 
 	// SelectionMode is an EndpointSelectionMode enum that specifies the
 	// policy for choosing the etcd cluster node to which requests are
 	// sent. It is used when Selector is nil.
 	SelectionMode EndpointSelectionMode
 
-	// Selector chooses the endpoint of each attempt. Nil means the policy
-	// of SelectionMode: Sticky for EndpointSelectionRandom, PreferLeader
-	// for EndpointSelectionPrioritizeLeader.
+	// Selector chooses the endpoint of each attempt among the candidates
+	// the client's health machinery leaves (see Selector). Nil means the
+	// policy of SelectionMode: Sticky(RebalanceEvery(DefaultRebalanceEvery))
+	// for EndpointSelectionRandom, PreferLeader of that for
+	// EndpointSelectionPrioritizeLeader.
 	Selector Selector
 
 	// Logger receives debug records of every attempt (endpoint, method,
@@ -251,7 +305,20 @@ type Versions struct {
 // New creates a Client from cfg. It checks the configuration and does no
 // I/O; the first request contacts the cluster.
 func New(cfg Config) (Client, error) {
+	return newClient(cfg, realClock{}, rand.Int64N)
+}
+
+// newClient is New with the clock and the randomness (rnd(n) is uniform
+// in [0, n)) of the health machinery injected.
+func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	c := &httpClusterClient{
+		clk:           clk,
+		rnd:           rnd,
+		rounds:        cfg.Rounds,
+		health:        resolveEjection(cfg.Ejection),
+		budget:        newRetryBudget(cfg.RetryBudget, clk.now()),
+		monotonic:     cfg.MonotonicReads,
+		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
 		username:      cfg.Username,
@@ -267,16 +334,15 @@ func New(cfg Config) (Client, error) {
 	if c.checkRedirect == nil {
 		c.checkRedirect = DefaultCheckRedirect
 	}
-	if c.headerTimeout == 0 {
-		c.headerTimeout = DefaultHeaderTimeoutPerRequest
+	if c.rounds <= 0 {
+		c.rounds = DefaultRounds
 	}
+	c.prober.wake = make(chan struct{}, 1)
 	if c.selector == nil {
 		c.selector = selectorFor(cfg.SelectionMode)
 	}
 	c.observer, _ = c.selector.(Observer)
-	if la, ok := c.selector.(leaderAware); ok && la.usesLeader() {
-		c.wantLeader = true
-	}
+	c.wantLeader = wantsLeader(c.selector)
 	if c.maxBody == 0 {
 		c.maxBody = DefaultMaxResponseBytes
 	}
@@ -297,7 +363,8 @@ type httpClusterClient struct {
 	username      string
 	password      string
 	// authHeader is the Authorization header value, or "".
-	authHeader    string
+	authHeader string
+	// headerTimeout is Config.HeaderTimeoutPerRequest: 0 adaptive, <0 none.
 	headerTimeout time.Duration
 	selector      Selector
 	observer      Observer
@@ -319,6 +386,25 @@ type httpClusterClient struct {
 	refreshing     atomic.Bool
 	refreshPending atomic.Bool
 
+	// Selection and health (health_*.go).
+	clk         clock
+	rnd         func(int64) int64
+	rounds      int
+	backoffBase time.Duration
+	health      healthParams
+	budget      *retryBudget
+	hist        latencyHist
+	prober      prober
+	monotonic   bool
+	// maxSeen is the highest X-Etcd-Index any answer carried; floor is the
+	// highest one returned to a caller (the monotonic-read floor).
+	maxSeen, floor              atomic.Uint64
+	nRequests, nRetries, nStale atomic.Uint64
+	bufs                        sync.Pool // *selectBuf
+	// testHookProbeDone, when set (by tests, before use), is called after
+	// each readmission probe.
+	testHookProbeDone func(url string, err error)
+
 	closeCtx context.Context
 	closeFn  context.CancelFunc
 	bg       sync.WaitGroup
@@ -337,6 +423,9 @@ type endpoint struct {
 	url  *url.URL
 	raw  string // as given, normalized (no trailing slash)
 	view Endpoint
+	// st is the live health state, shared by every snapshot that has this
+	// endpoint. It is nil for an endpoint made outside the list (doAt).
+	st *epState
 	// verified is set once a response from this endpoint carried the
 	// cluster ID the client knows.
 	verified atomic.Bool
@@ -393,12 +482,36 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 	return nil
 }
 
-// storeLocked publishes a new snapshot. c.setMu must be held.
+// storeLocked publishes a new snapshot. c.setMu must be held. The live
+// state of endpoints that stay is carried over by URL; endpoints that go
+// are marked removed, which closes their down channels.
 func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
+	old := c.eps.Load()
 	for i, e := range list {
 		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
+		if e.st == nil && old != nil {
+			for _, o := range old.list {
+				if o.raw == e.raw {
+					e.st = o.st
+				}
+			}
+		}
+		if e.st == nil {
+			e.st = newEpState()
+		}
 	}
 	c.eps.Store(&endpointSet{list: list, leader: leader})
+	if old != nil {
+		for _, o := range old.list {
+			kept := false
+			for _, e := range list {
+				kept = kept || e.st == o.st
+			}
+			if !kept {
+				o.st.remove()
+			}
+		}
+	}
 }
 
 // setLeader records the client URLs of the leader. Only one that matches an

@@ -135,7 +135,7 @@ func TestFailoverFromRefusedEndpoint(t *testing.T) {
 
 func TestClusterErrorRecordsEveryAttempt(t *testing.T) {
 	a, b := refusedURL(t), refusedURL(t)
-	c := newTestClient(t, Config{Endpoints: []string{a, b}})
+	c := newTestClient(t, Config{Endpoints: []string{a, b}, Rounds: 1})
 	_, err := get(c, context.Background(), "/v2/keys/a")
 	var ce *ClusterError
 	require.ErrorAs(t, err, &ce)
@@ -283,15 +283,17 @@ func TestServerErrors(t *testing.T) {
 	})
 	c := newTestClient(t, Config{Endpoints: []string{failing.URL, good.URL}, Selector: pickFailingFirst})
 
-	_, err := get(c, context.Background(), "/v2/keys/a")
-	require.NoError(t, err, "a read fails over on a 500")
-
-	_, err = c.do(context.Background(), &request{method: http.MethodPut, path: "/v2/keys/a", kind: KindWrite})
+	_, err := c.do(context.Background(), &request{method: http.MethodPut, path: "/v2/keys/a", kind: KindWrite})
 	require.ErrorIs(t, err, ErrOutcomeUnknown, "a raft timeout leaves a write's outcome unknown")
 	var ee Error
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, ErrorCodeRaftInternal, ee.Code)
 	require.ErrorIs(t, err, Error{Code: ErrorCodeRaftInternal})
+	require.Zero(t, good.keyHits.Load(), "the write was not resent")
+
+	_, err = get(c, context.Background(), "/v2/keys/a")
+	require.NoError(t, err, "a read fails over on a 500")
+	require.EqualValues(t, 1, good.keyHits.Load())
 
 	only := newTestClient(t, Config{Endpoints: []string{failing.URL}})
 	_, err = get(only, context.Background(), "/v2/keys/a")
@@ -315,11 +317,11 @@ func TestClusterIDMismatch(t *testing.T) {
 	require.Equal(t, b.URL, me.Endpoint)
 
 	// A write that cannot be resent is checked before it is sent.
-	before := b.hits.Load()
+	before := b.keyHits.Load()
 	_, err = c.do(context.Background(), &request{method: http.MethodPut, path: "/v2/keys/x", kind: KindWrite})
 	require.ErrorIs(t, err, ErrClusterIDMismatch)
 	require.NotErrorIs(t, err, ErrOutcomeUnknown)
-	require.Equal(t, before+1, b.hits.Load(), "only the preflight reached the other cluster")
+	require.Equal(t, before, b.keyHits.Load(), "only the membership preflight reached the other cluster")
 }
 
 func TestRedirects(t *testing.T) {
@@ -352,7 +354,7 @@ func TestRedirects(t *testing.T) {
 	require.Error(t, err)
 
 	var vias []int
-	c2 := newTestClient(t, Config{Endpoints: []string{m.URL}, CheckRedirect: func(via int) error {
+	c2 := newTestClient(t, Config{Endpoints: []string{m.URL}, Rounds: 1, CheckRedirect: func(via int) error {
 		vias = append(vias, via)
 		if via >= 3 {
 			return errors.New("enough")

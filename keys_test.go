@@ -322,12 +322,18 @@ func TestKeysNotReplayed(t *testing.T) {
 		}
 		return 0
 	})
-	c, err := New(Config{Endpoints: []string{broken.URL, goodSrv.URL}, Selector: pinFirst})
-	if err != nil {
-		t.Fatal(err)
+	// A fresh client for each write: a failed write also counts against
+	// the broken endpoint's health, and an ejected endpoint would not be
+	// offered to the selector again.
+	var k KeysAPI
+	newKeys := func() {
+		c, err := New(Config{Endpoints: []string{broken.URL, goodSrv.URL}, Selector: pinFirst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		k = NewKeysAPI(c)
 	}
-	defer c.Close()
-	k := NewKeysAPI(c)
 	ctx := context.Background()
 	writes := map[string]func() error{
 		"create":   func() error { _, err := k.Create(ctx, "/a", "v"); return err },
@@ -339,6 +345,7 @@ func TestKeysNotReplayed(t *testing.T) {
 		"refresh":  func() error { _, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true, TTL: time.Minute}); return err },
 	}
 	for name, w := range writes {
+		newKeys()
 		err := w()
 		var oue *OutcomeUnknownError
 		if !errors.As(err, &oue) || oue.Endpoint != broken.URL {

@@ -189,7 +189,7 @@ func TestMembersLeaderDuringElection(t *testing.T) {
 		s.answer("GET /v2/members/leader", 503, `{"message":"During election"}`)
 	}
 	down.Close()
-	c := newAPIClient(t, Config{}, a, down, b)
+	c := newAPIClient(t, Config{Rounds: 1}, a, down, b)
 	_, err := NewMembersAPI(c).Leader(testCtx(t))
 	if !IsElectionInProgress(err) {
 		t.Fatalf("got %v, want an election in progress", err)

@@ -50,10 +50,93 @@ type response struct {
 // errorBodyLimit bounds how much of a 5xx body is read to describe it.
 const errorBodyLimit = 64 << 10
 
-// do sends r to the cluster. It tries each endpoint at most once, in the
-// order the selector chooses, and returns the first answer whose status is
-// below 500. A request that is not replayable is not resent once it may
-// have reached a server. When ctx ends, do returns exactly ctx.Err().
+// Backoff between rounds (Config.Rounds): full jitter over
+// min(roundBackoffMax, roundBackoffBase × 2^(round-1)).
+const (
+	roundBackoffBase = 50 * time.Millisecond
+	roundBackoffMax  = time.Second
+)
+
+// selectBuf holds the per-request scratch space of do, pooled so that the
+// request loop does not allocate for it.
+type selectBuf struct {
+	tried []bool
+	cands []Endpoint
+}
+
+func (c *httpClusterClient) getBuf(n int) *selectBuf {
+	b, _ := c.bufs.Get().(*selectBuf)
+	if b == nil {
+		b = &selectBuf{}
+	}
+	if cap(b.tried) < n {
+		b.tried = make([]bool, n, max(n, 8))
+		b.cands = make([]Endpoint, 0, max(n, 8))
+	}
+	b.tried = b.tried[:n]
+	clear(b.tried)
+	return b
+}
+
+func (c *httpClusterClient) putBuf(b *selectBuf) {
+	clear(b.cands[:cap(b.cands)]) // drop the URL strings
+	c.bufs.Put(b)
+}
+
+// candidates fills out with the endpoints of set that may be offered to the
+// selector for the next attempt: the untried, not ejected ones (for
+// anything but a plain read, with a leader); failing those, the untried
+// ones without a leader; failing those, the untried ejected one that is
+// due to be readmitted first. It is empty only when all were tried.
+func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind RequestKind, out []Endpoint, now int64) []Endpoint {
+	needLeader := kind != KindRead
+	noLeader, ejected := false, -1
+	for i, e := range set.list {
+		if tried[i] {
+			continue
+		}
+		st := e.st
+		if HealthState(st.state.Load()) == StateEjected {
+			if ejected < 0 || st.ejectedUntil.Load() < set.list[ejected].st.ejectedUntil.Load() {
+				ejected = i
+			}
+			continue
+		}
+		if needLeader && st.noLeader.Load() {
+			noLeader = true
+			continue
+		}
+		out = append(out, e.snapshot(now))
+	}
+	if len(out) > 0 {
+		return out
+	}
+	if noLeader {
+		for i, e := range set.list {
+			if !tried[i] && HealthState(e.st.state.Load()) != StateEjected {
+				out = append(out, e.snapshot(now))
+			}
+		}
+		return out
+	}
+	if ejected >= 0 {
+		out = append(out, set.list[ejected].snapshot(now))
+	}
+	return out
+}
+
+// do sends r to the cluster and returns the first answer whose status is
+// below 500.
+//
+// A request makes up to Config.Rounds passes over the endpoints. In a
+// pass each endpoint is tried at most once, in the order the selector
+// chooses among the candidates the health machinery leaves, without
+// waiting between attempts; passes are separated by a jittered backoff.
+// Attempts after the first take a token of the retry budget. A request
+// that is not replayable is not resent once it may have reached a server.
+// With MonotonicReads, a plain read answered below the client's floor is
+// sent again as a quorum read. When ctx ends, do returns exactly
+// ctx.Err().
 func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -63,69 +146,178 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 	}
 	set := c.eps.Load()
 	n := len(set.list)
-	tried := make([]bool, n)
-	candidates := make([]Endpoint, 0, n)
-	var errs []error
-	for attempt := 0; attempt < n; attempt++ {
-		candidates = candidates[:0]
-		for i, e := range set.list {
-			if !tried[i] {
-				candidates = append(candidates, e.view)
-			}
-		}
-		info := RequestInfo{Kind: r.kind, Attempt: attempt}
-		pick := c.selector.Select(info, candidates)
-		if pick < 0 || pick >= len(candidates) {
-			pick = 0
-		}
-		ep := set.list[candidates[pick].Index]
-		tried[ep.view.Index] = true
+	buf := c.getBuf(n)
+	defer c.putBuf(buf)
+	tried := buf.tried
+	c.nRequests.Add(1)
+	c.budget.deposit()
 
-		var (
-			resp *http.Response
-			sent bool
-			err  error
-		)
-		start := time.Now()
-		if !r.replayable && !ep.verified.Load() && c.clusterID.Load() != nil {
-			// Before a write that cannot be resent goes to an endpoint
-			// not yet seen answering for this cluster, make sure it is
-			// a member of it: a write to another cluster cannot be undone.
-			err = c.verify(ctx, ep)
-		}
-		if err == nil {
-			resp, sent, err = c.attempt(ctx, ep, r)
-			if err == nil {
-				err = c.checkResponse(ep, resp)
+	var errs []error
+	attempts := 0
+	free := false // the next attempt does not take a retry token
+	upgraded := false
+	staleAt := -1 // the endpoint whose answer was stale, until retried
+rounds:
+	for round := 0; round < c.rounds; round++ {
+		if round > 0 {
+			// A request that cannot be resent gets here only when none
+			// of its attempts may have reached a server.
+			if err := c.backoff(ctx, round); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if errors.Is(err, ErrClosed) {
+					return nil, ErrClosed
+				}
+				break // the deadline leaves no time for another round
 			}
+			clear(tried)
 		}
-		c.logAttempt(ctx, ep, r, resp, err, time.Since(start))
-		if err == nil {
-			c.observe(ep, info, nil)
-			return &response{Response: resp, endpoint: ep.raw}, nil
+		for {
+			now := c.clk.now()
+			cands := c.candidates(set, tried, r.kind, buf.cands[:0], now)
+			if len(cands) == 0 {
+				if staleAt >= 0 {
+					// No other endpoint for the quorum read: the
+					// one that answered stale will do, through raft.
+					tried[staleAt], staleAt = false, -1
+					continue
+				}
+				break // every endpoint tried in this round
+			}
+			if attempts > 0 {
+				if !free && !c.budget.withdraw(now) {
+					errs = append(errs, ErrRetryBudgetExhausted)
+					break rounds
+				}
+				c.nRetries.Add(1)
+			}
+			info := RequestInfo{Kind: r.kind, Attempt: attempts, Round: round}
+			pick := c.selector.Select(info, cands)
+			if pick < 0 || pick >= len(cands) {
+				pick = 0
+			}
+			wasEjected := cands[pick].State == StateEjected
+			ep := set.list[cands[pick].Index]
+			tried[ep.view.Index] = true
+			attempts++
+			free = false
+			more := len(cands) > 1 || round+1 < c.rounds
+
+			resp, sent, err, end := c.send(ctx, ep, r, c.attemptTimeout(ctx, r, more), now)
+			elapsed := time.Duration(end - now)
+			if err == nil {
+				if stale, idx := c.isStale(r, resp); stale && !upgraded {
+					// Monotonic-read guard: discard and ask again through
+					// raft, preferably elsewhere. Not a health failure.
+					c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
+					resp.Body.Close()
+					c.nStale.Add(1)
+					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.floor.Load()}})
+					r = quorumUpgrade(r)
+					upgraded, free = true, true
+					staleAt = ep.view.Index
+					continue
+				}
+				c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
+				c.noteReturned(r, resp)
+				return c.respond(ep, r, resp), nil
+			}
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			if c.closed.Load() {
+				return nil, ErrClosed
+			}
+			c.recordOutcome(ep, info, err, elapsed, end, wasEjected)
+			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
+				return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: err}
+			}
+			// A connection that could not be made to an endpoint that
+			// was in use cost the server nothing and ejected the
+			// endpoint: failing over from it is free.
+			free = !wasEjected && classify(err) == failHard
+			errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: err})
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		if c.closed.Load() {
-			return nil, ErrClosed
-		}
-		c.observe(ep, info, err)
-		if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
-			return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: err}
-		}
-		errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: err})
 	}
 	return nil, &ClusterError{Errors: errs}
 }
 
+// send makes one attempt of r at ep, begun at clock time start, with
+// in-flight bookkeeping, and returns the checked answer, whether the
+// request may have reached the server, and the clock time of the headers
+// or the failure. Time is read from the injected monotonic clock: one
+// reading per attempt besides the one taken to choose the endpoint.
+func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, start int64) (resp *http.Response, sent bool, err error, end int64) {
+	st := ep.st
+	watch := r.kind == KindWatch
+	st.begin(watch)
+	if !r.replayable && !ep.verified.Load() && c.clusterID.Load() != nil {
+		// Before a write that cannot be resent goes to an endpoint
+		// not yet seen answering for this cluster, make sure it is
+		// a member of it: a write to another cluster cannot be undone.
+		err = c.verify(ctx, ep)
+	}
+	if err == nil {
+		resp, sent, err = c.attemptWithin(ctx, ep, r, timeout)
+		if err == nil {
+			err = c.checkResponse(ep, resp)
+		}
+	}
+	end = c.clk.now()
+	if !watch || err != nil {
+		st.end(watch)
+	} else if cb, ok := resp.Body.(*cappedBody); ok {
+		// The watch counts until its long poll is closed.
+		release := cb.release
+		cb.release = func() { release(); st.watches.Add(-1) }
+	} else {
+		st.watches.Add(-1)
+	}
+	c.logAttempt(ctx, ep, r, resp, err, time.Duration(end-start))
+	if err != nil {
+		resp = nil
+	}
+	return resp, sent, err, end
+}
+
+func (c *httpClusterClient) respond(ep *endpoint, _ *request, resp *http.Response) *response {
+	return &response{Response: resp, endpoint: ep.raw}
+}
+
+// backoff waits before round (≥ 1) of a request. It returns an error
+// without waiting when ctx's deadline would pass first.
+func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
+	if c.backoffBase <= 0 {
+		return nil
+	}
+	ceil := c.backoffBase
+	for i := 1; i < round && ceil < roundBackoffMax; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, roundBackoffMax)
+	d := time.Duration(c.rnd(int64(ceil)))
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return context.DeadlineExceeded
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := c.clk.newTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closeCtx.Done():
+		return ErrClosed
+	case <-t.C():
+		return nil
+	}
+}
+
+// observe reports the outcome of an attempt made outside do (probe).
 func (c *httpClusterClient) observe(ep *endpoint, info RequestInfo, err error) {
-	if c.observer != nil {
-		c.observer.Observe(Outcome{Endpoint: ep.view, Info: info, Err: err})
-	}
-	if err != nil && ep.view.Leader && c.wantLeader {
-		c.refreshLeaderAsync()
-	}
+	c.recordOutcome(ep, info, err, 0, c.clk.now(), false)
 }
 
 // verify checks that ep answers for the cluster this client knows.
@@ -159,6 +351,9 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 			return &ClusterIDMismatchError{Endpoint: ep.raw, Want: *known, Got: id}
 		}
 		ep.verified.Store(true)
+	}
+	if idx, ok := headerIndex(resp.Header); ok && ep.st != nil {
+		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.now())
 	}
 	if t := resp.Header.Get("X-Raft-Term"); t != "" {
 		if term, err := strconv.ParseUint(t, 10, 64); err == nil {
@@ -201,11 +396,15 @@ func decodeErrorBody(status int, b []byte) error {
 // answer with its body capped. sent reports whether the request may have
 // reached a server.
 func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *request) (resp *http.Response, sent bool, err error) {
+	return c.attemptWithin(ctx, ep, r, c.attemptTimeout(ctx, r, false))
+}
+
+// attemptWithin is attempt with the per-attempt timeout given (0: none).
+func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	stopClose := context.AfterFunc(c.closeCtx, func() { cancel(ErrClosed) })
 	var timer *time.Timer
-	if c.headerTimeout > 0 {
-		timeout := c.headerTimeout
+	if timeout > 0 {
 		timer = time.AfterFunc(timeout, func() { cancel(&AttemptTimeoutError{After: timeout}) })
 	}
 	release := func() {
@@ -385,10 +584,11 @@ func (c *httpClusterClient) logAttempt(ctx context.Context, ep *endpoint, r *req
 }
 
 // probe checks that an endpoint answers (GET /version within the
-// per-attempt timeout, or one second when there is none) and reports the
-// outcome to the selector as an attempt would, so that a failed probe moves
-// sticky requests away from the endpoint. It is used to notice a hung
-// member under a long-poll watch, which no request would otherwise notice.
+// per-attempt timeout, or DefaultHeaderTimeoutPerRequest when it is
+// adaptive or off) and reports the outcome to the health machinery and the
+// selector as an attempt would: a failure counts toward ejecting the
+// endpoint. It is used to notice a hung member under a long-poll watch,
+// which no request would otherwise notice; see also endpointDown.
 func (c *httpClusterClient) probe(ctx context.Context, url string) error {
 	set := c.eps.Load()
 	var ep *endpoint
@@ -400,22 +600,12 @@ func (c *httpClusterClient) probe(ctx context.Context, url string) error {
 	if ep == nil {
 		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
 	}
-	if c.headerTimeout <= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Second)
-		defer cancel()
-	}
-	r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
-	resp, _, err := c.attempt(ctx, ep, r)
-	if err == nil {
-		err = c.checkResponse(ep, resp)
-		if err == nil {
-			err = finishBody(resp.Body)
-		}
-	}
+	start := time.Now()
+	wasEjected := HealthState(ep.st.state.Load()) == StateEjected
+	err := c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.observe(ep, RequestInfo{Kind: KindCluster}, err)
+	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
 	return err
 }

@@ -1,7 +1,8 @@
 package client
 
 import (
-	"sync/atomic"
+	"math/rand/v2"
+	"time"
 )
 
 // RequestKind tells a Selector what a request is, so that a policy can, for
@@ -24,6 +25,7 @@ const (
 	KindCluster
 )
 
+// String returns the kind's name, such as "quorum-read".
 func (k RequestKind) String() string {
 	switch k {
 	case KindRead:
@@ -40,7 +42,9 @@ func (k RequestKind) String() string {
 	return "unknown"
 }
 
-// Endpoint is the read-only view of one endpoint that a Selector chooses from.
+// Endpoint is a read-only snapshot of one endpoint, taken by the client for
+// each attempt, from which a Selector chooses. All fields are what the
+// client knew when the attempt began; they change between attempts.
 type Endpoint struct {
 	// URL is the endpoint's URL as configured (or as learned by Sync).
 	URL string
@@ -51,6 +55,36 @@ type Endpoint struct {
 	// Leader reports whether the endpoint is the client URL of the member
 	// last known to be the raft leader.
 	Leader bool
+	// HasLeader is false after the endpoint answered that it has no leader
+	// (etcd error 300 or 301, HTTP 503), until a write or quorum read
+	// through it succeeds or a probe finds a leader. The client offers
+	// such an endpoint for anything but plain reads only when no other
+	// untried endpoint is left.
+	HasLeader bool
+	// State is the endpoint's health. Selectors normally see only healthy
+	// endpoints and ones on probation; see StateEjected.
+	State HealthState
+	// InFlight is the number of attempts at the endpoint waiting for their
+	// response headers. Watches are not counted.
+	InFlight int
+	// Watches is the number of watch long polls open at the endpoint.
+	Watches int
+	// Latency is a peak-sensitive moving average of the time to response
+	// headers (decay 10 s): it jumps to a slower sample at once and comes
+	// down slowly. A failed attempt counts for at least one second. It
+	// also decays while the endpoint gets no traffic, so that a policy
+	// avoiding a slow endpoint tries it again after a while. Watches are
+	// not included. Zero means no sample yet.
+	Latency time.Duration
+	// EtcdIndex is the last X-Etcd-Index the endpoint answered with, or 0.
+	EtcdIndex uint64
+	// IndexLag is how far EtcdIndex was below the highest index the client
+	// had seen from any endpoint when that answer came; 0 when unknown or
+	// older than 10 s.
+	IndexLag uint64
+	// ConsecutiveFailures counts the failed attempts in a row at the
+	// endpoint since its last answer.
+	ConsecutiveFailures int
 }
 
 // RequestInfo describes the request an endpoint is chosen for.
@@ -59,41 +93,54 @@ type RequestInfo struct {
 	Kind RequestKind
 	// Attempt counts the attempts already made for this request (0 for the first).
 	Attempt int
+	// Round counts the passes over the endpoints already completed for
+	// this request (see Config.Rounds).
+	Round int
 }
 
 // Selector picks the endpoint for one attempt of a request.
 //
-// Select is given the candidates: the client's endpoints that have not yet
-// been tried for this request, in the order of the client's list, never
-// empty. It returns the index of its choice in candidates; an index out of
-// range is taken as 0. Failover is the client's job: when the attempt fails
-// the client calls Select again with the endpoints still untried, so a
-// policy only has to express a preference.
+// The client calls Select with the candidates: its endpoints that have not
+// been tried yet in this round of the request, that are not ejected, and,
+// for anything but plain reads, that are not known to lack a leader, in
+// the order of the client's list. If no endpoint qualifies, the candidates
+// are the untried endpoints without a leader, and failing those, the single
+// least bad ejected one (the one readmitted soonest). So candidates is never
+// empty, and failover, ejection, readmission and backoff come with every
+// policy: a Selector only expresses a preference.
 //
-// Select must not block or do I/O, and must be safe for concurrent use: the
-// client calls it from every goroutine that makes a request. It must not
-// keep or modify the candidates slice.
+// Select returns the index of its choice in candidates; an index out of
+// range is taken as 0. It must not block or do I/O, must be safe for
+// concurrent use (the client calls it from every goroutine that makes a
+// request, without a lock), and must not keep or modify candidates after it
+// returns. It should not allocate: it runs once per attempt.
 type Selector interface {
 	Select(info RequestInfo, candidates []Endpoint) int
 }
 
 // Observer is implemented by selectors that keep state from the outcome of
 // attempts (the sticky policy keeps its pin on the endpoint that last
-// answered). The client calls Observe once after each attempt; like
-// Select, it must not block and must be safe for concurrent use.
+// answered). The client calls Observe once after each attempt that was not
+// ended by the caller's context or by Close; like Select, it must not block
+// and must be safe for concurrent use. Health tracking is the client's
+// job: an Observer is needed only for a policy's own state.
 type Observer interface {
 	Observe(o Outcome)
 }
 
 // Outcome is the result of one attempt, as given to an Observer.
 type Outcome struct {
-	// Endpoint is the endpoint the attempt went to.
+	// Endpoint is the endpoint the attempt went to, as it is after the
+	// client has taken the outcome into account.
 	Endpoint Endpoint
 	// Info describes the request.
 	Info RequestInfo
 	// Err is nil when the endpoint answered, even with an etcd error such
 	// as "key not found"; otherwise it says what went wrong.
 	Err error
+	// Latency is the time from the start of the attempt to the response
+	// headers or to the failure.
+	Latency time.Duration
 }
 
 // SelectorFunc adapts a function to the Selector interface.
@@ -109,103 +156,44 @@ type leaderAware interface {
 	usesLeader() bool
 }
 
-// Sticky returns the selection policy of the original client's default
-// mode: every request goes to one pinned endpoint while it answers; when it
-// fails, the next endpoint in the (shuffled) list is tried and, once one
-// answers, becomes the new pin. Pinning keeps one connection per client and
-// spreads many clients over the members at random.
-func Sticky() Selector { return &sticky{} }
-
-type sticky struct {
-	pin atomic.Pointer[pinState]
+// wantsLeader reports whether s, or a selector it wraps, uses the leader.
+func wantsLeader(s Selector) bool {
+	la, ok := s.(leaderAware)
+	return ok && la.usesLeader()
 }
 
-type pinState struct {
-	ep Endpoint
-	// failed is set when an attempt at the pin failed: requests then start
-	// at the next endpoint until one answers and becomes the pin.
-	failed bool
-}
-
-func (s *sticky) Select(_ RequestInfo, candidates []Endpoint) int {
-	p := s.pin.Load()
-	if p == nil {
-		return 0
-	}
-	// Stay on the pin; otherwise take the first candidate after it in
-	// list order, wrapping around, so that failover rotates through the
-	// list instead of piling onto its first entry.
-	best, bestDist := 0, -1
-	for i := range candidates {
-		if candidates[i].URL == p.ep.URL && !p.failed {
-			return i
-		}
-		d := candidates[i].Index - p.ep.Index
-		if d <= 0 {
-			d += 1 << 30
-		}
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = i, d
-		}
-	}
-	return best
-}
-
-func (s *sticky) Observe(o Outcome) {
-	p := s.pin.Load()
-	if o.Err != nil {
-		// Only a failure of the current pin moves requests away from it;
-		// the compare-and-swap keeps concurrent failures from rotating
-		// the pin more than once.
-		if p != nil && !p.failed && p.ep.URL == o.Endpoint.URL {
-			s.pin.CompareAndSwap(p, &pinState{ep: p.ep, failed: true})
-		}
-		return
-	}
-	if p != nil && !p.failed && p.ep == o.Endpoint {
-		return
-	}
-	s.pin.Store(&pinState{ep: o.Endpoint})
-}
-
-// PreferLeader returns a policy that sends every request to the raft
-// leader's endpoint when the client knows it and it has not failed for this
-// request, and otherwise asks fallback (Sticky when nil). Writes reach the
-// leader without the follower's forwarding hop. The client learns the leader
-// from Sync and refreshes it in the background when a response shows that a
-// new raft term has begun.
-func PreferLeader(fallback Selector) Selector {
-	if fallback == nil {
-		fallback = Sticky()
-	}
-	return &preferLeader{fallback: fallback}
-}
-
-type preferLeader struct {
-	fallback Selector
-}
-
-func (p *preferLeader) Select(info RequestInfo, candidates []Endpoint) int {
-	for i := range candidates {
-		if candidates[i].Leader {
-			return i
-		}
-	}
-	return p.fallback.Select(info, candidates)
-}
-
-func (p *preferLeader) Observe(o Outcome) {
-	if ob, ok := p.fallback.(Observer); ok {
+// observeInner passes an outcome on to a wrapped selector.
+func observeInner(s Selector, o Outcome) {
+	if ob, ok := s.(Observer); ok {
 		ob.Observe(o)
 	}
 }
 
-func (p *preferLeader) usesLeader() bool { return true }
+// DefaultRebalanceEvery is the re-pin period of the default policy (a nil
+// Config.Selector with EndpointSelectionRandom): Sticky(RebalanceEvery(
+// DefaultRebalanceEvery)), so that clients that piled onto the survivors
+// of an outage spread out again.
+const DefaultRebalanceEvery = 2 * time.Minute
 
 // selectorFor maps the original client's selection modes onto policies.
 func selectorFor(mode EndpointSelectionMode) Selector {
 	if mode == EndpointSelectionPrioritizeLeader {
-		return PreferLeader(Sticky())
+		return PreferLeader(Sticky(RebalanceEvery(DefaultRebalanceEvery)))
 	}
-	return Sticky()
+	return Sticky(RebalanceEvery(DefaultRebalanceEvery))
+}
+
+// randIntN is the selectors' default source of randomness: the runtime's
+// per-thread generator, safe for concurrent use and allocation-free.
+// Tests replace it per selector.
+func randIntN(n int) int { return rand.IntN(n) }
+
+// twoChoices draws two distinct indexes below n (n ≥ 2) uniformly.
+func twoChoices(intn func(int) int, n int) (int, int) {
+	i := intn(n)
+	j := intn(n - 1)
+	if j >= i {
+		j++
+	}
+	return i, j
 }

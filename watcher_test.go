@@ -142,10 +142,11 @@ func TestWatcherEventIndexCleared(t *testing.T) {
 
 func TestWatcherCancel(t *testing.T) {
 	released := make(chan struct{})
+	var once sync.Once
 	_, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		watchHeaders(w, 10)
 		<-r.Context().Done() // the client must drop the connection
-		close(released)
+		once.Do(func() { close(released) })
 	})
 	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", nil)
 	ctx, cancel := context.WithCancel(context.Background())

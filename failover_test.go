@@ -1,0 +1,197 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clusterClient is a client of fake members on loopback, with a fake clock
+// for the health machinery (real time still drives attempt timeouts).
+func clusterClient(t *testing.T, ms []*member, cfg Config) (*httpClusterClient, *fakeClock, chan error) {
+	t.Helper()
+	clk := newFakeClock()
+	c, probed := clusterClientWith(t, ms, cfg, clk)
+	return c, clk, probed
+}
+
+func clusterClientWith(t *testing.T, ms []*member, cfg Config, clk clock) (*httpClusterClient, chan error) {
+	t.Helper()
+	cfg.Endpoints = urlsOf(ms)
+	c := newClockedClient(t, cfg, clk)
+	c.backoffBase = 0
+	probed := make(chan error, 64)
+	c.testHookProbeDone = func(_ string, err error) { probed <- err }
+	return c, probed
+}
+
+func TestKillRefusedNoFailedReads(t *testing.T) {
+	ms := startMembers(t, 3)
+	c, _, _ := clusterClient(t, ms, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The default policy pins the head of the shuffled list: kill that one.
+	victim := memberAt(ms, c.Endpoints()[0])
+
+	const readers, perReader = 16, 200
+	var (
+		done    atomic.Int64
+		failed  atomic.Int64
+		wg      sync.WaitGroup
+		halfway = make(chan struct{})
+		once    sync.Once
+	)
+	for r := 0; r < readers; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perReader; i++ {
+				if _, err := read(ctx, c); err != nil {
+					failed.Add(1)
+					t.Errorf("read failed: %v", err)
+				}
+				if done.Add(1) == readers*perReader/4 {
+					once.Do(func() { close(halfway) })
+				}
+			}
+		}()
+	}
+	<-halfway
+	victim.kill()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d reads failed", failed.Load())
+	}
+	v := stateOf(c, victim.url)
+	if v.State != StateEjected || v.Ejections != 1 {
+		t.Errorf("killed member: %+v, want ejected once", v)
+	}
+	// Only requests in flight at the kill (and those racing the ejection)
+	// may have reached it after the kill.
+	if v.Failures > readers {
+		t.Errorf("%d failed attempts at the killed member, want ≤ %d", v.Failures, readers)
+	}
+}
+
+func TestHungMemberStickyTimesOutOnce(t *testing.T) {
+	ms := startMembers(t, 3)
+	// Generous timeouts: the test machine may be loaded, and a spurious
+	// timeout at a healthy member would move the pin.
+	c, _, _ := clusterClient(t, ms, Config{HeaderTimeoutPerRequest: time.Second})
+	hung := memberAt(ms, c.Endpoints()[0]) // the default policy's first pin
+	hung.mode.Store(modeHung)
+	ctx := context.Background()
+	start := time.Now()
+	if ep, err := read(ctx, c); err != nil || ep == hung.url {
+		t.Fatalf("first read: %v at %s", err, ep)
+	}
+	if d := time.Since(start); d < time.Second || d > 5*time.Second {
+		t.Errorf("first read took %v, want one attempt timeout (1 s) plus an answer", d)
+	}
+	for i := 0; i < 50; i++ {
+		if ep, err := read(ctx, c); err != nil || ep == hung.url {
+			t.Fatalf("read %d: %v at %s", i, err, ep)
+		}
+	}
+	if n := hung.keys.Load(); n != 1 {
+		t.Errorf("hung member got %d requests, want 1; stats %+v", n, c.Stats())
+	}
+}
+
+func TestHungMemberEjectedUntilReadmitted(t *testing.T) {
+	ms := startMembers(t, 3)
+	c, clk, probed := clusterClient(t, ms, Config{HeaderTimeoutPerRequest: 500 * time.Millisecond, Selector: RoundRobin()})
+	hung := ms[1]
+	hung.mode.Store(modeHung)
+	ctx := context.Background()
+	for i := 0; i < 60; i++ {
+		if _, err := read(ctx, c); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	// K = 2 timeouts, then nothing until readmission.
+	if n := hung.keys.Load(); n != 2 {
+		t.Errorf("hung member got %d requests, want 2", n)
+	}
+	if s := stateOf(c, hung.url); s.State != StateEjected {
+		t.Fatalf("hung member is %v", s.State)
+	}
+	// Its probe times out: still ejected, no request reaches it.
+	if err := probeNow(t, c, clk, probed); err == nil {
+		t.Fatal("probe of a hung member succeeded")
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := read(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := hung.keys.Load(); n != 2 {
+		t.Errorf("hung member got %d requests while ejected, want 2", n)
+	}
+	// It recovers: the next probe readmits it and it gets its share.
+	hung.mode.Store(modeOK)
+	if err := probeNow(t, c, clk, probed); err != nil {
+		t.Fatalf("probe after recovery: %v", err)
+	}
+	for i := 0; i < 30; i++ {
+		if _, err := read(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := hung.keys.Load(); n < 2+8 {
+		t.Errorf("readmitted member got %d requests in total, want its share of the last 30", n)
+	}
+	if s := stateOf(c, hung.url); s.State != StateHealthy || s.Probes != 2 || s.ProbeFailures != 1 {
+		t.Errorf("readmitted member: %+v", s)
+	}
+	waitNoProber(t, c)
+}
+
+func TestSlowMemberAvoidedByLeastLatency(t *testing.T) {
+	ms := startMembers(t, 3)
+	slow := ms[2]
+	slow.delay.Store(int64(50 * time.Millisecond))
+	// The real clock, so that the latency average decays as it would.
+	c, _ := clusterClientWith(t, ms, Config{Selector: LeastLatency()}, realClock{})
+	ctx := context.Background()
+	const n = 300
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/4; i++ {
+				if _, err := read(ctx, c); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := slow.keys.Load(); got > n/10 {
+		t.Errorf("slow member got %d of %d reads, want ≤ 10%%", got, n)
+	}
+}
+
+func TestCloseEndsProber(t *testing.T) {
+	ms := startMembers(t, 2)
+	c, _, _ := clusterClient(t, ms, Config{})
+	ms[0].kill()
+	ms[1].kill()
+	if _, err := read(context.Background(), c); err == nil {
+		t.Fatal("read succeeded with every member dead")
+	}
+	if countGoroutines("probeLoop") != 1 {
+		t.Fatal("no prober with endpoints ejected")
+	}
+	c.Close()
+	for i := 0; i < 500 && countGoroutines("probeLoop") != 0; i++ {
+		time.Sleep(2 * time.Millisecond) // polling for a goroutine's exit
+	}
+	if countGoroutines("probeLoop") != 0 {
+		t.Error("prober outlived Close")
+	}
+}

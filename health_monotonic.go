@@ -1,0 +1,103 @@
+package client
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// ErrStaleRead is matched by the per-endpoint error recorded when the
+// monotonic-read guard (Config.MonotonicReads) discarded a plain read.
+var ErrStaleRead = errors.New("client: read older than data already returned")
+
+// StaleReadError is recorded for a plain read answered with an
+// X-Etcd-Index below the client's floor. It matches ErrStaleRead.
+type StaleReadError struct {
+	// Index is the X-Etcd-Index of the answer; Floor the client's floor.
+	Index, Floor uint64
+}
+
+// Error describes the stale answer.
+func (e *StaleReadError) Error() string {
+	return "client: stale read: X-Etcd-Index " + strconv.FormatUint(e.Index, 10) +
+		" is below " + strconv.FormatUint(e.Floor, 10) + ", already returned"
+}
+
+// Is reports whether target is ErrStaleRead.
+func (e *StaleReadError) Is(target error) bool { return target == ErrStaleRead }
+
+// headerIndex parses the X-Etcd-Index of an answer.
+func headerIndex(h http.Header) (uint64, bool) {
+	v := h["X-Etcd-Index"]
+	if len(v) == 0 {
+		return 0, false
+	}
+	idx, err := strconv.ParseUint(v[0], 10, 64)
+	return idx, err == nil
+}
+
+// noteSeen raises the highest index seen to idx and returns the value it
+// had before.
+func (c *httpClusterClient) noteSeen(idx uint64) uint64 {
+	for {
+		old := c.maxSeen.Load()
+		if idx <= old || c.maxSeen.CompareAndSwap(old, idx) {
+			return old
+		}
+	}
+}
+
+// noteIndex records an index sample of the endpoint; ref is the highest
+// index the client had seen from any endpoint before it.
+func (st *epState) noteIndex(idx, ref uint64, now int64) {
+	var lag uint64
+	if ref > idx {
+		lag = ref - idx
+	}
+	st.etcdIndex.Store(idx)
+	st.indexLag.Store(lag)
+	st.indexAt.Store(now)
+}
+
+// isStale reports whether resp answers a plain read below the monotonic
+// floor.
+func (c *httpClusterClient) isStale(r *request, resp *http.Response) (bool, uint64) {
+	if !c.monotonic || r.kind != KindRead || !strings.HasPrefix(r.path, "/v2/keys") {
+		return false, 0
+	}
+	idx, ok := headerIndex(resp.Header)
+	return ok && idx < c.floor.Load(), idx
+}
+
+// noteReturned raises the monotonic floor to the index of an answer that
+// is returned to the caller (watches excluded: their index is the one at
+// which the watch started).
+func (c *httpClusterClient) noteReturned(r *request, resp *http.Response) {
+	if !c.monotonic || r.kind == KindWatch || r.kind == KindCluster {
+		return
+	}
+	idx, ok := headerIndex(resp.Header)
+	if !ok {
+		return
+	}
+	for {
+		old := c.floor.Load()
+		if idx <= old || c.floor.CompareAndSwap(old, idx) {
+			return
+		}
+	}
+}
+
+// quorumUpgrade returns a copy of the plain read r that asks for a
+// quorum read.
+func quorumUpgrade(r *request) *request {
+	q := *r
+	q.kind = KindQuorumRead
+	if q.query == "" {
+		q.query = "quorum=true"
+	} else {
+		q.query += "&quorum=true"
+	}
+	return &q
+}

@@ -1,0 +1,95 @@
+package client
+
+import "time"
+
+// StatsReporter is implemented by the Client that New returns; assert it:
+//
+//	if sr, ok := c.(client.StatsReporter); ok {
+//		st := sr.Stats()
+//		...
+//	}
+//
+// Stats is safe for concurrent use and cheap enough to call every second.
+type StatsReporter interface {
+	Stats() Stats
+}
+
+// Stats is a snapshot of the client's selection and health counters.
+// Counters only grow over the client's life (an endpoint's counters start
+// when it joins the endpoint list).
+type Stats struct {
+	// Requests counts the requests sent through the request loop.
+	Requests uint64
+	// Retries counts the attempts after the first of each request.
+	Retries uint64
+	// RetriesDenied counts the retries the retry budget refused.
+	RetriesDenied uint64
+	// StaleReads counts the plain reads answered below the monotonic-read
+	// floor and sent again as quorum reads (Config.MonotonicReads).
+	StaleReads uint64
+	// AttemptTimeout is the per-attempt timeout a replayable request gets
+	// now (before halving for the caller's deadline); 0 means none.
+	AttemptTimeout time.Duration
+	// Endpoints has one entry per endpoint, in the client's list order.
+	Endpoints []EndpointStats
+}
+
+// EndpointStats are the counters and state of one endpoint.
+type EndpointStats struct {
+	// Endpoint is the snapshot a Selector would see now.
+	Endpoint
+	// Attempts counts the attempts sent to the endpoint.
+	Attempts uint64
+	// Failures counts the attempts that failed there (not counting those
+	// ended by the caller's context).
+	Failures uint64
+	// Ejections counts the times the endpoint was ejected.
+	Ejections uint64
+	// Probes and ProbeFailures count the readmission probes and how many
+	// of them failed.
+	Probes, ProbeFailures uint64
+	// TimeEjected is the total time the endpoint spent ejected.
+	TimeEjected time.Duration
+	// EjectedFor is how long the current ejection has still to run before
+	// the next probe; 0 when the endpoint is not ejected or is due.
+	EjectedFor time.Duration
+}
+
+// Stats implements StatsReporter.
+func (c *httpClusterClient) Stats() Stats {
+	now := c.clk.now()
+	s := Stats{
+		Requests:      c.nRequests.Load(),
+		Retries:       c.nRetries.Load(),
+		RetriesDenied: c.budget.denied.Load(),
+		StaleReads:    c.nStale.Load(),
+	}
+	if c.headerTimeout > 0 {
+		s.AttemptTimeout = c.headerTimeout
+	} else if c.headerTimeout == 0 {
+		s.AttemptTimeout = c.hist.current()
+	}
+	for _, e := range c.eps.Load().list {
+		st := e.st
+		es := EndpointStats{
+			Endpoint:      e.snapshot(now),
+			Attempts:      st.attempts.Load(),
+			Failures:      st.failures.Load(),
+			Ejections:     st.ejections.Load(),
+			Probes:        st.probes.Load(),
+			ProbeFailures: st.probeFailures.Load(),
+		}
+		st.mu.Lock()
+		total := st.ejectedTotal
+		if es.State == StateEjected {
+			total += now - st.ejectedAt
+			if left := st.ejectedUntil.Load() - now; left > 0 {
+				es.EjectedFor = time.Duration(left)
+			}
+		}
+		st.mu.Unlock()
+		es.TimeEjected = time.Duration(total)
+		s.Endpoints = append(s.Endpoints, es)
+	}
+	return s
+}

@@ -1,0 +1,325 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeClock is a manual clock: time moves only on Advance.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      int64
+	timers []*fakeTimer
+	added  chan struct{} // one value per timer created
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: 1e12, added: make(chan struct{}, 1024)} }
+
+func (f *fakeClock) now() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) newTimer(d time.Duration) timer {
+	f.mu.Lock()
+	t := &fakeTimer{c: make(chan time.Time, 1), at: f.t + int64(d), clk: f}
+	if d <= 0 {
+		t.fired = true
+		t.c <- time.Time{}
+	} else {
+		f.timers = append(f.timers, t)
+	}
+	f.mu.Unlock()
+	select {
+	case f.added <- struct{}{}:
+	default:
+	}
+	return t
+}
+
+// Advance moves time forward and fires the timers that are due.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t += int64(d)
+	keep := f.timers[:0]
+	for _, t := range f.timers {
+		if t.stopped || t.fired {
+			continue
+		}
+		if t.at <= f.t {
+			t.fired = true
+			t.c <- time.Time{}
+			continue
+		}
+		keep = append(keep, t)
+	}
+	f.timers = keep
+}
+
+// waitTimer waits until a timer has been created since the last call.
+func (f *fakeClock) waitTimer(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.added:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no timer was created")
+	}
+}
+
+type fakeTimer struct {
+	c              chan time.Time
+	at             int64
+	fired, stopped bool
+	clk            *fakeClock
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Stop() bool {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	was := !t.fired && !t.stopped
+	t.stopped = true
+	return was
+}
+
+// detRand returns a deterministic, concurrency-safe rnd for newClient.
+func detRand(seed uint64) func(int64) int64 {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func(n int64) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Int64N(n)
+	}
+}
+
+// detIntN returns a deterministic intn for selectors.
+func detIntN(seed uint64) func(int) int {
+	f := detRand(seed)
+	return func(n int) int { return int(f(int64(n))) }
+}
+
+// refused is the error a dial to a closed port gives.
+func refused(host string) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{}, Err: &net.DNSError{Err: syscall.ECONNREFUSED.Error(), Name: host}}
+}
+
+// fakeRT is a scriptable RoundTripper: one handler per host.
+type fakeRT struct {
+	mu    sync.Mutex
+	hosts map[string]func(*http.Request) (*http.Response, error)
+	calls map[string]int // by host and path: "host path"
+}
+
+func newFakeRT() *fakeRT {
+	return &fakeRT{hosts: map[string]func(*http.Request) (*http.Response, error){}, calls: map[string]int{}}
+}
+
+func (f *fakeRT) set(host string, h func(*http.Request) (*http.Response, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hosts[host] = h
+}
+
+func (f *fakeRT) count(host, path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[host+" "+path]
+}
+
+func (f *fakeRT) total(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for k, v := range f.calls {
+		if strings.HasSuffix(k, " "+path) {
+			n += v
+		}
+	}
+	return n
+}
+
+func (f *fakeRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.calls[req.URL.Host+" "+req.URL.Path]++
+	h := f.hosts[req.URL.Host]
+	f.mu.Unlock()
+	if h == nil {
+		return nil, refused(req.URL.Host)
+	}
+	return h(req)
+}
+
+func (f *fakeRT) CancelRequest(*http.Request) {}
+
+// answer builds a response with a JSON body and etcd headers.
+func answer(req *http.Request, status int, index uint64, body string) *http.Response {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Etcd-Cluster-Id", "cafe")
+	if index > 0 {
+		h.Set("X-Etcd-Index", fmt.Sprint(index))
+	}
+	return &http.Response{
+		StatusCode: status, Header: h, Request: req,
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
+	}
+}
+
+func okHandler(index uint64) func(*http.Request) (*http.Response, error) {
+	return func(req *http.Request) (*http.Response, error) {
+		return answer(req, 200, index, `{"etcdserver":"2.3.8","etcdcluster":"2.3.0"}`), nil
+	}
+}
+
+func unavailableHandler(req *http.Request) (*http.Response, error) {
+	return answer(req, 500, 0, `{"errorCode":300,"message":"Raft Internal Error","cause":"etcdserver: no leader"}`), nil
+}
+
+// newClockedClient makes a client with a fake clock and deterministic
+// randomness and closes it at cleanup.
+func newClockedClient(t *testing.T, cfg Config, clk clock) *httpClusterClient {
+	t.Helper()
+	if clk == nil {
+		clk = newFakeClock()
+	}
+	cl, err := newClient(cfg, clk, detRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl.(*httpClusterClient)
+}
+
+// read makes a plain read through the request loop and closes the answer.
+func read(ctx context.Context, c *httpClusterClient) (string, error) {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: "/v2/keys/k", kind: KindRead, replayable: true})
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.endpoint, nil
+}
+
+// stateOf returns the health state of the endpoint url.
+func stateOf(c *httpClusterClient, url string) EndpointStats {
+	for _, e := range c.Stats().Endpoints {
+		if e.URL == url {
+			return e
+		}
+	}
+	return EndpointStats{}
+}
+
+// member is one fake v2 member on loopback.
+type member struct {
+	srv     *httptest.Server
+	url     string
+	mode    atomic.Int32 // modeOK, modeHung, modeNoLeader
+	delay   atomic.Int64 // nanoseconds added to key requests
+	keys    atomic.Int64 // key requests received
+	version atomic.Int64 // /version requests received
+	index   atomic.Uint64
+	release chan struct{}
+}
+
+const (
+	modeOK = iota
+	modeHung
+	modeNoLeader
+)
+
+// startMembers starts n fake members that answer /version, /v2/members/leader
+// and key reads. Hung members block until the test ends.
+func startMembers(t *testing.T, n int) []*member {
+	t.Helper()
+	ms := make([]*member, n)
+	for i := range ms {
+		m := &member{release: make(chan struct{})}
+		m.index.Store(10)
+		m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
+		m.url = m.srv.URL
+		ms[i] = m
+		t.Cleanup(func() {
+			close(m.release)
+			m.srv.Close()
+		})
+	}
+	return ms
+}
+
+func (m *member) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/version" {
+		m.version.Add(1)
+	} else {
+		m.keys.Add(1)
+	}
+	switch m.mode.Load() {
+	case modeHung:
+		<-m.release
+		return
+	case modeNoLeader:
+		w.Header().Set("X-Etcd-Cluster-Id", "cafe")
+		w.WriteHeader(500)
+		io.WriteString(w, `{"errorCode":300,"message":"Raft Internal Error"}`)
+		return
+	}
+	if r.URL.Path != "/version" {
+		if d := time.Duration(m.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d): // simulated service time
+			case <-m.release:
+			}
+		}
+	}
+	w.Header().Set("X-Etcd-Cluster-Id", "cafe")
+	w.Header().Set("X-Etcd-Index", fmt.Sprint(m.index.Load()))
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/version":
+		io.WriteString(w, `{"etcdserver":"2.3.8","etcdcluster":"2.3.0"}`)
+	case "/v2/members/leader":
+		io.WriteString(w, `{"id":"1","clientURLs":["`+m.url+`"]}`)
+	default:
+		io.WriteString(w, `{"action":"get","node":{"key":"/k","value":"v","modifiedIndex":1,"createdIndex":1}}`)
+	}
+}
+
+// kill makes the member refuse new connections and drops the open ones,
+// as a killed process would.
+func (m *member) kill() {
+	m.srv.Listener.Close()
+	m.srv.CloseClientConnections()
+}
+
+func urlsOf(ms []*member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.url
+	}
+	return out
+}
+
+func memberAt(ms []*member, url string) *member {
+	for _, m := range ms {
+		if m.url == url {
+			return m
+		}
+	}
+	return nil
+}
