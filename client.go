@@ -290,6 +290,8 @@ type Client interface {
 	do(ctx context.Context, r *request) (*response, error)
 	// probe checks that one endpoint answers.
 	probe(ctx context.Context, endpoint string) error
+	// endpointDown is closed when the endpoint is ejected or removed.
+	endpointDown(endpoint string) <-chan struct{}
 	// doAt sends a request to one given endpoint (health probes).
 	doAt(ctx context.Context, endpoint string, r *request) (*response, error)
 }

@@ -140,8 +140,9 @@ type httpWatcher struct {
 
 // Causes of a poll ended by the watcher itself.
 var (
-	errPollExpired = errors.New("client: watch poll reached its maximum duration")
-	errProbeFailed = errors.New("client: probe of the watched endpoint failed")
+	errPollExpired  = errors.New("client: watch poll reached its maximum duration")
+	errProbeFailed  = errors.New("client: probe of the watched endpoint failed")
+	errEndpointDown = errors.New("client: the watched endpoint was ejected")
 )
 
 // Backoff between polls that end at once without an event.
@@ -275,11 +276,22 @@ func isCutOff(err error) bool {
 	return !errors.Is(err, ErrInvalidJSON) && !errors.Is(err, ErrResponseTooLarge)
 }
 
-// startProbe probes endpoint every w.probeIvl while the poll runs, and
-// cancels the poll when a probe fails. The returned func stops probing and
-// waits for the prober to end.
+// startProbe watches the endpoint serving a poll until the poll ends. It
+// cancels the poll when the client ejects the endpoint (a hung member
+// found out by other requests or by the client's probes) or drops it from
+// its list, and, every w.probeIvl, probes the endpoint itself, since a
+// poll alone never notices a member that stopped answering. The returned
+// func stops the watching and waits for it to end.
 func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCauseFunc, endpoint string) func() {
-	if w.probeIvl <= 0 {
+	down := w.client.endpointDown(endpoint)
+	select {
+	case <-down:
+		// Already ejected: the poll went there because nothing better
+		// was left; give it its chance rather than abandon it at once.
+		down = nil
+	default:
+	}
+	if w.probeIvl <= 0 && down == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -287,15 +299,22 @@ func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCaus
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(w.probeIvl)
-		defer t.Stop()
+		var tick <-chan time.Time
+		if w.probeIvl > 0 {
+			t := time.NewTicker(w.probeIvl)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			select {
 			case <-done:
 				return
 			case <-pctx.Done():
 				return
-			case <-t.C:
+			case <-down:
+				cancel(errEndpointDown)
+				return
+			case <-tick:
 			}
 			if err := w.client.probe(pctx, endpoint); err != nil && pctx.Err() == nil {
 				cancel(errProbeFailed)

@@ -292,3 +292,76 @@ func TestEventsIterator(t *testing.T) {
 		t.Fatalf("got %v, %v", got, last)
 	}
 }
+
+// TestWatcherMovesOffEjectedEndpoint: the watched member hangs; plain reads
+// of the same client time out on it and get it ejected, and the watch,
+// with its own probing off, leaves it for the other member without losing
+// its cursor.
+func TestWatcherMovesOffEjectedEndpoint(t *testing.T) {
+	registered := make(chan struct{}, 1)
+	_, hungSrv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("wait") == "true" {
+			watchHeaders(w, 10) // registered; no event will come
+			select {
+			case registered <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	})
+	good, goodSrv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("wait") == "true" {
+			watchHeaders(w, 12)
+			event(w, "/k", 11)
+			return
+		}
+		w.Header().Set("X-Etcd-Index", "12")
+		fmt.Fprint(w, `{"action":"get","node":{"key":"/k","value":"v","modifiedIndex":11,"createdIndex":11}}`)
+	})
+	kapi := newTestKeys(t, Config{
+		Endpoints:               []string{hungSrv.URL, goodSrv.URL},
+		Selector:                preferOrder(hungSrv.URL, goodSrv.URL),
+		HeaderTimeoutPerRequest: 100 * time.Millisecond,
+	})
+	wt := kapi.Watcher("/k", &WatcherOptions{ProbeInterval: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		resp *Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { r, err := wt.Next(ctx); done <- result{r, err} }()
+	select {
+	case <-registered:
+	case r := <-done:
+		t.Fatalf("the watch ended before reaching the first member: %v", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch never reached the first member")
+	}
+	for i := 0; i < DefaultEjectAfter; i++ {
+		if _, err := kapi.Get(ctx, "/k", nil); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.resp.Node.ModifiedIndex != 11 || r.resp.Endpoint != goodSrv.URL {
+			t.Fatalf("got %+v, %v; want the event at 11 from the other member", r.resp, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch stayed on the ejected member")
+	}
+	var polls []string
+	for _, p := range good.waitIndexes() {
+		if p != "" {
+			polls = append(polls, p)
+		}
+	}
+	if fmt.Sprint(polls) != "[11]" {
+		t.Fatalf("the other member was polled at %v, want [11] (registered 10 + 1)", polls)
+	}
+}
