@@ -17,6 +17,7 @@ type ClusterError struct {
 	Errors []error
 }
 
+// Error returns ErrClusterUnavailable's text followed by every per-attempt error.
 func (ce *ClusterError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrClusterUnavailable.Error())
@@ -49,6 +50,7 @@ type EndpointError struct {
 	Err error
 }
 
+// Error describes the failure.
 func (e *EndpointError) Error() string { return e.Endpoint + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.

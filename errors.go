@@ -84,6 +84,7 @@ type OutcomeUnknownError struct {
 	Err error
 }
 
+// Error describes the failure.
 func (e *OutcomeUnknownError) Error() string {
 	return "client: outcome of the write is unknown (request may have reached " + e.Endpoint + "): " + e.Err.Error()
 }
@@ -102,6 +103,7 @@ type ClusterIDMismatchError struct {
 	Want, Got string
 }
 
+// Error describes the failure.
 func (e *ClusterIDMismatchError) Error() string {
 	return fmt.Sprintf("client: endpoint %s belongs to cluster %s, not to cluster %s", e.Endpoint, e.Got, e.Want)
 }
@@ -120,6 +122,7 @@ type HTTPError struct {
 	Message string
 }
 
+// Error describes the failure.
 func (e *HTTPError) Error() string {
 	s := "client: unexpected HTTP status " + strconv.Itoa(e.StatusCode)
 	if e.Message != "" {
@@ -135,6 +138,7 @@ type AttemptTimeoutError struct {
 	After time.Duration
 }
 
+// Error describes the failure.
 func (e *AttemptTimeoutError) Error() string {
 	return "client: no response headers within " + e.After.String()
 }
@@ -184,6 +188,7 @@ type Error struct {
 	Index   uint64 `json:"index"`
 }
 
+// Error describes the failure.
 func (e Error) Error() string {
 	return fmt.Sprintf("%v: %v (%v) [%v]", e.Code, e.Message, e.Cause, e.Index)
 }
