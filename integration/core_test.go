@@ -132,8 +132,13 @@ func TestStoppedMemberCostsOneAttemptTimeout(t *testing.T) {
 	t.Logf("12 reads with a stopped member took %v", time.Since(stoppedAt))
 
 	stopped.Continue(t)
+	// Keep a steady trickle of reads going until the member, readmitted
+	// by the client's probe after its ejection, answers one of them.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; i < 3000 && rec.okAt(stopped.URL()) == before && time.Now().Before(deadline); i++ {
+	for i := 0; i < 6000 && rec.okAt(stopped.URL()) == before && time.Now().Before(deadline); i++ {
+		<-tick.C
 		require.NoError(t, read(ctx, c))
 	}
 	require.Greater(t, rec.okAt(stopped.URL()), before, "the member is used again after SIGCONT")
