@@ -41,6 +41,33 @@
 // write may or may not have been applied, and a blind resend could apply it
 // twice.
 //
+// # Selection and health
+//
+// Config.Selector picks the endpoint of each attempt among the candidates
+// the client offers: the endpoints not yet tried for the request and not
+// ejected. Built-in policies are Sticky (the default, as the original
+// client: one pinned endpoint, rebalanced now and then), Random,
+// RoundRobin, PreferLeader, LeastLatency, LeastInFlight and AvoidStale; a
+// SelectorFunc is a policy of your own. Whatever the policy, the client
+// ejects an endpoint at once when a connection to it is refused and after
+// repeated timeouts or "no leader" answers, keeps it out for a growing,
+// jittered time, and readmits it only after a probe in the background
+// succeeds. Requests make up to Config.Rounds passes over the endpoints,
+// with a short jittered pause between passes, within a retry budget.
+// StatsReporter exposes the counters.
+//
+// # Watches
+//
+// A Watcher long-polls the server for the next event after its cursor. It
+// moves the cursor to an event's modifiedIndex+1, and after a poll that
+// ended without an event to the index the server registered the poll at,
+// plus one. When the member it polls fails, hangs (it probes it while
+// polling) or is ejected, the next poll goes to another member with the
+// same cursor, so no event is lost or repeated. Error 401
+// (ErrorCodeEventIndexCleared: the server keeps only the last 1000 events)
+// is returned to the caller: Get the key again and watch from the
+// Response's Index. Events ranges over a Watcher.
+//
 // # Errors
 //
 //   - A call whose context is cancelled or expires returns exactly
