@@ -1,0 +1,148 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// etcdBodies are response bodies as an etcd 3.5 server sends them.
+var etcdBodies = []string{
+	`{"action":"get","node":{"key":"/a","value":"x","modifiedIndex":5,"createdIndex":4}}`,
+	`{"action":"set","node":{"key":"/w","value":"1","modifiedIndex":19,"createdIndex":19}}`,
+	`{"action":"set","node":{"key":"/a","value":"2","modifiedIndex":6,"createdIndex":6},"prevNode":{"key":"/a","value":"1","modifiedIndex":5,"createdIndex":5}}`,
+	`{"action":"get","node":{"dir":true,"nodes":[{"key":"/d","dir":true,"modifiedIndex":4,"createdIndex":4},{"key":"/k","value":"","modifiedIndex":5,"createdIndex":5}]}}`,
+	`{"action":"get","node":{"key":"/d","dir":true,"modifiedIndex":4,"createdIndex":4}}`,
+	`{"action":"set","node":{"key":"/t","value":"v","expiration":"2026-11-21T11:27:25.414162477Z","ttl":30,"modifiedIndex":7,"createdIndex":7}}`,
+	`{"action":"update","node":{"key":"/t","value":"v","expiration":"2026-11-21T11:27:55.5Z","ttl":60,"modifiedIndex":8,"createdIndex":7},"prevNode":{"key":"/t","value":"v","expiration":"2026-11-21T11:27:25.414162477Z","ttl":30,"modifiedIndex":7,"createdIndex":7}}`,
+	`{"action":"compareAndSwap","node":{"key":"/c","value":"\u003cb\u003e \"q\" \\ \n é 日本","modifiedIndex":9,"createdIndex":3}}`,
+	`{"action":"delete","node":{"key":"/a","modifiedIndex":10,"createdIndex":6},"prevNode":{"key":"/a","value":"2","modifiedIndex":6,"createdIndex":6}}`,
+	`{"action":"expire","node":{"key":"/t","modifiedIndex":11,"createdIndex":7},"prevNode":{"key":"/t","value":"v","expiration":"2026-11-21T11:27:25.414162477Z","modifiedIndex":7,"createdIndex":7}}`,
+	`{"action":"create","node":{"key":"/q/00000000000000000012","value":"job","modifiedIndex":12,"createdIndex":12}}`,
+	`{"action":"set"}`,
+	"{\"action\":\"get\",\"node\":{\"key\":\"/a\",\"value\":\"x\",\"modifiedIndex\":5,\"createdIndex\":4}}\n",
+	`{"action":"get","node":{"key":"/d","dir":true,"nodes":[{"key":"/d/a","dir":true,"nodes":[{"key":"/d/a/b","value":"1","modifiedIndex":13,"createdIndex":13}],"modifiedIndex":12,"createdIndex":12}],"modifiedIndex":4,"createdIndex":4}}`,
+	`{"action":"get","node":{"key":"/big","value":"18446744073709551615","modifiedIndex":18446744073709551615,"createdIndex":1,"ttl":-9223372036854775808}}`,
+}
+
+// odd inputs on which the decoders are known to have disagreed (before
+// the canonical check sent them to encoding/json).
+var oddBodies = []string{
+	``, ` `, `null`, `[]`, `"s"`, `{`, `{"action":"x"`, `{"action":"x"} trailing`, `{"action":"x"}{"action":"y"}`,
+	`{"Action":"get"}`, `{"action":"get","Index":5}`, `{"ACTION":"a","action":"b"}`, `{"\u0061ction":"x"}`,
+	`{"action":"a","action":null}`, `{"action":"a","action":"b"}`,
+	"{\"action\":\"a\x01\"}", "{\"action\":\"a\xff\"}", `{"action":"\ud800"}`, `{"action":"\ud800\udc00"}`, `{"action":"\u0000"}`,
+	`{"node":{"modifiedIndex":1.0}}`, `{"node":{"modifiedIndex":1e2}}`, `{"node":{"modifiedIndex":-0}}`, `{"node":{"modifiedIndex":01}}`,
+	`{"node":{"modifiedIndex":"1"}}`, `{"node":{"modifiedIndex":18446744073709551616}}`, `{"node":{"ttl":-5}}`, `{"node":{"ttl":1.5}}`,
+	`{"node":{"ttl":9223372036854775808}}`, `{"node":{"ttl":-0.0}}`, `{"node":{"ttl":1E0}}`,
+	`{"node":{"dir":"true"}}`, `{"node":{"dir":1}}`, `{"node":{"key":1}}`, `{"node":{"key":true}}`,
+	`{"node":{"nodes":{}}}`, `{"node":{"nodes":[null]}}`, `{"node":{"nodes":[]}}`, `{"node":{"nodes":null}}`,
+	`{"node":{"key":"a"},"node":{"value":"b"}}`, `{"node":{"key":"a"},"node":null}`,
+	`{"node":{"expiration":"2026-11-21T11:27:25+01:00"}}`, `{"node":{"expiration":"2026-11-21"}}`,
+	`{"node":{"expiration":123}}`, `{"node":{"expiration":null}}`, `{"node":{"expiration":"\u0032026-11-21T11:27:25Z"}}`,
+	`{"node":[]}`, `{"node":"x"}`, `{"node":{"modifiedIndex":1,"modifiedIndex":null}}`,
+	`{"action":"x",}`, `{"action" "x"}`, `{'action':"x"}`, `{"node":{"dir":True}}`, `{"node":{"value":NaN}}`,
+	"{\"action\":\"x\"\f}", "\ufeff{\"action\":\"x\"}", `{"action":"\/\b\f\n\r\t\"\\"}`, `{"action":"\x"}`,
+	strings.Repeat(`{"node":{"nodes":[`, 600) + strings.Repeat(`]}}`, 600),
+}
+
+// decodeReference is what decodeJSON must match: encoding/json's Decoder.
+func decodeReference(data []byte) (*Response, error) {
+	var r Response
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	for _, b := range etcdBodies {
+		f.Add([]byte(b))
+	}
+	for _, b := range oddBodies {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := decodeReference(data)
+		var got Response
+		gerr := decodeJSON(bytes.NewReader(data), &got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("input %q: encoding/json error %v, decodeJSON error %v", data, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if !reflect.DeepEqual(*want, got) {
+			t.Fatalf("input %q:\nencoding/json %s\ndecodeJSON    %s", data, dumpResponse(want), dumpResponse(&got))
+		}
+	})
+}
+
+func dumpResponse(r *Response) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "{Action:%q", r.Action)
+	for _, x := range []struct {
+		name string
+		n    *Node
+	}{{"Node", r.Node}, {"PrevNode", r.PrevNode}} {
+		fmt.Fprintf(&b, " %s:", x.name)
+		dumpNode(&b, x.n)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func dumpNode(b *strings.Builder, n *Node) {
+	if n == nil {
+		b.WriteString("nil")
+		return
+	}
+	fmt.Fprintf(b, "{Key:%q Dir:%v Value:%q C:%d M:%d TTL:%d Exp:%#v Nodes(nil=%v):[", n.Key, n.Dir, n.Value, n.CreatedIndex, n.ModifiedIndex, n.TTL, n.Expiration, n.Nodes == nil)
+	for _, c := range n.Nodes {
+		dumpNode(b, c)
+		b.WriteString(",")
+	}
+	b.WriteString("]}")
+}
+
+func TestDecodeJSONErrors(t *testing.T) {
+	var r Response
+	if err := decodeJSON(strings.NewReader(" \n"), &r); err != ErrEmptyBody {
+		t.Fatalf("empty body: %v", err)
+	}
+	err := decodeJSON(strings.NewReader(`{"action":"get","node":{"key":"/a"`), &r)
+	if !errors.Is(err, ErrInvalidJSON) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated body: %v", err)
+	}
+	err = decodeJSON(strings.NewReader(`{"action":1}`), &r)
+	if !errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("bad type: %v", err)
+	}
+	boom := errors.New("boom")
+	err = decodeJSON(io.MultiReader(strings.NewReader(`{"action":"get","node":{"key":"/a"`), iotestErrReader{boom}), &r)
+	if !errors.Is(err, boom) || errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("read error: %v", err)
+	}
+	// A canonical body decodes with the fast path.
+	var ok Response
+	if err := decodeJSON(strings.NewReader(etcdBodies[2]), &ok); err != nil || ok.PrevNode.Value != "1" || ok.Node.CreatedIndex != 6 {
+		t.Fatalf("got %+v, %v", ok, err)
+	}
+}
+
+type iotestErrReader struct{ err error }
+
+func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
+
+func TestCanonicalResponse(t *testing.T) {
+	for _, b := range etcdBodies {
+		if !canonicalResponse([]byte(b)) {
+			t.Errorf("etcd body not canonical: %s", b)
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Default bounds of a watch poll; see WatcherOptions.
+const (
+	// DefaultWatchProbeInterval is how often the endpoint of an open watch
+	// poll is probed when WatcherOptions.ProbeInterval is zero.
+	DefaultWatchProbeInterval = 5 * time.Second
+	// DefaultWatchMaxPollDuration is how long one watch poll may stay open
+	// when WatcherOptions.MaxPollDuration is zero.
+	DefaultWatchMaxPollDuration = 5 * time.Minute
+)
+
+// Watcher waits for the events of a key or of a directory tree.
+type Watcher interface {
+	// Next blocks until an etcd event occurs, then returns a Response
+	// representing that event. The behavior of Next depends on the
+	// WatcherOptions used to construct the Watcher. Next is designed to
+	// be called repeatedly, each time blocking until a subsequent event
+	// is available.
+	//
+	// If the provided context is cancelled, Next will return a non-nil
+	// error. Any other failures encountered while waiting for the next
+	// event (connection issues, deserialization failures, etc) will
+	// also result in a non-nil error.
+	Next(context.Context) (*Response, error)
+}
+
+// WatcherOptions are the options of KeysAPI.Watcher.
+type WatcherOptions struct {
+	// AfterIndex defines the index after-which the Watcher should
+	// start emitting events. For example, if a value of 5 is
+	// provided, the first event will have an index >= 6.
+	//
+	// Setting AfterIndex to 0 (default) means that the Watcher
+	// should start watching for events starting at the current
+	// index, whatever that may be.
+	AfterIndex uint64
+
+	// Recursive specifies whether or not the Watcher should emit
+	// events that occur in children of the given keyspace. If set
+	// to false (default), events will be limited to those that
+	// occur for the exact key.
+	Recursive bool
+
+	// ProbeInterval is how often, while a poll is open, the endpoint
+	// serving it is probed (GET /version within the client's per-attempt
+	// timeout). A member stopped by SIGSTOP keeps its connections open
+	// and never answers; when a probe fails the poll is abandoned and
+	// resumed on another endpoint from the same index. Zero means
+	// DefaultWatchProbeInterval (5s); a negative value turns probing off.
+	ProbeInterval time.Duration
+
+	// MaxPollDuration bounds one poll: a poll still open after it is
+	// ended and re-issued, advancing the index past the events the server
+	// had when the poll began (see Next). Zero means
+	// DefaultWatchMaxPollDuration (5 minutes); a negative value means no
+	// bound.
+	MaxPollDuration time.Duration
+}
+
+// Watcher implements KeysAPI.
+//
+// The returned Watcher long-polls the server, one request per event. Its
+// Next keeps a cursor, the waitIndex of the next poll:
+//
+//   - after an event, the event's ModifiedIndex + 1;
+//   - after a poll that ended without an event (an empty 200 answer, a
+//     connection cut after the headers, a poll ended by MaxPollDuration or
+//     by a failed probe), max(cursor, X-Etcd-Index of that poll + 1): at
+//     the time the poll was registered the server had no matching event
+//     up to that index, so nothing is skipped, and a quiet key does not
+//     fall behind the server's 1000-event history;
+//   - an event whose index is below the cursor is dropped.
+//
+// So events are neither lost nor repeated when a poll moves to another
+// member. When the cursor has fallen out of the server's history, Next
+// returns the server's Error with Code ErrorCodeEventIndexCleared (401) and
+// keeps the cursor; recover by reading the key again (Get, Recursive as for
+// the watch), then watching with AfterIndex set to that Response's Index.
+//
+// Next returns exactly ctx.Err() when ctx ends, freeing the connection at
+// once. Other errors (no member reachable, a bad answer) leave the cursor
+// as it was, so Next may be called again. Next must not be called
+// concurrently on one Watcher; calls are serialized.
+func (k *httpKeysAPI) Watcher(key string, opts *WatcherOptions) Watcher {
+	kp := k.keyURL(key)
+	w := &httpWatcher{
+		client:   k.client,
+		path:     kp.path,
+		rawPath:  kp.rawPath,
+		probeIvl: DefaultWatchProbeInterval,
+		maxPoll:  DefaultWatchMaxPollDuration,
+	}
+	if opts != nil {
+		w.recursive = opts.Recursive
+		w.next = opts.AfterIndex + 1
+		if opts.AfterIndex == 0 {
+			w.next = 0
+		}
+		if opts.ProbeInterval != 0 {
+			w.probeIvl = opts.ProbeInterval
+		}
+		if opts.MaxPollDuration != 0 {
+			w.maxPoll = opts.MaxPollDuration
+		}
+	}
+	return w
+}
+
+// httpWatcher is the Watcher of KeysAPI.Watcher.
+type httpWatcher struct {
+	client        Client
+	path, rawPath string
+	recursive     bool
+	probeIvl      time.Duration
+	maxPoll       time.Duration
+
+	mu sync.Mutex
+	// next is the waitIndex of the next poll; 0 means "from now".
+	next uint64
+}
+
+// Causes of a poll ended by the watcher itself.
+var (
+	errPollExpired = errors.New("client: watch poll reached its maximum duration")
+	errProbeFailed = errors.New("client: probe of the watched endpoint failed")
+)
+
+// Backoff between polls that end at once without an event.
+const (
+	watchBackoffMin = 50 * time.Millisecond
+	watchBackoffMax = 2 * time.Second
+	// watchQuickPoll is how long a poll lasts at least before an end
+	// without an event is not counted as a quick one.
+	watchQuickPoll = time.Second
+)
+
+// Next implements Watcher.
+func (w *httpWatcher) Next(ctx context.Context) (*Response, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	backoff := time.Duration(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		res, err := w.poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		if res != nil {
+			return res, nil
+		}
+		// No event: poll again, backing off when polls end at once.
+		if time.Since(start) >= watchQuickPoll {
+			backoff = 0
+			continue
+		}
+		if backoff == 0 {
+			backoff = watchBackoffMin
+		} else if backoff *= 2; backoff > watchBackoffMax {
+			backoff = watchBackoffMax
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// poll runs one long poll. It returns the event, or (nil, nil) when the
+// poll ended without one, having advanced the cursor as it may.
+func (w *httpWatcher) poll(ctx context.Context) (*Response, error) {
+	q := url.Values{}
+	q.Set("wait", "true")
+	if w.next > 0 {
+		q.Set("waitIndex", strconv.FormatUint(w.next, 10))
+	}
+	if w.recursive {
+		q.Set("recursive", "true")
+	}
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if w.maxPoll > 0 {
+		t := time.AfterFunc(w.maxPoll, func() { cancel(errPollExpired) })
+		defer t.Stop()
+	}
+	resp, err := w.client.do(pctx, &request{
+		method: http.MethodGet, path: w.path, rawPath: w.rawPath,
+		query: q.Encode(), kind: KindWatch, replayable: true,
+	})
+	if err != nil {
+		if ctx.Err() == nil && context.Cause(pctx) == errPollExpired {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		// An etcd error (401 EventIndexCleared among them): the caller
+		// decides; the cursor stays.
+		b, _ := readAllCapped(resp.Body)
+		resp.Body.Close()
+		return nil, decodeErrorBody(resp.StatusCode, b)
+	}
+	registered := headerUint(resp.Header, "X-Etcd-Index")
+
+	stopProbe := w.startProbe(pctx, cancel, resp.endpoint)
+	var r Response
+	err = decodeJSON(resp.Body, &r)
+	stopProbe()
+	if err == nil {
+		_ = finishBody(resp.Body)
+		setMeta(&r, resp)
+		if r.Node == nil || r.Node.ModifiedIndex < w.next {
+			// Not an event past the cursor: never deliver it twice.
+			w.afterEmpty(registered)
+			return nil, nil
+		}
+		w.next = r.Node.ModifiedIndex + 1
+		return &r, nil
+	}
+	resp.Body.Close()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if errors.Is(err, ErrEmptyBody) || pctx.Err() != nil || isCutOff(err) {
+		// The poll ended without an event: an empty answer, a poll we
+		// ended (probe failure, maximum duration), or a connection
+		// that broke after the headers.
+		w.afterEmpty(registered)
+		return nil, nil
+	}
+	return nil, err
+}
+
+// afterEmpty advances the cursor after a poll registered at store index
+// registered ended without an event.
+func (w *httpWatcher) afterEmpty(registered uint64) {
+	if registered > 0 && registered+1 > w.next {
+		w.next = registered + 1
+	}
+}
+
+// isCutOff reports whether a decoding error comes from the connection (it
+// broke or ended early) rather than from the content.
+func isCutOff(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	return !errors.Is(err, ErrInvalidJSON) && !errors.Is(err, ErrResponseTooLarge)
+}
+
+// startProbe probes endpoint every w.probeIvl while the poll runs, and
+// cancels the poll when a probe fails. The returned func stops probing and
+// waits for the prober to end.
+func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCauseFunc, endpoint string) func() {
+	if w.probeIvl <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(w.probeIvl)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := w.client.probe(pctx, endpoint); err != nil && pctx.Err() == nil {
+				cancel(errProbeFailed)
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// Events returns an iterator over the events of w: each call of Next
+// yields its Response with a nil error. The iteration ends when the loop
+// body stops it, or after yielding the first error (ctx.Err() when ctx
+// ends); the Watcher keeps its cursor, so a new iteration resumes where
+// this one stopped.
+//
+//	for resp, err := range client.Events(ctx, w) {
+//		if err != nil {
+//			return err
+//		}
+//		use(resp)
+//	}
+func Events(ctx context.Context, w Watcher) iter.Seq2[*Response, error] {
+	return func(yield func(*Response, error) bool) {
+		for {
+			resp, err := w.Next(ctx)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(resp, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// watchScript is a v2 server whose answers to watch polls the test
+// scripts; it records the waitIndex of every poll.
+type watchScript struct {
+	mu     sync.Mutex
+	polls  []string // waitIndex of each poll, "" when absent
+	answer func(n int, w http.ResponseWriter, r *http.Request)
+	hang   chan struct{} // closed at cleanup: releases hanging handlers
+}
+
+func newWatchScript(t *testing.T, answer func(n int, w http.ResponseWriter, r *http.Request)) (*watchScript, *httptest.Server) {
+	s := &watchScript{answer: answer, hang: make(chan struct{})}
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { close(s.hang); srv.Close() })
+	return s, srv
+}
+
+func (s *watchScript) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/version" {
+		fmt.Fprint(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
+		return
+	}
+	s.mu.Lock()
+	n := len(s.polls)
+	s.polls = append(s.polls, r.URL.Query().Get("waitIndex"))
+	s.mu.Unlock()
+	s.answer(n, w, r)
+}
+
+func (s *watchScript) waitIndexes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.polls...)
+}
+
+func watchHeaders(w http.ResponseWriter, index uint64) {
+	w.Header().Set("X-Etcd-Index", fmt.Sprint(index))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	w.(http.Flusher).Flush()
+}
+
+func event(w http.ResponseWriter, key string, index uint64) {
+	fmt.Fprintf(w, `{"action":"set","node":{"key":%q,"value":"v","modifiedIndex":%d,"createdIndex":%d}}`+"\n", key, index, index)
+}
+
+func newTestKeys(t *testing.T, cfg Config) KeysAPI {
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return NewKeysAPI(c)
+}
+
+func TestWatcherCursor(t *testing.T) {
+	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 0: // an event from history
+			watchHeaders(w, 50)
+			event(w, "/k", 10)
+		case 1: // an empty poll registered at 60
+			watchHeaders(w, 60)
+		case 2: // headers, then the connection is cut
+			watchHeaders(w, 70)
+			conn, buf, _ := w.(http.Hijacker).Hijack()
+			buf.Flush()
+			conn.Close()
+		case 3: // an event below the cursor is dropped
+			watchHeaders(w, 72)
+			event(w, "/k", 5)
+		case 4:
+			watchHeaders(w, 80)
+			event(w, "/k", 81)
+		}
+	})
+	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}})
+	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 4, Recursive: true})
+	ctx := context.Background()
+	resp, err := wt.Next(ctx)
+	if err != nil || resp.Node.ModifiedIndex != 10 || resp.Index != 50 {
+		t.Fatalf("first event: %+v, %v", resp, err)
+	}
+	resp, err = wt.Next(ctx)
+	if err != nil || resp.Node.ModifiedIndex != 81 {
+		t.Fatalf("second event: %+v, %v", resp, err)
+	}
+	want := []string{"5", "11", "61", "71", "73"}
+	if got := s.waitIndexes(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("waitIndexes %v, want %v", got, want)
+	}
+}
+
+func TestWatcherFromNow(t *testing.T) {
+	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			watchHeaders(w, 30) // empty: the cursor becomes 31
+			return
+		}
+		watchHeaders(w, 31)
+		event(w, "/k", 33)
+	})
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", nil)
+	if _, err := wt.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[ 31]" {
+		t.Fatalf("waitIndexes %q", got)
+	}
+}
+
+func TestWatcherEventIndexCleared(t *testing.T) {
+	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Etcd-Index", "1119")
+		w.WriteHeader(400)
+		fmt.Fprint(w, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [120/5]","index":1119}`)
+	})
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", &WatcherOptions{AfterIndex: 4})
+	for i := 0; i < 2; i++ {
+		_, err := wt.Next(context.Background())
+		e, ok := err.(Error)
+		if !ok || e.Code != ErrorCodeEventIndexCleared || e.Index != 1119 {
+			t.Fatalf("got %#v", err)
+		}
+	}
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[5 5]" {
+		t.Fatalf("the cursor moved: %v", got)
+	}
+}
+
+func TestWatcherCancel(t *testing.T) {
+	released := make(chan struct{})
+	_, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		watchHeaders(w, 10)
+		<-r.Context().Done() // the client must drop the connection
+		close(released)
+	})
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := wt.Next(ctx); errc <- err }()
+	time.AfterFunc(50*time.Millisecond, cancel)
+	select {
+	case err := <-errc:
+		if err != context.Canceled {
+			t.Fatalf("got %#v, want exactly context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next did not return after cancel")
+	}
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel2()
+	if _, err := wt.Next(ctx2); err != context.DeadlineExceeded {
+		t.Fatalf("got %#v, want exactly context.DeadlineExceeded", err)
+	}
+}
+
+// TestWatcherProbeFailover: the watched member hangs (its watch and its
+// /version never answer, as under SIGSTOP); the probe notices it and the
+// watch resumes on the other member with the same cursor.
+func TestWatcherProbeFailover(t *testing.T) {
+	hung := make(chan struct{})
+	var once sync.Once
+	hungSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The first watch is registered; then the member stops: nothing
+		// answers any more.
+		if r.URL.Path != "/version" {
+			once.Do(func() { watchHeaders(w, 20) })
+		}
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	defer func() { close(hung); hungSrv.Close() }()
+	s, okSrv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		watchHeaders(w, 22)
+		event(w, "/k", 23)
+	})
+	pinHung := SelectorFunc(func(_ RequestInfo, cands []Endpoint) int {
+		for i, e := range cands {
+			if e.URL == hungSrv.URL {
+				return i
+			}
+		}
+		return 0
+	})
+	k := newTestKeys(t, Config{Endpoints: []string{hungSrv.URL, okSrv.URL}, Selector: pinHung, HeaderTimeoutPerRequest: 200 * time.Millisecond})
+	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 10, ProbeInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := wt.Next(ctx)
+	if err != nil || resp.Node.ModifiedIndex != 23 || resp.Endpoint != okSrv.URL {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	// The hung poll was registered at 20: the cursor moved to 21.
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[21]" {
+		t.Fatalf("waitIndexes on the healthy member: %v", got)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("failover took %v", d)
+	}
+}
+
+func TestWatcherMaxPollDuration(t *testing.T) {
+	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			watchHeaders(w, 40)
+			<-r.Context().Done()
+			return
+		}
+		watchHeaders(w, 41)
+		event(w, "/k", 42)
+	})
+	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}})
+	wt := k.Watcher("/k", &WatcherOptions{MaxPollDuration: 100 * time.Millisecond, ProbeInterval: -1})
+	resp, err := wt.Next(context.Background())
+	if err != nil || resp.Node.ModifiedIndex != 42 {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[ 41]" {
+		t.Fatalf("waitIndexes %q", got)
+	}
+}
+
+func TestWatcherFailoverOnDeadMember(t *testing.T) {
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	deadURL := dead.URL
+	dead.Close()
+	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		watchHeaders(w, 9)
+		event(w, "/k", 9)
+	})
+	pinDead := SelectorFunc(func(_ RequestInfo, cands []Endpoint) int {
+		for i, e := range cands {
+			if e.URL == deadURL {
+				return i
+			}
+		}
+		return 0
+	})
+	k := newTestKeys(t, Config{Endpoints: []string{deadURL, srv.URL}, Selector: pinDead})
+	resp, err := k.Watcher("/k", &WatcherOptions{AfterIndex: 8}).Next(context.Background())
+	if err != nil || resp.Node.ModifiedIndex != 9 {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[9]" {
+		t.Fatalf("waitIndexes %v", got)
+	}
+}
+
+func TestEventsIterator(t *testing.T) {
+	_, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 2 {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"errorCode":401,"message":"cleared","index":99}`)
+			return
+		}
+		watchHeaders(w, 1)
+		event(w, "/k", uint64(n+2))
+	})
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", &WatcherOptions{AfterIndex: 1})
+	var got []uint64
+	var last error
+	for resp, err := range Events(context.Background(), wt) {
+		if err != nil {
+			last = err
+			continue
+		}
+		got = append(got, resp.Node.ModifiedIndex)
+	}
+	if fmt.Sprint(got) != "[2 3]" || !errors.Is(last, Error{Code: ErrorCodeEventIndexCleared}) {
+		t.Fatalf("got %v, %v", got, last)
+	}
+}
