@@ -312,7 +312,8 @@ func BenchmarkList(b *testing.B) {
 // the event arriving at a watcher connected to a follower. Each iteration
 // waits 1 ms before the Set so that the watcher has re-registered its long
 // poll; ns/op therefore includes that pause, and the figures to read are
-// the p50-ns and p99-ns metrics.
+// the p50-ns and p99-ns metrics (over b.N events: about 250 with
+// -benchtime 1s).
 func BenchmarkWatch(b *testing.B) {
 	e := sharedEnv(b)
 	seed(b, e)
