@@ -406,3 +406,55 @@ func percentile(d []time.Duration, p int) time.Duration {
 	}
 	return d[i-1]
 }
+
+// BenchmarkInterleaved measures the same calls as BenchmarkGet and
+// BenchmarkList, but runs the contenders in turn within one benchmark: each
+// iteration makes one call with every contender, starting with a different
+// one each time, and times each call. Under a machine whose load changes
+// from second to second this pairs the contenders far more tightly than
+// separate benchmarks can. It reports each contender's median call
+// latency as the metric p50-ns@<contender>; ns/op is the sum over them.
+func BenchmarkInterleaved(b *testing.B) {
+	e := sharedEnv(b)
+	seed(b, e)
+	populateList(b, e)
+	cs := latencyContenders(b, e)
+	rj, _ := cached("raw-json", func() (*contender, error) { return newRaw(nameRawJSON, e.leader, nil, true), nil })
+	cases := []struct {
+		name string
+		cs   []*contender
+		op   func(ctx context.Context, c *contender) error
+	}{
+		{"Get", cs, func(ctx context.Context, c *contender) error { return c.get(ctx, getKey, getOpts{}) }},
+		{"List", append(slices.Clone(cs), rj), func(ctx context.Context, c *contender) error {
+			return c.get(ctx, listDir, getOpts{recursive: true})
+		}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			for _, c := range tc.cs {
+				if err := tc.op(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat := make([][]time.Duration, len(tc.cs))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range tc.cs {
+					k := (i + j) % len(tc.cs)
+					t0 := time.Now()
+					if err := tc.op(ctx, tc.cs[k]); err != nil {
+						b.Fatal(err)
+					}
+					lat[k] = append(lat[k], time.Since(t0))
+				}
+			}
+			b.StopTimer()
+			for k, c := range tc.cs {
+				slices.Sort(lat[k])
+				b.ReportMetric(float64(percentile(lat[k], 50)), "p50-ns@"+c.name)
+			}
+		})
+	}
+}

@@ -35,12 +35,17 @@ if [ "${1:-}" = profile ]; then
 	# distort the CPU profile.
 	"$work/bench.test" -test.run '^$' -test.bench '^BenchmarkGet$/^ours$' -test.benchmem \
 		-test.benchtime 20000x -test.count 1 -test.cpuprofile "$prof/get-cpu.out" -test.outputdir "$prof"
+	# The same for raw net/http, to compare the CPU time per Get.
+	"$work/bench.test" -test.run '^$' -test.bench '^BenchmarkGet$/^raw$' -test.benchmem \
+		-test.benchtime 20000x -test.count 1 -test.cpuprofile "$prof/get-cpu-raw.out" -test.outputdir "$prof"
 	"$work/bench.test" -test.run '^$' -test.bench '^BenchmarkGet$/^ours$' -test.benchmem \
 		-test.benchtime 5000x -test.count 1 -test.memprofile "$prof/get-mem.out" -test.memprofilerate 1 \
 		-test.outputdir "$prof"
 	cp "$work/bench.test" "$prof/bench.test"
 	echo "== CPU, top by cumulative time in github.com/etcdv2/client"
 	go tool pprof -top -cum -focus 'etcdv2/client\.' "$prof/bench.test" "$prof/get-cpu.out" 2>/dev/null | head -45
+	echo "== CPU of raw net/http for the same 20000 Gets (compare Total samples)"
+	go tool pprof -top "$prof/bench.test" "$prof/get-cpu-raw.out" 2>/dev/null | sed -n '1,8p'
 	echo "== CPU, top by flat time"
 	go tool pprof -top "$prof/bench.test" "$prof/get-cpu.out" 2>/dev/null | head -30
 	echo "== allocations (objects over all 5000+ Gets and the warm-up), top by flat"

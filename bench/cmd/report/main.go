@@ -71,8 +71,15 @@ func fatal(err error) {
 // results holds every sample: group ("Get", "GetParallel/c=64") ->
 // contender ("ours") -> unit ("ns/op") -> values.
 type results struct {
-	samples map[string]map[string]map[string][]float64
+	samples map[string]map[string]map[string][]sample
 	meta    map[string][]string // "# key: value" lines
+}
+
+// sample is one measurement and the round it was taken in ("# round: N"
+// lines start rounds; 0 before the first).
+type sample struct {
+	round int
+	v     float64
 }
 
 var (
@@ -82,13 +89,17 @@ var (
 )
 
 func parse(s string) *results {
-	res := &results{samples: map[string]map[string]map[string][]float64{}, meta: map[string][]string{}}
+	res := &results{samples: map[string]map[string]map[string][]sample{}, meta: map[string][]string{}}
 	sc := bufio.NewScanner(strings.NewReader(s))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	round := 0
 	for sc.Scan() {
 		line := sc.Text()
 		if m := metaLine.FindStringSubmatch(line); m != nil {
 			res.meta[m[1]] = append(res.meta[m[1]], m[2])
+			if m[1] == "round" {
+				round++
+			}
 			continue
 		}
 		m := benchLine.FindStringSubmatch(line)
@@ -107,25 +118,51 @@ func parse(s string) *results {
 			if err != nil {
 				continue
 			}
-			g := res.samples[group]
-			if g == nil {
-				g = map[string]map[string][]float64{}
-				res.samples[group] = g
+			unit := f[j+1]
+			g, w := group, who
+			if u, c, ok := strings.Cut(unit, "@"); ok {
+				// A metric of one contender in a benchmark that runs them
+				// all ("p50-ns@ours"): the benchmark is the group.
+				unit, g, w = u, name, c
+			} else if strings.HasPrefix(group, "Interleaved") {
+				continue // the sum over the contenders
 			}
-			c := g[who]
-			if c == nil {
-				c = map[string][]float64{}
-				g[who] = c
-			}
-			c[f[j+1]] = append(c[f[j+1]], v)
+			res.add(g, w, unit, sample{round, v})
 		}
 	}
 	return res
 }
 
+func (res *results) add(group, who, unit string, s sample) {
+	g := res.samples[group]
+	if g == nil {
+		g = map[string]map[string][]sample{}
+		res.samples[group] = g
+	}
+	c := g[who]
+	if c == nil {
+		c = map[string][]sample{}
+		g[who] = c
+	}
+	c[unit] = append(c[unit], s)
+}
+
+// values of group/who/unit.
+func (r *results) values(group, who, unit string) []float64 {
+	var v []float64
+	for _, s := range r.samples[group][who][unit] {
+		v = append(v, s.v)
+	}
+	return v
+}
+
 // median of the samples of group/who/unit, NaN when there are none.
 func (r *results) median(group, who, unit string) float64 {
-	v := slices.Clone(r.samples[group][who][unit])
+	return median(r.values(group, who, unit))
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
 	if len(v) == 0 {
 		return math.NaN()
 	}
@@ -136,7 +173,49 @@ func (r *results) median(group, who, unit string) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func (r *results) n(group, who, unit string) int { return len(r.samples[group][who][unit]) }
+// spread is half the range of the samples relative to their median, in
+// percent; NaN with fewer than 3 samples.
+func (r *results) spread(group, who, unit string) float64 {
+	v := r.values(group, who, unit)
+	if len(v) < 3 {
+		return math.NaN()
+	}
+	m := median(v)
+	if m == 0 {
+		return math.NaN()
+	}
+	return (slices.Max(v) - slices.Min(v)) / 2 / m * 100
+}
+
+// roundRatios are the ratios of a to b within each round where both ran
+// (none without "# round:" lines).
+func (r *results) roundRatios(group, a, b, unit string) []float64 {
+	var ratios []float64
+	for _, x := range r.samples[group][a][unit] {
+		for _, y := range r.samples[group][b][unit] {
+			if x.round > 0 && x.round == y.round && y.v != 0 {
+				ratios = append(ratios, x.v/y.v)
+				break
+			}
+		}
+	}
+	return ratios
+}
+
+// ratio of a to b for group/unit: the median over rounds of the ratio
+// within each round in which both ran (paired, so that a change of load
+// between rounds cancels out), or the ratio of the medians when no round
+// has both.
+func (r *results) ratio(group, a, b, unit string) float64 {
+	if ratios := r.roundRatios(group, a, b, unit); len(ratios) > 0 {
+		return median(ratios)
+	}
+	mb := r.median(group, b, unit)
+	if mb == 0 {
+		return math.NaN()
+	}
+	return r.median(group, a, unit) / mb
+}
 
 type meta struct {
 	goVersion, official, commit, date, raw string
@@ -160,6 +239,7 @@ var (
 	dials   = metric{"dials/1kgets", "dials per 1000 Gets", 1, "", false}
 	p50     = metric{"p50-ns", "p50", 1e3, "µs", false}
 	p99     = metric{"p99-ns", "p99", 1e3, "µs", false}
+	p50call = metric{"p50-ns", "median call", 1e3, "µs", false}
 )
 
 type table struct {
@@ -221,6 +301,16 @@ func render(r *results, m meta) string {
 			ratios:  [][2]string{{"ours", "raw"}, {"ours", "raw-tuned"}, {"ours", "official"}, {"ours", "official-tuned"}},
 		},
 		{
+			title: "Interleaved: the same calls, contenders taking turns",
+			note: "`BenchmarkInterleaved/Get` and `/List`: the Get of the table above and the 10,000-key listing below, but in one benchmark in which each iteration " +
+				"makes one call with every contender, starting with a different one each time, and times each call; the figure is each contender's median call. " +
+				"On a shared machine whose load moves from second to second this is the fairest comparison of latency, and the targets below use it.",
+			groups:  []string{"Interleaved/Get", "Interleaved/List"},
+			metrics: []metric{p50call},
+			who:     []string{"ours", "official", "raw", "raw-json"},
+			ratios:  [][2]string{{"ours", "raw"}, {"ours", "official"}, {"ours", "raw-json"}},
+		},
+		{
 			title:   "Recursive Get of 10,000 keys",
 			note:    "`BenchmarkList`: a recursive Get of a directory with 10,000 children of 32-byte values (" + listBytes(r) + " of JSON). raw only reads the bytes: the floor.",
 			groups:  []string{"List"},
@@ -247,6 +337,12 @@ func render(r *results, m meta) string {
 			ratios:  [][2]string{{"ours", "raw"}, {"ours", "official"}, {"ours", "raw-json"}},
 		},
 	}
+	w("## Reading the tables\n\n")
+	w("Each cell is the median over the rounds, with ±N%% = half the range of the rounds relative to the median when that is 1%% or more: ")
+	w("the machine is shared, and the spread shows how much its load moved. ")
+	w("A ratio column (ours / X) is **paired**: the median over the rounds of the ratio between the two contenders *within* each round, ")
+	w("so that a change of load between rounds cancels out; it can therefore differ from the ratio of the two medians beside it. ")
+	w("For latency, bytes and allocations below 1x means ours is better; for Gets/s above 1x does.\n\n")
 	for _, t := range tables {
 		renderTable(&b, r, t)
 	}
@@ -301,10 +397,14 @@ func renderTable(b *strings.Builder, r *results, t table) {
 			}
 			w("| %s %s%s |", g, mt.label, unit)
 			for _, c := range t.who {
-				w(" %s |", format(r.median(g, c, mt.unit)/mt.scale))
+				cell := format(r.median(g, c, mt.unit) / mt.scale)
+				if sp := r.spread(g, c, mt.unit); sp >= 1 {
+					cell += fmt.Sprintf(" ±%.0f%%", sp)
+				}
+				w(" %s |", cell)
 			}
 			for _, rt := range t.ratios {
-				w(" %s |", ratio(r.median(g, rt[0], mt.unit), r.median(g, rt[1], mt.unit)))
+				w(" %s |", ratioText(r.ratio(g, rt[0], rt[1], mt.unit)))
 			}
 			w("\n")
 		}
@@ -327,11 +427,11 @@ func format(v float64) string {
 	}
 }
 
-func ratio(a, b float64) string {
-	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+func ratioText(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "–"
 	}
-	return strconv.FormatFloat(a/b, 'f', 2, 64) + "x"
+	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
 }
 
 // target is one goal and how it is checked.
@@ -341,52 +441,83 @@ type target struct {
 }
 
 func renderTargets(b *strings.Builder, r *results) {
-	le := func(a, lim float64) bool { return a <= lim }
+	// ok reports whether both contenders were measured.
+	ok := func(g, a, c, unit string) bool {
+		return !math.IsNaN(r.median(g, a, unit)) && !math.IsNaN(r.median(g, c, unit))
+	}
+	const par = "GetParallel/c=64"
 	targets := []target{
 		{"Sequential Get within 1.05x of raw net/http", func(r *results) (bool, string, bool) {
-			a, c := r.median("Get", "ours", "ns/op"), r.median("Get", "raw", "ns/op")
-			return le(a, 1.05*c), "ours/raw = " + ratio(a, c), !math.IsNaN(a) && !math.IsNaN(c)
+			g, unit := latencySource(r, "Get")
+			x := r.ratio(g, "ours", "raw", unit)
+			return x <= 1.05, "ours/raw = " + ratioText(x) + rounds(r, g, "ours", "raw", unit, func(v float64) bool { return v <= 1.05 }), ok(g, "ours", "raw", unit)
 		}},
 		{"Sequential Get: at most 70 allocations", func(r *results) (bool, string, bool) {
 			a := r.median("Get", "ours", "allocs/op")
-			return le(a, 70), format(a) + " allocs/op", !math.IsNaN(a)
+			return a <= 70, format(a) + " allocs/op", !math.IsNaN(a)
 		}},
 		{"64 callers: at least 0.9x raw's Gets/s", func(r *results) (bool, string, bool) {
-			g := "GetParallel/c=64"
-			a, c, t := r.median(g, "ours", "gets/s"), r.median(g, "raw", "gets/s"), r.median(g, "raw-tuned", "gets/s")
-			met := a >= 0.9*c
-			d := "ours/raw = " + ratio(a, c) + "; against raw-tuned " + ratio(a, t)
-			return met, d, !math.IsNaN(a) && !math.IsNaN(c)
+			x := r.ratio(par, "ours", "raw", "gets/s")
+			d := "ours/raw = " + ratioText(x) + rounds(r, par, "ours", "raw", "gets/s", func(v float64) bool { return v >= 0.9 }) + "; against raw-tuned " + ratioText(r.ratio(par, "ours", "raw-tuned", "gets/s"))
+			return x >= 0.9, d, ok(par, "ours", "raw", "gets/s")
 		}},
 		{"64 callers: at least 3x the official client's Gets/s (its defaults)", func(r *results) (bool, string, bool) {
-			g := "GetParallel/c=64"
-			a, c, t := r.median(g, "ours", "gets/s"), r.median(g, "official", "gets/s"), r.median(g, "official-tuned", "gets/s")
-			return a >= 3*c, "ours/official = " + ratio(a, c) + "; against official-tuned " + ratio(a, t), !math.IsNaN(a) && !math.IsNaN(c)
+			x := r.ratio(par, "ours", "official", "gets/s")
+			d := "ours/official = " + ratioText(x) + rounds(r, par, "ours", "official", "gets/s", func(v float64) bool { return v >= 3 }) + "; against official-tuned " + ratioText(r.ratio(par, "ours", "official-tuned", "gets/s"))
+			return x >= 3, d, ok(par, "ours", "official", "gets/s")
 		}},
 		{"10,000-key listing within 1.1x of reading its bytes", func(r *results) (bool, string, bool) {
-			a, c := r.median("List", "ours", "ns/op"), r.median("List", "raw", "ns/op")
-			return le(a, 1.1*c), "ours/raw = " + ratio(a, c), !math.IsNaN(a) && !math.IsNaN(c)
+			g, unit := latencySource(r, "List")
+			x := r.ratio(g, "ours", "raw", unit)
+			return x <= 1.1, "ours/raw = " + ratioText(x) + rounds(r, g, "ours", "raw", unit, func(v float64) bool { return v <= 1.1 }), ok(g, "ours", "raw", unit)
 		}},
 		{"Watch latency no worse than the official client's (p50 and p99)", func(r *results) (bool, string, bool) {
-			a50, o50 := r.median("Watch", "ours", "p50-ns"), r.median("Watch", "official", "p50-ns")
-			a99, o99 := r.median("Watch", "ours", "p99-ns"), r.median("Watch", "official", "p99-ns")
-			d := "p50 " + ratio(a50, o50) + ", p99 " + ratio(a99, o99) + " of official"
-			return le(a50, o50) && le(a99, o99), d, !math.IsNaN(a50) && !math.IsNaN(o50)
+			x50 := r.ratio("Watch", "ours", "official", "p50-ns")
+			x99 := r.ratio("Watch", "ours", "official", "p99-ns")
+			le1 := func(v float64) bool { return v <= 1 }
+			d := "p50 " + ratioText(x50) + rounds(r, "Watch", "ours", "official", "p50-ns", le1) +
+				", p99 " + ratioText(x99) + rounds(r, "Watch", "ours", "official", "p99-ns", le1) + " of official"
+			return x50 <= 1 && x99 <= 1, d, ok("Watch", "ours", "official", "p50-ns")
 		}},
 	}
 	fmt.Fprintf(b, "| target | result | measured |\n|---|---|---|\n")
 	for _, t := range targets {
-		met, detail, ok := t.check(r)
+		met, detail, measured := t.check(r)
 		verdict := "not met"
 		switch {
-		case !ok:
+		case !measured:
 			verdict, detail = "not measured", "–"
 		case met:
 			verdict = "**met**"
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |\n", t.text, verdict, detail)
 	}
-	fmt.Fprintf(b, "\nMedians decide; with the noise of a shared 2-core machine a ratio within a few percent of its limit can flip between runs.\n\n")
+	fmt.Fprintf(b, "\nThe verdict follows the median of the paired ratios; \"met in k of n rounds\" shows how firm it is on this shared machine. ")
+	fmt.Fprintf(b, "The Get latency and listing targets use the interleaved benchmark when it ran.\n\n")
+}
+
+// latencySource picks the interleaved measurement of a call when the
+// results have it, else the separate benchmark's ns/op.
+func latencySource(r *results, call string) (group, unit string) {
+	if !math.IsNaN(r.median("Interleaved/"+call, "ours", "p50-ns")) {
+		return "Interleaved/" + call, "p50-ns"
+	}
+	return call, "ns/op"
+}
+
+// rounds says in how many rounds the paired ratio met the target.
+func rounds(r *results, group, a, b, unit string, met func(float64) bool) string {
+	rs := r.roundRatios(group, a, b, unit)
+	if len(rs) < 2 {
+		return ""
+	}
+	n := 0
+	for _, v := range rs {
+		if met(v) {
+			n++
+		}
+	}
+	return fmt.Sprintf(" (met in %d of %d rounds)", n, len(rs))
 }
 
 func machine(r *results, m meta) []string {
