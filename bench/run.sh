@@ -5,7 +5,10 @@
 #
 #   bench/run.sh           all benchmarks, -count $COUNT (default 5)
 #   bench/run.sh profile   CPU and memory profiles of this client's
-#                          sequential Get, with the top entries printed
+#                          sequential Get (and CPU of its 10,000-key
+#                          listing decode), with the top entries printed
+#   bench/run.sh report    only regenerate the markdown from
+#                          bench/results.txt of an earlier run
 #
 # Environment: COUNT (rounds, default 5), BENCHTIME (default 1s), BENCH
 # (-bench pattern, default all), OUT (markdown file, default
@@ -25,6 +28,14 @@ OUT=${OUT:-$root/docs/benchmarks.md}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+if [ "${1:-}" = report ]; then
+	go run ./cmd/report -in "$here/results.txt" -out "$OUT" -go "$(go version)" \
+		-official "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v2)" \
+		-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" -count "$COUNT"
+	echo "wrote $OUT"
+	exit 0
+fi
 
 go test -c -o "$work/bench.test" .
 
@@ -52,6 +63,11 @@ if [ "${1:-}" = profile ]; then
 	go tool pprof -top -sample_index=alloc_objects "$prof/bench.test" "$prof/get-mem.out" 2>/dev/null | head -40
 	echo "== allocations in github.com/etcdv2/client, by cumulative"
 	go tool pprof -top -cum -sample_index=alloc_objects -focus 'etcdv2/client\.' "$prof/bench.test" "$prof/get-mem.out" 2>/dev/null | head -40
+	# The client side of the 10,000-key listing, without etcd (canned bytes).
+	"$work/bench.test" -test.run '^$' -test.bench '^BenchmarkDecode$/^list$/^ours$' -test.benchmem \
+		-test.benchtime 200x -test.count 1 -test.cpuprofile "$prof/list-cpu.out" -test.outputdir "$prof"
+	echo "== CPU of the 10,000-key listing (canned), top by cumulative time in github.com/etcdv2/client"
+	go tool pprof -top -cum -focus 'etcdv2/client\.' "$prof/bench.test" "$prof/list-cpu.out" 2>/dev/null | head -40
 	echo "profiles in $prof; e.g. go tool pprof -list 'decodeKeysResponse' $prof/bench.test $prof/get-mem.out"
 	exit 0
 fi

@@ -294,7 +294,7 @@ func render(r *results, m meta) string {
 			note: "`BenchmarkGetParallel/c=N`: N goroutines share one client and take b.N Gets from a shared counter. " +
 				"Dials are counted by wrapping each contender's transport object (for ours and official, their package's own `DefaultTransport`, unchanged) " +
 				"in a RoundTripper that only adds an `httptrace.ClientTrace` and counts `GotConn` with `Reused == false`, i.e. connections carrying their first request. " +
-				"The wrapper costs every contender the same (one request copy per call). For ratios of Gets/s, higher than 1 means ours is faster.",
+				"The wrapper costs every contender the same (one request copy per call).",
 			groups:  []string{"GetParallel/c=1", "GetParallel/c=16", "GetParallel/c=64", "GetParallel/c=256"},
 			metrics: []metric{getsPS, dials},
 			who:     []string{"ours", "official", "official-tuned", "raw", "raw-tuned"},
