@@ -79,6 +79,10 @@ start=$(date +%s)
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "# loadavg-before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# commit: $commit"
+	echo "# go-version: $(go version)"
+	echo "# official-version: $official"
+	echo "# rounds: $COUNT"
 	# COUNT rounds of -count 1 rather than one -count COUNT: go test repeats
 	# a sub-benchmark COUNT times in a row, so a change of load on the
 	# machine would fall on one contender; a round runs every contender

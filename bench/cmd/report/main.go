@@ -50,6 +50,17 @@ func main() {
 		fatal(err)
 	}
 	res := parse(string(raw))
+	// What the run recorded wins over the flags (which describe now).
+	for key, dst := range map[string]*string{"commit": commit, "go-version": goVersion, "official-version": officialVersion} {
+		if v := res.meta[key]; len(v) > 0 {
+			*dst = v[0]
+		}
+	}
+	if v := res.meta["rounds"]; len(v) > 0 {
+		if n, err := strconv.Atoi(v[0]); err == nil {
+			*count = n
+		}
+	}
 	doc := render(res, meta{
 		goVersion: *goVersion, official: *officialVersion, commit: *commit, count: *count,
 		date: time.Now().UTC().Format("2006-01-02 15:04 MST"), raw: string(raw),
