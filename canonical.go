@@ -136,6 +136,11 @@ func (s *scanner) object(fields []field) bool {
 }
 
 func (s *scanner) value(k fieldKind) bool {
+	// A null leaves a field at its zero value with both decoders, as
+	// long as the field was not set before: duplicates are refused.
+	if s.literal("null") {
+		return true
+	}
 	switch k {
 	case kindString:
 		return s.str(true)

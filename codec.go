@@ -24,8 +24,8 @@ import (
 // and once it is done canonicalResponse checks them: a body that is plain
 // etcd output (valid JSON; each field of Response and Node at most once,
 // spelled exactly, of its exact JSON type; strings in valid UTF-8 without
-// surrogate escapes; integers in range without fraction or exponent; no
-// null) is one on which both decoders agree. Any other body, or one that
+// surrogate escapes; integers in range without fraction or exponent; null
+// only as a whole field value) is one on which both decoders agree. Any other body, or one that
 // ugorji rejects, is decoded again by encoding/json from the kept bytes and
 // the rest of the stream, and that result (or error) is returned. The fuzz
 // test FuzzDecodeResponse checks the agreement on arbitrary input.

@@ -186,6 +186,7 @@ type InvalidRequestError struct {
 	Reason string
 }
 
+// Error names the call, the argument and the reason.
 func (e *InvalidRequestError) Error() string {
 	return "client: invalid " + e.Op + " request: " + e.Field + ": " + e.Reason
 }

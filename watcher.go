@@ -23,6 +23,35 @@ const (
 )
 
 // Watcher waits for the events of a key or of a directory tree.
+//
+// The Watcher of KeysAPI.Watcher long-polls the server, one request per
+// event. Its Next keeps a cursor, the waitIndex of the next poll:
+//
+//   - after an event, the event's ModifiedIndex + 1;
+//   - after a poll that ended without an event (an empty 200 answer, a
+//     connection cut after the headers, a poll ended by MaxPollDuration or
+//     by a failed probe), max(cursor, X-Etcd-Index of that poll + 1): at
+//     the time the poll was registered the server had no matching event
+//     up to that index, so nothing is skipped, and a quiet key does not
+//     fall behind the server's 1000-event history;
+//   - an event whose index is below the cursor is dropped.
+//
+// So events are neither lost nor repeated when a poll moves to another
+// member. When the cursor has fallen out of the server's history, Next
+// returns the server's Error with Code ErrorCodeEventIndexCleared (401) and
+// keeps the cursor; recover by reading the key again (Get, Recursive as for
+// the watch), then watching with AfterIndex set to that Response's Index.
+//
+// Next returns exactly ctx.Err() when ctx ends, freeing the connection at
+// once. Other errors (no member reachable, a bad answer) leave the cursor
+// as it was, so Next may be called again. Concurrent calls of Next on one
+// Watcher are serialized: each waits for the one before it.
+//
+// A poll on a member that dies is resumed on another member by the
+// client's failover; one on a member that hangs (SIGSTOP: connections stay
+// open, nothing is answered) is noticed by probing the member every
+// WatcherOptions.ProbeInterval, and every poll ends after
+// WatcherOptions.MaxPollDuration at most.
 type Watcher interface {
 	// Next blocks until an etcd event occurs, then returns a Response
 	// representing that event. The behavior of Next depends on the
@@ -70,30 +99,7 @@ type WatcherOptions struct {
 	MaxPollDuration time.Duration
 }
 
-// Watcher implements KeysAPI.
-//
-// The returned Watcher long-polls the server, one request per event. Its
-// Next keeps a cursor, the waitIndex of the next poll:
-//
-//   - after an event, the event's ModifiedIndex + 1;
-//   - after a poll that ended without an event (an empty 200 answer, a
-//     connection cut after the headers, a poll ended by MaxPollDuration or
-//     by a failed probe), max(cursor, X-Etcd-Index of that poll + 1): at
-//     the time the poll was registered the server had no matching event
-//     up to that index, so nothing is skipped, and a quiet key does not
-//     fall behind the server's 1000-event history;
-//   - an event whose index is below the cursor is dropped.
-//
-// So events are neither lost nor repeated when a poll moves to another
-// member. When the cursor has fallen out of the server's history, Next
-// returns the server's Error with Code ErrorCodeEventIndexCleared (401) and
-// keeps the cursor; recover by reading the key again (Get, Recursive as for
-// the watch), then watching with AfterIndex set to that Response's Index.
-//
-// Next returns exactly ctx.Err() when ctx ends, freeing the connection at
-// once. Other errors (no member reachable, a bad answer) leave the cursor
-// as it was, so Next may be called again. Next must not be called
-// concurrently on one Watcher; calls are serialized.
+// Watcher implements KeysAPI; see the Watcher type for how it polls.
 func (k *httpKeysAPI) Watcher(key string, opts *WatcherOptions) Watcher {
 	kp := k.keyURL(key)
 	w := &httpWatcher{

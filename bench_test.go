@@ -1,0 +1,115 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ugorji/go/codec"
+)
+
+// benchBodies returns a single-key answer and a recursive listing of
+// 10,000 keys, as an etcd server writes them.
+func benchBodies(tb testing.TB) (single, listing []byte) {
+	single = []byte(etcdBodies[0])
+	exp := time.Date(2026, 11, 21, 11, 27, 25, 414162477, time.UTC)
+	root := &Node{Key: "/registry", Dir: true, CreatedIndex: 4, ModifiedIndex: 4}
+	for d := 0; d < 100; d++ {
+		dir := &Node{Key: fmt.Sprintf("/registry/dir%03d", d), Dir: true, CreatedIndex: uint64(5 + d), ModifiedIndex: uint64(5 + d)}
+		for i := 0; i < 100; i++ {
+			n := &Node{
+				Key:           fmt.Sprintf("%s/key%05d", dir.Key, i),
+				Value:         fmt.Sprintf(`{"name":"service-%d","port":%d,"tags":["a","b"]}`, i, 8000+i),
+				CreatedIndex:  uint64(1000 + d*100 + i),
+				ModifiedIndex: uint64(1000 + d*100 + i),
+			}
+			if i%10 == 0 {
+				n.Expiration = &exp
+				n.TTL = 30
+			}
+			dir.Nodes = append(dir.Nodes, n)
+		}
+		root.Nodes = append(root.Nodes, dir)
+	}
+	b, err := json.Marshal(Response{Action: "get", Node: root})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return single, b
+}
+
+type benchDecoder struct {
+	name   string
+	decode func(r io.Reader) error
+}
+
+var benchDecoders = []benchDecoder{
+	{"ugorji", func(r io.Reader) error { var v Response; return decodeJSON(r, &v) }},
+	{"ugorji-unchecked", func(r io.Reader) error {
+		var v Response
+		return codec.NewDecoder(r, ugorjiHandle).Decode(&v)
+	}},
+	{"encoding-json", func(r io.Reader) error { var v Response; return json.NewDecoder(r).Decode(&v) }},
+	{"io-copy", func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }},
+}
+
+func BenchmarkDecodeMemory(b *testing.B) {
+	single, listing := benchBodies(b)
+	if !canonicalResponse(listing) {
+		b.Fatal("the listing is not canonical: the fast path would not be measured")
+	}
+	for _, body := range []struct {
+		name string
+		b    []byte
+	}{{"single", single}, {"listing10k", listing}} {
+		for _, d := range benchDecoders {
+			b.Run(body.name+"/"+d.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body.b)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if err := d.decode(bytes.NewReader(body.b)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkDecodeLoopback(b *testing.B) {
+	single, listing := benchBodies(b)
+	for _, body := range []struct {
+		name string
+		b    []byte
+	}{{"single", single}, {"listing10k", listing}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body.b)
+		}))
+		tr := &http.Transport{}
+		hc := &http.Client{Transport: tr}
+		for _, d := range benchDecoders {
+			b.Run(body.name+"/"+d.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body.b)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					resp, err := hc.Get(srv.URL)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := d.decode(resp.Body); err != nil {
+						b.Fatal(err)
+					}
+					finishBody(resp.Body)
+				}
+			})
+		}
+		tr.CloseIdleConnections()
+		srv.Close()
+	}
+}
