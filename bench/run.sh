@@ -79,6 +79,7 @@ start=$(date +%s)
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "# loadavg-before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "# commit: $commit"
 	echo "# go-version: $(go version)"
 	echo "# official-version: $official"

@@ -61,9 +61,13 @@ func main() {
 			*count = n
 		}
 	}
+	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
+	if v := res.meta["date"]; len(v) > 0 {
+		date = v[0]
+	}
 	doc := render(res, meta{
 		goVersion: *goVersion, official: *officialVersion, commit: *commit, count: *count,
-		date: time.Now().UTC().Format("2006-01-02 15:04 MST"), raw: string(raw),
+		date: date, raw: string(raw),
 	})
 	if *out == "" {
 		fmt.Print(doc)
@@ -240,17 +244,20 @@ type metric struct {
 	scale  float64 // displayed = value / scale
 	suffix string  // displayed unit
 	higher bool    // higher is better
+	// counts marks a figure that is often 0 (dials): its ratio is that of
+	// the medians, since a ratio within a round is undefined at 0.
+	counts bool
 }
 
 var (
-	latency = metric{"ns/op", "latency", 1e3, "µs", false}
-	bytesOp = metric{"B/op", "bytes/op", 1, "B", false}
-	allocs  = metric{"allocs/op", "allocs/op", 1, "", false}
-	getsPS  = metric{"gets/s", "Gets/s", 1, "", true}
-	dials   = metric{"dials/1kgets", "dials per 1000 Gets", 1, "", false}
-	p50     = metric{"p50-ns", "p50", 1e3, "µs", false}
-	p99     = metric{"p99-ns", "p99", 1e3, "µs", false}
-	p50call = metric{"p50-ns", "median call", 1e3, "µs", false}
+	latency = metric{"ns/op", "latency", 1e3, "µs", false, false}
+	bytesOp = metric{"B/op", "bytes/op", 1, "B", false, false}
+	allocs  = metric{"allocs/op", "allocs/op", 1, "", false, false}
+	getsPS  = metric{"gets/s", "Gets/s", 1, "", true, false}
+	dials   = metric{"dials/1kgets", "dials per 1000 Gets", 1, "", false, true}
+	p50     = metric{"p50-ns", "p50", 1e3, "µs", false, false}
+	p99     = metric{"p99-ns", "p99", 1e3, "µs", false, false}
+	p50call = metric{"p50-ns", "median call", 1e3, "µs", false, false}
 )
 
 type table struct {
@@ -353,7 +360,8 @@ func render(r *results, m meta) string {
 	w("the machine is shared, and the spread shows how much its load moved. ")
 	w("A ratio column (ours / X) is **paired**: the median over the rounds of the ratio between the two contenders *within* each round, ")
 	w("so that a change of load between rounds cancels out; it can therefore differ from the ratio of the two medians beside it. ")
-	w("For latency, bytes and allocations below 1x means ours is better; for Gets/s above 1x does.\n\n")
+	w("Dials are counts, often 0, so their ratio is that of the medians. ")
+	w("For latency, bytes, allocations and dials below 1x means ours is better; for Gets/s above 1x does.\n\n")
 	for _, t := range tables {
 		renderTable(&b, r, t)
 	}
@@ -415,7 +423,11 @@ func renderTable(b *strings.Builder, r *results, t table) {
 				w(" %s |", cell)
 			}
 			for _, rt := range t.ratios {
-				w(" %s |", ratioText(r.ratio(g, rt[0], rt[1], mt.unit)))
+				x := r.ratio(g, rt[0], rt[1], mt.unit)
+				if mt.counts {
+					x = r.median(g, rt[0], mt.unit) / r.median(g, rt[1], mt.unit)
+				}
+				w(" %s |", ratioText(x))
 			}
 			w("\n")
 		}
