@@ -407,6 +407,8 @@ type httpClusterClient struct {
 	// each readmission probe.
 	testHookProbeDone func(url string, err error)
 
+	// inflight holds the attempts in flight, for Close to cancel.
+	inflight inflightSet
 	closeCtx context.Context
 	closeFn  context.CancelFunc
 	bg       sync.WaitGroup
@@ -572,6 +574,7 @@ func (c *httpClusterClient) Close() error {
 		return nil
 	}
 	c.closeFn()
+	c.inflight.cancelAll(ErrClosed)
 	c.bg.Wait()
 	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()

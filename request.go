@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -269,8 +270,7 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 		st.end(watch)
 	} else if cb, ok := resp.Body.(*cappedBody); ok {
 		// The watch counts until its long poll is closed.
-		release := cb.release
-		cb.release = func() { release(); st.watches.Add(-1) }
+		cb.onClose = func() { st.watches.Add(-1) }
 	} else {
 		st.watches.Add(-1)
 	}
@@ -401,21 +401,22 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 
 // attemptWithin is attempt with the per-attempt timeout given (0: none).
 func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error) {
+	// One allocation holds what the attempt needs until its body is
+	// closed: the cancel func, the timer, the URL and the body wrapper.
+	st := &attemptState{timeout: timeout}
 	actx, cancel := context.WithCancelCause(ctx)
-	stopClose := context.AfterFunc(c.closeCtx, func() { cancel(ErrClosed) })
-	var timer *time.Timer
+	st.cancel = cancel
+	c.inflight.add(st)
+	if c.closed.Load() {
+		// Close may have run before the add: it would have missed us.
+		cancel(ErrClosed)
+	}
 	if timeout > 0 {
-		timer = time.AfterFunc(timeout, func() { cancel(&AttemptTimeoutError{After: timeout}) })
+		st.timer = time.AfterFunc(timeout, st.expire)
 	}
-	release := func() {
-		if timer != nil {
-			timer.Stop()
-		}
-		stopClose()
-		cancel(nil)
-	}
-	var wrote atomic.Bool
+	var wrote *atomic.Bool
 	if !r.replayable {
+		wrote = new(atomic.Bool)
 		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 			WroteRequest: func(info httptrace.WroteRequestInfo) {
 				if info.Err == nil {
@@ -424,13 +425,13 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 			},
 		})
 	}
+	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
-	u := &url.URL{
-		Scheme:   ep.url.Scheme,
-		Host:     ep.url.Host,
-		Path:     ep.url.Path + r.path,
-		RawQuery: r.query,
-	}
+	u := &st.url
+	u.Scheme = ep.url.Scheme
+	u.Host = ep.url.Host
+	u.Path = ep.url.Path + r.path
+	u.RawQuery = r.query
 	if r.rawPath != "" {
 		u.RawPath = ep.url.EscapedPath() + r.rawPath
 	}
@@ -439,8 +440,8 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 		resp, err = c.transport.RoundTrip(req)
 		if err != nil {
 			err = attemptError(actx, err)
-			release()
-			return nil, wrote.Load(), err
+			st.release(c)
+			return nil, mayHaveSent(), err
 		}
 		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
 			break
@@ -450,27 +451,98 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 		loc, lerr := resp.Location()
 		resp.Body.Close()
 		if lerr != nil {
-			release()
-			return nil, wrote.Load(), fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)
+			st.release(c)
+			return nil, mayHaveSent(), fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)
 		}
 		if cerr := c.checkRedirect(via); cerr != nil {
-			release()
-			return nil, wrote.Load(), cerr
+			st.release(c)
+			return nil, mayHaveSent(), cerr
 		}
 		if via >= maxRedirects {
-			release()
-			return nil, wrote.Load(), ErrTooManyRedirects
+			st.release(c)
+			return nil, mayHaveSent(), ErrTooManyRedirects
 		}
 		u = loc
 	}
-	if timer != nil && !timer.Stop() {
+	if st.timer != nil && !st.timer.Stop() {
 		// The timeout fired just as the headers came.
 		resp.Body.Close()
-		release()
+		st.release(c)
 		return nil, true, attemptError(actx, context.Canceled)
 	}
-	resp.Body = &cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, release: release}
+	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
+	resp.Body = &st.body
 	return resp, true, nil
+}
+
+// attemptState is what one attempt holds until its answer's body is
+// closed.
+type attemptState struct {
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	timeout time.Duration
+	url     url.URL
+	body    cappedBody
+	// shard is the part of the client's in-flight set it is in.
+	shard *inflightShard
+}
+
+// expire cancels the attempt when its per-attempt timeout passes.
+func (st *attemptState) expire() { st.cancel(&AttemptTimeoutError{After: st.timeout}) }
+
+// release frees what the attempt holds. It is called once.
+func (st *attemptState) release(c *httpClusterClient) {
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	c.inflight.remove(st)
+	st.cancel(nil)
+}
+
+// inflightShards spreads the in-flight set over locks, so that concurrent
+// requests rarely meet on one.
+const inflightShards = 16
+
+// inflightSet holds the attempts in flight, so that Close can cancel them
+// all. Adding and removing allocate nothing once a shard's map has grown.
+type inflightSet struct {
+	next   atomic.Uint32
+	shards [inflightShards]inflightShard
+}
+
+type inflightShard struct {
+	mu sync.Mutex
+	m  map[*attemptState]struct{}
+}
+
+func (f *inflightSet) add(st *attemptState) {
+	sh := &f.shards[f.next.Add(1)%inflightShards]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[*attemptState]struct{})
+	}
+	sh.m[st] = struct{}{}
+	sh.mu.Unlock()
+	st.shard = sh
+}
+
+func (f *inflightSet) remove(st *attemptState) {
+	sh := st.shard
+	sh.mu.Lock()
+	delete(sh.m, st)
+	sh.mu.Unlock()
+}
+
+// cancelAll cancels every attempt in flight with cause.
+func (f *inflightSet) cancelAll(cause error) {
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		for st := range sh.m {
+			st.cancel(cause)
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // attemptError replaces the context error of a request cancelled by the
@@ -518,8 +590,13 @@ type cappedBody struct {
 	rc        io.ReadCloser
 	remaining int64 // negative: no cap
 	limit     int64
-	release   func()
-	closed    bool
+	st        *attemptState
+	c         *httpClusterClient
+	// onClose, when set, runs after the attempt is released.
+	onClose func()
+	closed  bool
+	// drain is scratch space for finishBody.
+	drain [64]byte
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
@@ -548,7 +625,10 @@ func (b *cappedBody) Close() error {
 	}
 	b.closed = true
 	err := b.rc.Close()
-	b.release()
+	b.st.release(b.c)
+	if b.onClose != nil {
+		b.onClose()
+	}
 	return err
 }
 
@@ -560,6 +640,16 @@ const drainLimit = 4 << 10
 // up to drainLimit, and closes it, so that the connection is reused. Use
 // it only on a body whose end is near: never on an unfinished watch.
 func finishBody(body io.ReadCloser) error {
+	if b, ok := body.(*cappedBody); ok {
+		for n := 0; n < drainLimit; {
+			k, err := b.Read(b.drain[:])
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		return b.Close()
+	}
 	_, _ = io.CopyN(io.Discard, body, drainLimit)
 	return body.Close()
 }
