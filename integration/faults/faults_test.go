@@ -304,7 +304,7 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := Run{Scenario: sc.name, Contender: ct.name, Ours: ct.ours, Members: names, Leader: lead.Name()}
+	run := Run{Scenario: sc.name, Contender: ct.name, Ours: ct.ours, Members: names, MemberURLs: urls, Leader: lead.Name()}
 
 	base := client.DefaultTransport.(*http.Transport).Clone()
 	if !ct.ours {

@@ -45,6 +45,8 @@ type Run struct {
 	Ours bool `json:"ours"`
 	// Members are the member names in the client's endpoint order.
 	Members []string `json:"members"`
+	// MemberURLs are the members' client (proxy) URLs, same order.
+	MemberURLs []string `json:"member_urls,omitempty"`
 	// Leader is the leader's name when the load started.
 	Leader string `json:"leader"`
 	// Target is the faulted member, TargetRule how it was chosen.
