@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,5 +195,70 @@ func TestCloseEndsProber(t *testing.T) {
 	}
 	if countGoroutines("probeLoop") != 0 {
 		t.Error("prober outlived Close")
+	}
+}
+
+// write makes an unconditional Set through the request loop and returns
+// the endpoint that answered.
+func write(ctx context.Context, c *httpClusterClient) (string, error) {
+	resp, err := c.do(ctx, &request{method: http.MethodPut, path: "/v2/keys/k", body: []byte("value=v"),
+		contentType: "application/x-www-form-urlencoded", kind: KindWrite, replayable: true})
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.endpoint, nil
+}
+
+// TestWriteWaitsOutAnElection: a member that holds a write while answering
+// /version at once (what members do while the cluster elects a leader) is
+// waited for past the adaptive timeout, not failed and ejected.
+func TestWriteWaitsOutAnElection(t *testing.T) {
+	ms := startMembers(t, 2)
+	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
+	c.hist.timeout.Store(int64(100 * time.Millisecond)) // as after many fast answers
+	ms[0].delay.Store(int64(600 * time.Millisecond))
+	start := time.Now()
+	ep, err := write(context.Background(), c)
+	if err != nil || ep != ms[0].url {
+		t.Fatalf("write: %v at %s, want success at the busy member", err, ep)
+	}
+	if d := time.Since(start); d < 600*time.Millisecond {
+		t.Errorf("write took %v, less than the member held it", d)
+	}
+	if n := ms[1].keys.Load(); n != 0 {
+		t.Errorf("the write also went to the other member (%d requests)", n)
+	}
+	if n := ms[0].version.Load(); n == 0 {
+		t.Errorf("the busy member's liveness was never checked")
+	}
+	if s := stateOf(c, ms[0].url); s.Failures != 0 || s.State != StateHealthy {
+		t.Errorf("busy member: %+v, want healthy with no failure", s)
+	}
+	// A plain read is answered locally: the adaptive timeout applies.
+	if c.attemptTimeout(context.Background(), &request{kind: KindRead, replayable: true}, true) != 100*time.Millisecond {
+		t.Errorf("reads lost the adaptive timeout")
+	}
+}
+
+// TestWriteLeavesHungMember: a member that answers nothing, not even
+// /version, is given up on after the liveness check, long before the
+// write timeout.
+func TestWriteLeavesHungMember(t *testing.T) {
+	ms := startMembers(t, 2)
+	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
+	c.hist.timeout.Store(int64(100 * time.Millisecond))
+	ms[0].mode.Store(modeHung)
+	start := time.Now()
+	ep, err := write(context.Background(), c)
+	if err != nil || ep != ms[1].url {
+		t.Fatalf("write: %v at %s, want success at the other member", err, ep)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("write took %v; the liveness check should have moved it on after about 200 ms", d)
+	}
+	if s := stateOf(c, ms[0].url); s.Failures != 1 {
+		t.Errorf("hung member: %+v, want one failure", s)
 	}
 }

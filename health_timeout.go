@@ -115,9 +115,13 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 	switch {
 	case t < 0:
 		return 0 // no per-attempt timeout, as configured
-	case t == 0 && r.replayable:
+	case t == 0 && r.replayable && !throughRaft(r.kind):
 		t = c.hist.current()
 	case t == 0:
+		// A write or quorum read waits for raft, which stalls for an
+		// election: wait as long as the server itself may, and tell a
+		// hung member from a busy one by a liveness check instead (see
+		// attemptWithin).
 		t = DefaultWriteHeaderTimeout
 	}
 	if more {
@@ -132,4 +136,25 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 		}
 	}
 	return t
+}
+
+// throughRaft reports whether requests of kind k are answered only after a
+// round of consensus, so that a healthy member may hold them for as long
+// as a leader election takes.
+func throughRaft(k RequestKind) bool { return k == KindWrite || k == KindQuorumRead }
+
+// livenessCheckAfter returns how long an attempt of r waits for its
+// headers before the client checks that the endpoint still answers at
+// all, or 0 for no check: only requests that go through raft, whose
+// timeout is long, get one, and only when the timeout is the client's own
+// (Config.HeaderTimeoutPerRequest zero).
+func (c *httpClusterClient) livenessCheckAfter(r *request, timeout time.Duration) time.Duration {
+	if c.headerTimeout != 0 || !throughRaft(r.kind) {
+		return 0
+	}
+	check := c.hist.current()
+	if timeout > 0 && check >= timeout {
+		return 0
+	}
+	return check
 }

@@ -414,6 +414,9 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 	if timeout > 0 {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
+	if check := c.livenessCheckAfter(r, timeout); check > 0 {
+		st.check = time.AfterFunc(check, func() { c.checkLive(actx, st, ep, check) })
+	}
 	var wrote *atomic.Bool
 	if !r.replayable {
 		wrote = new(atomic.Bool)
@@ -464,6 +467,9 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 		}
 		u = loc
 	}
+	if st.check != nil {
+		st.check.Stop()
+	}
 	if st.timer != nil && !st.timer.Stop() {
 		// The timeout fired just as the headers came.
 		resp.Body.Close()
@@ -478,8 +484,11 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 // attemptState is what one attempt holds until its answer's body is
 // closed.
 type attemptState struct {
-	cancel  context.CancelCauseFunc
-	timer   *time.Timer
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	// check, for a request that goes through raft, starts the liveness
+	// check of its endpoint.
+	check   *time.Timer
 	timeout time.Duration
 	url     url.URL
 	body    cappedBody
@@ -495,8 +504,42 @@ func (st *attemptState) release(c *httpClusterClient) {
 	if st.timer != nil {
 		st.timer.Stop()
 	}
+	if st.check != nil {
+		st.check.Stop()
+	}
 	c.inflight.remove(st)
 	st.cancel(nil)
+}
+
+// checkLive runs when an attempt that goes through raft (a write, a
+// quorum read) has waited its liveness-check time for headers. A member
+// holds such a request while the cluster elects a leader or commits
+// slowly, which is no reason to give up on it; a member that is hung
+// (stopped, black-holed) is. So the endpoint is asked for /version, which
+// it answers from memory: if that fails too, the attempt is cancelled as
+// timed out and the request moves on (or, for a write that cannot be
+// resent, reports its outcome as unknown) without waiting out the long
+// timeout; if it answers, the attempt keeps waiting.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration) {
+	c.setMu.Lock()
+	if c.closed.Load() || actx.Err() != nil {
+		c.setMu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.setMu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
+		resp, _, err := c.attemptWithin(actx, ep, r, after)
+		if err == nil {
+			_ = finishBody(resp.Body)
+			return
+		}
+		if actx.Err() == nil {
+			st.cancel(&AttemptTimeoutError{After: after})
+		}
+	}()
 }
 
 // inflightShards spreads the in-flight set over locks, so that concurrent
