@@ -357,6 +357,9 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if c.username != "" || c.password != "" {
 		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
 	}
+	if _, ok := c.transport.(*http.Transport); ok {
+		c.headers = newSharedHeaders(c.authHeader)
+	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
 		return nil, err
@@ -413,6 +416,9 @@ type httpClusterClient struct {
 	// each readmission probe.
 	testHookProbeDone func(url string, err error)
 
+	// headers are shared by requests when the transport is net/http's
+	// own; zero otherwise.
+	headers sharedHeaders
 	// inflight holds the attempts in flight, for Close to cancel.
 	inflight inflightSet
 	closeCtx context.Context

@@ -263,6 +263,14 @@ func joinSegments(segs []string) (path, raw string) {
 
 // keyURL returns the canonical path of key below the API's prefix.
 func (k *httpKeysAPI) keyURL(key string) keyPath {
+	if kp, ok := k.plainKeyURL(key); ok {
+		return kp
+	}
+	return k.fullKeyURL(key)
+}
+
+// fullKeyURL canonicalizes and escapes any key.
+func (k *httpKeysAPI) fullKeyURL(key string) keyPath {
 	segs := canonicalSegments(key)
 	path, raw := joinSegments(segs)
 	kp := keyPath{path: k.prefix + path, rawPath: k.rawPrefix + raw, root: len(segs) == 0}
@@ -272,6 +280,45 @@ func (k *httpKeysAPI) keyURL(key string) keyPath {
 		kp.rawPath += "/"
 	}
 	return kp
+}
+
+// plainKeyURL is keyURL for the common key that is already canonical and
+// needs no escaping ("/registry/nodes/n-1", "jobs/"): letters, digits and
+// "-_.~" in segments that are neither empty nor dot segments. It reports
+// false for any other key, which keyURL then takes apart in full.
+func (k *httpKeysAPI) plainKeyURL(key string) (keyPath, bool) {
+	if key == "" || key == "/" || k.rawPrefix != k.prefix {
+		return keyPath{}, false
+	}
+	segStart := 0
+	if key[0] == '/' {
+		segStart = 1
+	}
+	for i := segStart; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' {
+			if !plainKeyByte(key[i]) {
+				return keyPath{}, false
+			}
+			continue
+		}
+		seg := key[segStart:i]
+		if seg == "" && i < len(key) || seg == "." || seg == ".." {
+			return keyPath{}, false // "//", or a dot segment
+		}
+		segStart = i + 1
+	}
+	var path string
+	if key[0] == '/' {
+		path = k.prefix + key
+	} else {
+		path = k.prefix + "/" + key
+	}
+	return keyPath{path: path, rawPath: path}, true
+}
+
+// plainKeyByte reports whether c stands for itself in a URL path.
+func plainKeyByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // ttlSeconds checks a TTL option and returns the ttl parameter, "" for none.

@@ -341,10 +341,15 @@ func (c *httpClusterClient) verify(ctx context.Context, ep *endpoint) error {
 func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) error {
 	if id := resp.Header.Get("X-Etcd-Cluster-Id"); id != "" {
 		known := c.clusterID.Load()
-		if known == nil && c.clusterID.CompareAndSwap(nil, &id) {
-			known = &id
-		} else if known == nil {
-			known = c.clusterID.Load()
+		if known == nil {
+			// The first answer: remember its cluster. (A separate
+			// variable, so that later answers do not make id escape.)
+			first := id
+			if !c.clusterID.CompareAndSwap(nil, &first) {
+				known = c.clusterID.Load()
+			} else {
+				known = &first
+			}
 		}
 		if *known != id {
 			resp.Body.Close()
@@ -601,12 +606,15 @@ func attemptError(actx context.Context, err error) error {
 }
 
 func (c *httpClusterClient) newHTTPRequest(ctx context.Context, r *request, u *url.URL) *http.Request {
-	h := make(http.Header, 2)
-	if r.contentType != "" {
-		h["Content-Type"] = []string{r.contentType}
+	var h http.Header
+	switch r.contentType {
+	case "":
+		h = c.headers.plain
+	case formContentType:
+		h = c.headers.form
 	}
-	if c.authHeader != "" {
-		h["Authorization"] = []string{c.authHeader}
+	if h == nil {
+		h = c.headerSet(r.contentType)
 	}
 	req := &http.Request{
 		Method:     r.method,
@@ -741,4 +749,35 @@ func (c *httpClusterClient) probe(ctx context.Context, url string) error {
 	}
 	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
 	return err
+}
+
+// sharedHeaders are request headers built once and sent with every
+// request that needs exactly them. net/http's Transport does not modify a
+// request's headers, so they can be shared; with another transport, which
+// might, they are not (see New).
+type sharedHeaders struct {
+	plain, form http.Header
+}
+
+func newSharedHeaders(authHeader string) sharedHeaders {
+	plain := http.Header{}
+	form := http.Header{"Content-Type": {formContentType}}
+	if authHeader != "" {
+		plain["Authorization"] = []string{authHeader}
+		form["Authorization"] = []string{authHeader}
+	}
+	return sharedHeaders{plain: plain, form: form}
+}
+
+// headerSet builds the headers of one request, for transports that may
+// change them.
+func (c *httpClusterClient) headerSet(contentType string) http.Header {
+	h := make(http.Header, 2)
+	if contentType != "" {
+		h["Content-Type"] = []string{contentType}
+	}
+	if c.authHeader != "" {
+		h["Authorization"] = []string{c.authHeader}
+	}
+	return h
 }
