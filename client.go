@@ -170,19 +170,17 @@ type Config struct {
 	// 99th percentile of recent header latencies of this client, clamped to
 	// [MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest] (250 ms to
 	// 2 s), and DefaultHeaderTimeoutPerRequest until 100 answers have been
-	// seen. That is for requests a member answers from its own memory
-	// (plain reads, the headers of a watch, the members API). Writes and
-	// quorum reads wait for raft, which stalls while the cluster elects a
-	// leader, so they get DefaultWriteHeaderTimeout (above the server's own
-	// 7 s request timeout with etcd's defaults): once they have waited the
-	// adaptive timeout, the client asks the member for /version, and gives
-	// the attempt up as timed out only if that goes unanswered too. So a
-	// hung member costs a write about two adaptive timeouts, and an
-	// election costs it nothing but the wait; and a write that cannot be
-	// resent (see OutcomeUnknownError) is not reported as of unknown
-	// outcome just because a commit was slow. A positive value is used as
-	// it is for every request. A negative value means no per-attempt
-	// timeout at all.
+	// seen. Writes and quorum reads wait for raft, which stalls while the
+	// cluster elects a leader; when one of them times out, the client
+	// asks the member for /version, which it answers from memory: a member
+	// that answers is alive and is not ejected for the timeout (the request
+	// moves on, and is retried after the election), one that does not is
+	// hung. A write that cannot be resent once sent (see
+	// OutcomeUnknownError) gets DefaultWriteHeaderTimeout instead, so that
+	// a slow commit is not reported as of unknown outcome, but is given up
+	// after the adaptive timeout if its member is hung. A positive value is
+	// used as it is for every request. A negative value means no
+	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of

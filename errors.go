@@ -136,10 +136,18 @@ func (e *HTTPError) Error() string {
 type AttemptTimeoutError struct {
 	// After is the per-attempt timeout that expired.
 	After time.Duration
+	// MemberAlive is set when the request went through raft (a write, a
+	// quorum read) and the member still answered a liveness check after
+	// the timeout: raft held the request (a leader election, a slow
+	// commit), the member itself is not hung, and it is not ejected for it.
+	MemberAlive bool
 }
 
 // Error describes the failure.
 func (e *AttemptTimeoutError) Error() string {
+	if e.MemberAlive {
+		return "client: no response headers within " + e.After.String() + " (the member answers, but raft held the request: no leader, or a slow commit)"
+	}
 	return "client: no response headers within " + e.After.String()
 }
 

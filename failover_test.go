@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -198,11 +199,11 @@ func TestCloseEndsProber(t *testing.T) {
 	}
 }
 
-// write makes an unconditional Set through the request loop and returns
-// the endpoint that answered.
-func write(ctx context.Context, c *httpClusterClient) (string, error) {
+// write makes a Set through the request loop (an unconditional one when
+// replayable) and returns the endpoint that answered.
+func write(ctx context.Context, c *httpClusterClient, replayable bool) (string, error) {
 	resp, err := c.do(ctx, &request{method: http.MethodPut, path: "/v2/keys/k", body: []byte("value=v"),
-		contentType: "application/x-www-form-urlencoded", kind: KindWrite, replayable: true})
+		contentType: "application/x-www-form-urlencoded", kind: KindWrite, replayable: replayable})
 	if err != nil {
 		return "", err
 	}
@@ -211,54 +212,79 @@ func write(ctx context.Context, c *httpClusterClient) (string, error) {
 	return resp.endpoint, nil
 }
 
-// TestWriteWaitsOutAnElection: a member that holds a write while answering
-// /version at once (what members do while the cluster elects a leader) is
-// waited for past the adaptive timeout, not failed and ejected.
-func TestWriteWaitsOutAnElection(t *testing.T) {
+// TestWriteStalledByRaft: a member that holds writes while it answers
+// /version at once is what members look like while the cluster elects a
+// leader. An unconditional Set moves on after the adaptive timeout and the
+// liveness check, without counting toward ejecting the member; a write
+// that cannot be resent waits for the live member's answer.
+func TestWriteStalledByRaft(t *testing.T) {
 	ms := startMembers(t, 2)
 	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
 	c.hist.timeout.Store(int64(100 * time.Millisecond)) // as after many fast answers
 	ms[0].delay.Store(int64(600 * time.Millisecond))
+
 	start := time.Now()
-	ep, err := write(context.Background(), c)
-	if err != nil || ep != ms[0].url {
-		t.Fatalf("write: %v at %s, want success at the busy member", err, ep)
+	ep, err := write(context.Background(), c, true)
+	if err != nil || ep != ms[1].url {
+		t.Fatalf("unconditional write: %v at %s, want success at the other member", err, ep)
 	}
-	if d := time.Since(start); d < 600*time.Millisecond {
-		t.Errorf("write took %v, less than the member held it", d)
-	}
-	if n := ms[1].keys.Load(); n != 0 {
-		t.Errorf("the write also went to the other member (%d requests)", n)
+	if d := time.Since(start); d > 550*time.Millisecond {
+		t.Errorf("unconditional write took %v: it waited for the stalled member", d)
 	}
 	if n := ms[0].version.Load(); n == 0 {
-		t.Errorf("the busy member's liveness was never checked")
+		t.Errorf("the stalled member's liveness was never checked")
 	}
-	if s := stateOf(c, ms[0].url); s.Failures != 0 || s.State != StateHealthy {
-		t.Errorf("busy member: %+v, want healthy with no failure", s)
+	s := stateOf(c, ms[0].url)
+	if s.State != StateHealthy || s.Ejections != 0 {
+		t.Errorf("stalled member: %+v, want healthy, not ejected", s)
 	}
-	// A plain read is answered locally: the adaptive timeout applies.
-	if c.attemptTimeout(context.Background(), &request{kind: KindRead, replayable: true}, true) != 100*time.Millisecond {
-		t.Errorf("reads lost the adaptive timeout")
+	for i := 0; i < 3; i++ { // more stalls never eject it
+		if _, err := write(context.Background(), c, true); err != nil {
+			t.Fatal(err)
+		}
 	}
+	if s := stateOf(c, ms[0].url); s.Ejections != 0 {
+		t.Errorf("stalled member ejected: %+v", s)
+	}
+
+	ms[1].delay.Store(int64(600 * time.Millisecond))
+	start = time.Now()
+	ep, err = write(context.Background(), c, false)
+	if err != nil {
+		t.Fatalf("write that cannot be resent: %v", err)
+	}
+	if d := time.Since(start); d < 600*time.Millisecond {
+		t.Errorf("write that cannot be resent took %v, less than the member held it", d)
+	}
+	_ = ep
 }
 
 // TestWriteLeavesHungMember: a member that answers nothing, not even
-// /version, is given up on after the liveness check, long before the
-// write timeout.
+// /version, is given up on after the liveness check, and that counts
+// toward ejecting it.
 func TestWriteLeavesHungMember(t *testing.T) {
-	ms := startMembers(t, 2)
-	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-	c.hist.timeout.Store(int64(100 * time.Millisecond))
-	ms[0].mode.Store(modeHung)
-	start := time.Now()
-	ep, err := write(context.Background(), c)
-	if err != nil || ep != ms[1].url {
-		t.Fatalf("write: %v at %s, want success at the other member", err, ep)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("write took %v; the liveness check should have moved it on after about 200 ms", d)
-	}
-	if s := stateOf(c, ms[0].url); s.Failures != 1 {
-		t.Errorf("hung member: %+v, want one failure", s)
+	for _, replayable := range []bool{true, false} {
+		ms := startMembers(t, 2)
+		c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
+		c.hist.timeout.Store(int64(100 * time.Millisecond))
+		ms[0].mode.Store(modeHung)
+		start := time.Now()
+		ep, err := write(context.Background(), c, replayable)
+		if replayable {
+			if err != nil || ep != ms[1].url {
+				t.Fatalf("write: %v at %s, want success at the other member", err, ep)
+			}
+		} else {
+			var te *AttemptTimeoutError
+			if !errors.Is(err, ErrOutcomeUnknown) || !errors.As(err, &te) || te.MemberAlive {
+				t.Fatalf("write that cannot be resent: %v, want an unknown outcome after a timeout at a dead member", err)
+			}
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("write took %v; the liveness check should have ended it after about 200 ms", d)
+		}
+		if s := stateOf(c, ms[0].url); s.Failures != 1 {
+			t.Errorf("hung member: %+v, want one failure", s)
+		}
 	}
 }

@@ -235,6 +235,7 @@ const (
 	failIgnore                    // the caller's cancellation, or Close
 	failSoft                      // timeout, connection broken after write, 5xx
 	failNoLeader                  // soft, and the endpoint has no leader
+	failStalled                   // raft held the request of a live member
 	failHard                      // connection not made; another cluster
 )
 
@@ -250,6 +251,9 @@ func classify(err error) failClass {
 	}
 	var te *AttemptTimeoutError
 	if errors.As(err, &te) {
+		if te.MemberAlive {
+			return failStalled
+		}
 		return failSoft
 	}
 	var ee Error
@@ -350,8 +354,14 @@ func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls fail
 	if kind != KindWatch {
 		st.lat.observe(now, float64(max(elapsed, failurePenalty)))
 	}
-	if cls == failNoLeader && !st.noLeader.Load() {
+	if (cls == failNoLeader || cls == failStalled) && !st.noLeader.Load() {
 		st.noLeader.Store(true)
+	}
+	if cls == failStalled {
+		// The member is alive; the cluster is what stalls (an election).
+		// Ejecting it would leave the client fewer members to try once
+		// the cluster has a leader again.
+		return
 	}
 	if HealthState(st.state.Load()) == StateEjected {
 		return // already out; its probe decides

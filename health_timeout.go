@@ -115,12 +115,12 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 	switch {
 	case t < 0:
 		return 0 // no per-attempt timeout, as configured
-	case t == 0 && r.replayable && !throughRaft(r.kind):
+	case t == 0 && r.replayable:
 		t = c.hist.current()
 	case t == 0:
-		// A write or quorum read waits for raft, which stalls for an
-		// election: wait as long as the server itself may, and tell a
-		// hung member from a busy one by a liveness check instead (see
+		// A write that cannot be resent: a timeout would only make its
+		// outcome unknown, so it waits as long as the server itself may,
+		// and a liveness check tells a hung member from a busy one (see
 		// attemptWithin).
 		t = DefaultWriteHeaderTimeout
 	}
@@ -143,18 +143,27 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 // as a leader election takes.
 func throughRaft(k RequestKind) bool { return k == KindWrite || k == KindQuorumRead }
 
-// livenessCheckAfter returns how long an attempt of r waits for its
-// headers before the client checks that the endpoint still answers at
-// all, or 0 for no check: only requests that go through raft, whose
-// timeout is long, get one, and only when the timeout is the client's own
-// (Config.HeaderTimeoutPerRequest zero).
-func (c *httpClusterClient) livenessCheckAfter(r *request, timeout time.Duration) time.Duration {
+// livenessCheck returns how long an attempt of r waits for its headers
+// before the client checks that the endpoint still answers at all, or 0
+// for no check, and whether the attempt ends at the check whatever it
+// finds. Only requests that go through raft get one, and only when the
+// timeout is the client's own (Config.HeaderTimeoutPerRequest zero): a
+// member holds them while the cluster elects a leader, and that is not a
+// reason to eject it. A replayable one ends at the check (a proposal a
+// follower got during an election is dropped, so waiting longer is
+// useless; resending after the election works), reporting whether the
+// member was alive; one that cannot be resent goes on waiting for a live
+// member, up to its long timeout.
+func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration) (after time.Duration, final bool) {
 	if c.headerTimeout != 0 || !throughRaft(r.kind) {
-		return 0
+		return 0, false
+	}
+	if r.replayable {
+		return timeout, true
 	}
 	check := c.hist.current()
 	if timeout > 0 && check >= timeout {
-		return 0
+		return 0, false
 	}
-	return check
+	return check, false
 }

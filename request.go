@@ -416,11 +416,13 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 		// Close may have run before the add: it would have missed us.
 		cancel(ErrClosed)
 	}
-	if timeout > 0 {
+	check, final := c.livenessCheck(r, timeout)
+	if timeout > 0 && !final {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
-	if check := c.livenessCheckAfter(r, timeout); check > 0 {
-		st.check = time.AfterFunc(check, func() { c.checkLive(actx, st, ep, check) })
+	if check > 0 {
+		live := actx // not the traced context made below
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final) })
 	}
 	var wrote *atomic.Bool
 	if !r.replayable {
@@ -475,8 +477,9 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 	if st.check != nil {
 		st.check.Stop()
 	}
-	if st.timer != nil && !st.timer.Stop() {
-		// The timeout fired just as the headers came.
+	if !st.phase.CompareAndSwap(phaseWaiting, phaseAnswered) || st.timer != nil && !st.timer.Stop() {
+		// The timeout fired, or a liveness check gave the attempt
+		// up, just as the headers came.
 		resp.Body.Close()
 		st.release(c)
 		return nil, true, attemptError(actx, context.Canceled)
@@ -493,13 +496,22 @@ type attemptState struct {
 	timer  *time.Timer
 	// check, for a request that goes through raft, starts the liveness
 	// check of its endpoint.
-	check   *time.Timer
+	check *time.Timer
+	// phase is phaseWaiting until the headers come (phaseAnswered) or a
+	// liveness check gives the attempt up (phaseGivenUp).
+	phase   atomic.Int32
 	timeout time.Duration
 	url     url.URL
 	body    cappedBody
 	// shard is the part of the client's in-flight set it is in.
 	shard *inflightShard
 }
+
+const (
+	phaseWaiting = iota
+	phaseAnswered
+	phaseGivenUp
+)
 
 // expire cancels the attempt when its per-attempt timeout passes.
 func (st *attemptState) expire() { st.cancel(&AttemptTimeoutError{After: st.timeout}) }
@@ -517,15 +529,15 @@ func (st *attemptState) release(c *httpClusterClient) {
 }
 
 // checkLive runs when an attempt that goes through raft (a write, a
-// quorum read) has waited its liveness-check time for headers. A member
-// holds such a request while the cluster elects a leader or commits
-// slowly, which is no reason to give up on it; a member that is hung
-// (stopped, black-holed) is. So the endpoint is asked for /version, which
-// it answers from memory: if that fails too, the attempt is cancelled as
-// timed out and the request moves on (or, for a write that cannot be
-// resent, reports its outcome as unknown) without waiting out the long
-// timeout; if it answers, the attempt keeps waiting.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration) {
+// quorum read) has waited its liveness-check time for headers. The
+// endpoint is asked for /version, which a member answers from memory. If
+// that goes unanswered too, the member is hung (stopped, black-holed): the
+// attempt ends as timed out and counts toward ejecting it. If it answers,
+// the member is alive and raft is what holds the request (an election, a
+// slow commit): a final check ends the attempt anyway, as an
+// AttemptTimeoutError with MemberAlive set, which does not count toward
+// ejection; otherwise the attempt keeps waiting.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool) {
 	c.setMu.Lock()
 	if c.closed.Load() || actx.Err() != nil {
 		c.setMu.Unlock()
@@ -537,12 +549,15 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 		defer c.bg.Done()
 		r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
 		resp, _, err := c.attemptWithin(actx, ep, r, after)
-		if err == nil {
+		alive := err == nil
+		if alive {
 			_ = finishBody(resp.Body)
+		}
+		if actx.Err() != nil || alive && !final {
 			return
 		}
-		if actx.Err() == nil {
-			st.cancel(&AttemptTimeoutError{After: after})
+		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
+			st.cancel(&AttemptTimeoutError{After: after, MemberAlive: alive})
 		}
 	}()
 }
