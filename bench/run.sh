@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 if [ "${1:-}" = report ]; then
 	go run ./cmd/report -in "$here/results.txt" -out "$OUT" -go "$(go version)" \
 		-official "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v2)" \
-		-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" -count "$COUNT"
+		-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" -count "$COUNT" -notes "$here/notes.md"
 	echo "wrote $OUT"
 	exit 0
 fi
@@ -96,5 +96,5 @@ mkdir -p "$(dirname "$OUT")"
 	echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$results"
 
-go run ./cmd/report -in "$results" -out "$OUT" -go "$(go version)" -official "$official" -commit "$commit" -count "$COUNT"
+go run ./cmd/report -in "$results" -out "$OUT" -go "$(go version)" -official "$official" -commit "$commit" -count "$COUNT" -notes "$here/notes.md"
 echo "wrote $OUT in $(( $(date +%s) - start ))s"

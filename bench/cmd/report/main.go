@@ -34,6 +34,7 @@ func main() {
 	officialVersion := flag.String("official", "unknown", "version of go.etcd.io/etcd/client/v2")
 	commit := flag.String("commit", "unknown", "commit of github.com/etcdv2/client measured")
 	count := flag.Int("count", 0, "the number of rounds the benchmarks ran (for the text)")
+	notes := flag.String("notes", "", "markdown file of observations pasted after the targets (optional)")
 	flag.Parse()
 
 	var r io.Reader = os.Stdin
@@ -65,9 +66,17 @@ func main() {
 	if v := res.meta["date"]; len(v) > 0 {
 		date = v[0]
 	}
+	var notesText string
+	if *notes != "" {
+		b, err := os.ReadFile(*notes)
+		if err != nil {
+			fatal(err)
+		}
+		notesText = strings.TrimSpace(string(b))
+	}
 	doc := render(res, meta{
 		goVersion: *goVersion, official: *officialVersion, commit: *commit, count: *count,
-		date: date, raw: string(raw),
+		date: date, raw: string(raw), notes: notesText,
 	})
 	if *out == "" {
 		fmt.Print(doc)
@@ -235,6 +244,8 @@ func (r *results) ratio(group, a, b, unit string) float64 {
 type meta struct {
 	goVersion, official, commit, date, raw string
 	count                                  int
+	// notes are observations pasted after the targets.
+	notes string
 }
 
 // metric is one row kind of a table.
@@ -368,6 +379,10 @@ func render(r *results, m meta) string {
 
 	w("## Targets\n\n")
 	renderTargets(&b, r)
+
+	if m.notes != "" {
+		w("%s\n\n", m.notes)
+	}
 
 	w("## Machine and versions\n\n")
 	for _, l := range machine(r, m) {
