@@ -171,16 +171,18 @@ type Config struct {
 	// [MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest] (250 ms to
 	// 2 s), and DefaultHeaderTimeoutPerRequest until 100 answers have been
 	// seen. Writes and quorum reads wait for raft, which stalls while the
-	// cluster elects a leader; when one of them times out, the client
-	// asks the member for /version, which it answers from memory: a member
-	// that answers is alive and is not ejected for the timeout (the request
-	// moves on, and is retried after the election), one that does not is
-	// hung. A write that cannot be resent once sent (see
-	// OutcomeUnknownError) gets DefaultWriteHeaderTimeout instead, so that
-	// a slow commit is not reported as of unknown outcome, but is given up
-	// after the adaptive timeout if its member is hung. A positive value is
-	// used as it is for every request. A negative value means no
-	// per-attempt timeout at all.
+	// cluster elects a leader, so once one has waited the adaptive timeout
+	// the client asks its member for /version, which a member answers from
+	// memory: if that goes unanswered too, the member is hung and the
+	// attempt is given up at once; if it answers, the attempt goes on
+	// waiting, up to 3 s for a request that can be resent (longer than an
+	// election with etcd's default timings; a follower drops the proposals
+	// it gets during one, so the retry must come after it) and up to
+	// DefaultWriteHeaderTimeout for one that cannot (so that a slow commit
+	// is not reported as of unknown outcome), and its timeout does not
+	// count toward ejecting the live member. A positive value is used as it
+	// is for every request. A negative value means no per-attempt timeout
+	// at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
@@ -355,6 +357,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if c.username != "" || c.password != "" {
 		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
 	}
+	c.raftPatience = raftPatience
 	if _, ok := c.transport.(*http.Transport); ok {
 		c.headers = newSharedHeaders(c.authHeader)
 	}
@@ -417,6 +420,8 @@ type httpClusterClient struct {
 	// headers are shared by requests when the transport is net/http's
 	// own; zero otherwise.
 	headers sharedHeaders
+	// raftPatience is raftPatience; tests shorten it.
+	raftPatience time.Duration
 	// inflight holds the attempts in flight, for Close to cancel.
 	inflight inflightSet
 	closeCtx context.Context

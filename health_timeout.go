@@ -115,6 +115,12 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 	switch {
 	case t < 0:
 		return 0 // no per-attempt timeout, as configured
+	case t == 0 && r.replayable && throughRaft(r.kind):
+		// Raft holds it while the cluster has no leader, and a proposal
+		// a follower gets then is dropped: give up on it after about an
+		// election's time, so that the retry comes after the election
+		// (a hung member is found out sooner, by the liveness check).
+		t = c.raftPatience
 	case t == 0 && r.replayable:
 		t = c.hist.current()
 	case t == 0:
@@ -143,23 +149,23 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 // as a leader election takes.
 func throughRaft(k RequestKind) bool { return k == KindWrite || k == KindQuorumRead }
 
+// raftPatience is how long a replayable write or quorum read waits for a
+// member that is alive (its liveness check passed) before it is tried
+// elsewhere: longer than etcd takes to notice a lost leader and elect a
+// new one with its default timings (1 s election timeout), during which
+// followers drop proposals.
+const raftPatience = 3 * time.Second
+
 // livenessCheck returns how long an attempt of r waits for its headers
 // before the client checks that the endpoint still answers at all, or 0
-// for no check, and whether the attempt ends at the check whatever it
-// finds. Only requests that go through raft get one, and only when the
-// timeout is the client's own (Config.HeaderTimeoutPerRequest zero): a
-// member holds them while the cluster elects a leader, and that is not a
-// reason to eject it. A replayable one ends at the check (a proposal a
-// follower got during an election is dropped, so waiting longer is
-// useless; resending after the election works), reporting whether the
-// member was alive; one that cannot be resent goes on waiting for a live
-// member, up to its long timeout.
+// for no check. Only requests that go through raft get one, and only when
+// the timeout is the client's own (Config.HeaderTimeoutPerRequest zero):
+// a member holds them while the cluster elects a leader or commits slowly,
+// which is no reason to give up on it, let alone eject it; a member that
+// no longer answers /version either is hung.
 func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration) (after time.Duration, final bool) {
 	if c.headerTimeout != 0 || !throughRaft(r.kind) {
 		return 0, false
-	}
-	if r.replayable {
-		return timeout, true
 	}
 	check := c.hist.current()
 	if timeout > 0 && check >= timeout {

@@ -499,7 +499,10 @@ type attemptState struct {
 	check *time.Timer
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
-	phase   atomic.Int32
+	phase atomic.Int32
+	// alive is set when a liveness check found the member answering: if
+	// the attempt then times out, raft held it, not a hung member.
+	alive   atomic.Bool
 	timeout time.Duration
 	url     url.URL
 	body    cappedBody
@@ -514,7 +517,9 @@ const (
 )
 
 // expire cancels the attempt when its per-attempt timeout passes.
-func (st *attemptState) expire() { st.cancel(&AttemptTimeoutError{After: st.timeout}) }
+func (st *attemptState) expire() {
+	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load()})
+}
 
 // release frees what the attempt holds. It is called once.
 func (st *attemptState) release(c *httpClusterClient) {
@@ -552,6 +557,7 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 		alive := err == nil
 		if alive {
 			_ = finishBody(resp.Body)
+			st.alive.Store(true)
 		}
 		if actx.Err() != nil || alive && !final {
 			return
