@@ -49,6 +49,7 @@ type benchDecoder struct {
 }
 
 var benchDecoders = []benchDecoder{
+	{"stream", func(r io.Reader) error { var v Response; return decodeResponseStream(r, &v) }},
 	{"ugorji", func(r io.Reader) error { var v Response; return decodeJSON(r, &v) }},
 	{"ugorji-unchecked", func(r io.Reader) error {
 		var v Response

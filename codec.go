@@ -81,9 +81,6 @@ func (rc *recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// maxPooledBuffer bounds the buffers kept in the pool.
-const maxPooledBuffer = 4 << 20
-
 var decoderPool = sync.Pool{New: func() any {
 	d := &responseDecoder{}
 	d.dec = codec.NewDecoder(&d.rec, ugorjiHandle)
