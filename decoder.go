@@ -2,7 +2,10 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"math/bits"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -92,13 +95,24 @@ type streamDecoder struct {
 	// each Nodes slice is allocated once, at its exact length, when its
 	// array ends.
 	stack []*Node
-	// scratch is where a string with escapes is unescaped before it is
-	// turned into a string.
-	scratch []byte
+	// arena holds the content of the strings decoded but not yet made
+	// (see str), pending says where each goes.
+	arena   []byte
+	pending []pendingString
 	// slab holds Nodes allocated ahead (see newNode); nodes counts those
-	// handed out in this decode.
-	slab  []Node
-	nodes int
+	// handed out in this decode. times and ntimes do the same for
+	// expirations.
+	slab   []Node
+	nodes  int
+	times  []time.Time
+	ntimes int
+}
+
+// pendingString is a string decoded into the arena, to be stored in *dst
+// when the arena is made a string: arena[off:end].
+type pendingString struct {
+	dst      *string
+	off, end int
 }
 
 var streamDecoderPool = sync.Pool{New: func() any { return new(streamDecoder) }}
@@ -118,6 +132,7 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 	d.r = r
 	orig := *resp
 	if d.response(resp) {
+		d.flush()
 		return nil
 	}
 	*resp = orig
@@ -135,11 +150,15 @@ func (d *streamDecoder) release() {
 	d.stack = d.stack[:0]
 	d.slab = nil // its Nodes belong to the answer
 	d.nodes = 0
-	if cap(d.buf) > maxPooledBuffer {
+	d.times = nil
+	d.ntimes = 0
+	clear(d.pending) // pointers into the answer, left by a failed parse
+	d.pending = d.pending[:0]
+	d.arena = d.arena[:0]
+	if cap(d.buf) > maxPooledBuffer || cap(d.pending) > maxPooledBuffer/16 {
 		return
 	}
 	d.buf = d.buf[:0]
-	d.scratch = d.scratch[:0]
 	streamDecoderPool.Put(d)
 }
 
@@ -251,12 +270,17 @@ func (d *streamDecoder) key() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.i
+	i := d.i
 	for {
-		for d.i < len(d.buf) {
-			c := d.buf[d.i]
+		for i < len(d.buf) {
+			c := d.buf[i]
+			if !special[c] {
+				i++
+				continue
+			}
 			if c == '"' {
-				end := d.i
-				d.i++
+				end := i
+				d.i = i + 1
 				// etcd writes no white space: look for that first.
 				if d.i < len(d.buf) && d.buf[d.i] == ':' {
 					d.i++
@@ -273,10 +297,7 @@ func (d *streamDecoder) key() ([]byte, bool) {
 				// and the slice is taken from the new one.
 				return d.buf[start:end], true
 			}
-			if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-				return nil, false
-			}
-			d.i++
+			return nil, false
 		}
 		if !d.fill() {
 			return nil, false
@@ -287,8 +308,10 @@ func (d *streamDecoder) key() ([]byte, bool) {
 // endMember consumes what follows an object member: a comma (more members
 // follow: it reports more) or the closing brace.
 func (d *streamDecoder) endMember() (more, ok bool) {
-	c, ok := d.next()
-	if !ok {
+	var c byte
+	if d.i < len(d.buf) && d.buf[d.i] > ' ' {
+		c = d.buf[d.i]
+	} else if c, ok = d.next(); !ok {
 		return false, false
 	}
 	d.i++
@@ -324,7 +347,7 @@ func (d *streamDecoder) response(resp *Response) bool {
 		case "action":
 			bit = fieldAction
 			if !d.null() {
-				if resp.Action, ok = d.str(); !ok {
+				if !d.str(&resp.Action) {
 					return false
 				}
 			}
@@ -376,6 +399,76 @@ func (d *streamDecoder) newNode() *Node {
 	return n
 }
 
+// newTime returns a zero time.Time, allocated in slabs as newNode does.
+func (d *streamDecoder) newTime() *time.Time {
+	if len(d.times) == 0 {
+		n := min(max(d.ntimes, 1), maxNodeSlab)
+		d.times = make([]time.Time, n)
+	}
+	t := &d.times[0]
+	d.times = d.times[1:]
+	d.ntimes++
+	return t
+}
+
+// nodeField consumes a member's key in a Node object and the colon after
+// it, and returns the field's bit: 0 if the key is not exactly the name of
+// a field, or the object ends there.
+func (d *streamDecoder) nodeField() uint {
+	// The common case: the key as etcd writes it, all in buf, and the
+	// value's first byte after it. It is told by its first letter and
+	// compared whole (with its quotes and colon) at once.
+	if buf, i := d.buf, d.i; i+len(`"modifiedIndex":`)+1 <= len(buf) && buf[i] == '"' {
+		var name string
+		var bit uint
+		switch buf[i+1] {
+		case 'k':
+			name, bit = `"key":`, fieldKey
+		case 'v':
+			name, bit = `"value":`, fieldValue
+		case 'm':
+			name, bit = `"modifiedIndex":`, fieldModifiedIndex
+		case 'c':
+			name, bit = `"createdIndex":`, fieldCreatedIndex
+		case 'd':
+			name, bit = `"dir":`, fieldDir
+		case 'n':
+			name, bit = `"nodes":`, fieldNodes
+		case 'e':
+			name, bit = `"expiration":`, fieldExpiration
+		case 't':
+			name, bit = `"ttl":`, fieldTTL
+		}
+		if bit != 0 && string(buf[i:i+len(name)]) == name && buf[i+len(name)] > ' ' {
+			d.i = i + len(name)
+			return bit
+		}
+	}
+	k, ok := d.key()
+	if !ok {
+		return 0
+	}
+	switch string(k) {
+	case "key":
+		return fieldKey
+	case "dir":
+		return fieldDir
+	case "value":
+		return fieldValue
+	case "nodes":
+		return fieldNodes
+	case "createdIndex":
+		return fieldCreatedIndex
+	case "modifiedIndex":
+		return fieldModifiedIndex
+	case "expiration":
+		return fieldExpiration
+	case "ttl":
+		return fieldTTL
+	}
+	return 0
+}
+
 // node decodes a Node object (at its opening brace, after white space).
 func (d *streamDecoder) node() (*Node, bool) {
 	if d.i >= len(d.buf) || d.buf[d.i] != '{' {
@@ -395,21 +488,16 @@ func (d *streamDecoder) node() (*Node, bool) {
 	}
 	var seen uint
 	for {
-		k, ok := d.key()
-		if !ok {
-			return nil, false
-		}
-		var bit uint
-		switch string(k) {
-		case "key":
-			bit = fieldKey
+		bit := d.nodeField()
+		var ok bool
+		switch bit {
+		case fieldKey:
 			if !d.null() {
-				if n.Key, ok = d.str(); !ok {
+				if !d.str(&n.Key) {
 					return nil, false
 				}
 			}
-		case "dir":
-			bit = fieldDir
+		case fieldDir:
 			switch {
 			case d.null():
 			case d.literal("true"):
@@ -418,43 +506,37 @@ func (d *streamDecoder) node() (*Node, bool) {
 			default:
 				return nil, false
 			}
-		case "value":
-			bit = fieldValue
+		case fieldValue:
 			if !d.null() {
-				if n.Value, ok = d.str(); !ok {
+				if !d.str(&n.Value) {
 					return nil, false
 				}
 			}
-		case "nodes":
-			bit = fieldNodes
+		case fieldNodes:
 			if !d.null() {
 				if n.Nodes, ok = d.children(); !ok {
 					return nil, false
 				}
 			}
-		case "createdIndex":
-			bit = fieldCreatedIndex
+		case fieldCreatedIndex:
 			if !d.null() {
 				if n.CreatedIndex, ok = d.uint(); !ok {
 					return nil, false
 				}
 			}
-		case "modifiedIndex":
-			bit = fieldModifiedIndex
+		case fieldModifiedIndex:
 			if !d.null() {
 				if n.ModifiedIndex, ok = d.uint(); !ok {
 					return nil, false
 				}
 			}
-		case "expiration":
-			bit = fieldExpiration
+		case fieldExpiration:
 			if !d.null() {
 				if n.Expiration, ok = d.time(); !ok {
 					return nil, false
 				}
 			}
-		case "ttl":
-			bit = fieldTTL
+		case fieldTTL:
 			if !d.null() {
 				if n.TTL, ok = d.int(); !ok {
 					return nil, false
@@ -523,160 +605,219 @@ func (d *streamDecoder) children() (Nodes, bool) {
 	return ns, true
 }
 
-// str decodes a string (at its opening quote) as encoding/json does,
-// refusing invalid UTF-8 (which encoding/json would replace) and what
-// JSON forbids. A string without escapes is copied once from buf.
-func (d *streamDecoder) str() (string, bool) {
-	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
-		return "", false
-	}
-	d.i++
-	start := d.i
-	for {
-		buf := d.buf
-		i := d.i
-		for i < len(buf) && !special[buf[i]] {
-			i++
-		}
-		d.i = i
-		if i == len(buf) {
-			if !d.fill() {
-				return "", false
-			}
-			continue
-		}
-		switch c := buf[i]; {
-		case c == '"':
-			d.i++
-			return string(buf[start:i]), true
-		case c == '\\':
-			return d.unescape(start)
-		case c < 0x20:
-			return "", false
-		default:
-			if !d.rune() {
-				return "", false
-			}
-		}
-	}
-}
+// Strings are not allocated one by one: their contents are appended to
+// the arena and each is made a substring of it once the arena holds
+// arenaSize bytes (or at the end of the answer). A listing then costs an
+// allocation per arenaSize bytes of keys and values instead of two per
+// node, which is most of the decoding time otherwise. The price is that a
+// string kept alone keeps its arena alive: at most arenaSize bytes, of
+// strings of the same answer. A string longer than maxArenaString gets
+// its own allocation, so that it does not make an arena big.
+const (
+	arenaSize      = 32 << 10
+	maxArenaString = 4 << 10
+)
 
-// rune validates the UTF-8 sequence at i and consumes it.
-func (d *streamDecoder) rune() bool {
-	for !utf8.FullRune(d.buf[d.i:]) {
-		if !d.fill() {
-			return false
-		}
-	}
-	r, size := utf8.DecodeRune(d.buf[d.i:])
-	if r == utf8.RuneError && size == 1 {
+// Flags of a string's raw content, found by strSpan.
+const (
+	strEscapes  = 1 << iota // has a backslash
+	strNonASCII             // has a byte over 0x7f
+)
+
+// str decodes a string (at its opening quote) into *dst, as encoding/json
+// does, refusing invalid UTF-8 (which encoding/json would replace) and
+// what JSON forbids. *dst is set at the latest by flush.
+func (d *streamDecoder) str(dst *string) bool {
+	start, end, flags, ok := d.strSpan()
+	if !ok {
 		return false
 	}
-	d.i += size
+	raw := d.buf[start:end]
+	switch {
+	case len(raw) == 0:
+		return true
+	case flags&strNonASCII != 0 && !utf8.Valid(raw):
+		// Escapes are ASCII, so this checks what is between them.
+		return false
+	case len(raw) > maxArenaString:
+		if flags&strEscapes == 0 {
+			*dst = string(raw)
+			return true
+		}
+		// Unescaped in a separate buffer, made a string at once.
+		out, ok := unescape(make([]byte, 0, len(raw)), raw)
+		if !ok {
+			return false
+		}
+		*dst = string(out)
+		return true
+	}
+	off := len(d.arena)
+	if flags&strEscapes == 0 {
+		d.arena = append(d.arena, raw...)
+	} else if d.arena, ok = unescape(d.arena, raw); !ok {
+		return false
+	}
+	d.pending = append(d.pending, pendingString{dst, off, len(d.arena)})
+	if len(d.arena) >= arenaSize {
+		d.flush()
+	}
 	return true
 }
 
-// unescape decodes the rest of a string that has an escape at i, start
-// being where its content began: the content is built in scratch, then
-// copied once into the string.
-func (d *streamDecoder) unescape(start int) (string, bool) {
-	out := append(d.scratch[:0], d.buf[start:d.i]...)
-	s, ok := d.unescapeTo(&out)
-	d.scratch = out[:0]
-	return s, ok
+// flush makes the arena a string and stores each pending string.
+func (d *streamDecoder) flush() {
+	if len(d.pending) == 0 {
+		return
+	}
+	s := string(d.arena)
+	for _, p := range d.pending {
+		*p.dst = s[p.off:p.end]
+	}
+	clear(d.pending)
+	d.pending = d.pending[:0]
+	d.arena = d.arena[:0]
 }
 
-// unescapeTo is unescape, appending to *out.
-func (d *streamDecoder) unescapeTo(out *[]byte) (string, bool) {
+// strSpan consumes a string (at its opening quote) and returns where its
+// raw content is in buf, and what it has that needs more work. It checks
+// for control characters and finds the closing quote, skipping the
+// character after each backslash; unescape checks the escapes.
+func (d *streamDecoder) strSpan() (start, end int, flags uint8, ok bool) {
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return 0, 0, 0, false
+	}
+	start = d.i + 1
+	i := start
 	for {
-		// Copy the run of plain bytes up to the next special one.
 		buf := d.buf
-		i := d.i
-		for i < len(buf) && !special[buf[i]] {
-			i++
-		}
-		*out = append(*out, buf[d.i:i]...)
-		d.i = i
-		if i == len(buf) {
-			if !d.fill() {
-				return "", false
-			}
-			continue
-		}
-		switch c := buf[i]; {
-		case c == '"':
-			d.i++
-			return string(*out), true
-		case c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			s := d.i
-			if !d.rune() {
-				return "", false
-			}
-			*out = append(*out, d.buf[s:d.i]...)
-			continue
-		}
-		// An escape.
-		if !d.ensure(2) {
-			return "", false
-		}
-		e := d.buf[d.i+1]
-		switch e {
-		case '"', '\\', '/':
-		case 'b':
-			e = '\b'
-		case 'f':
-			e = '\f'
-		case 'n':
-			e = '\n'
-		case 'r':
-			e = '\r'
-		case 't':
-			e = '\t'
-		case 'u':
-			r, ok := d.hex4()
-			if !ok {
-				return "", false
-			}
-			// d.i is past the escape. As encoding/json does: a
-			// surrogate followed by an escape that completes a pair
-			// gives the pair's rune; any other surrogate gives U+FFFD,
-			// and what follows it is decoded on its own.
-			if utf16.IsSurrogate(r) {
-				if !d.ensure(2) {
-					return "", false
+		for i < len(buf) {
+			// Skip plain bytes eight at a time: most of a body is the
+			// content of strings.
+			for i+8 <= len(buf) {
+				if m := specialBytes(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+					i += bits.TrailingZeros64(m) >> 3
+					break
 				}
+				i += 8
+			}
+			if i >= len(buf) {
+				break
+			}
+			c := buf[i]
+			if !special[c] {
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				d.i = i + 1
+				return start, i, flags, true
+			case c == '\\':
+				flags |= strEscapes
+				i += 2 // past the end of buf if cut there: the next fill decides
+			case c < 0x20:
+				return 0, 0, 0, false
+			default:
+				flags |= strNonASCII
+				i++
+			}
+		}
+		if !d.fill() {
+			return 0, 0, 0, false
+		}
+	}
+}
+
+// Constants of the byte-parallel tests on a uint64 holding eight bytes.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialBytes returns a mask of the bytes of x (taken as eight bytes,
+// the first in the low bits) that are special (see the table special):
+// the high bit of each such byte is set, except that bytes above the
+// first special one may be marked wrongly. So it is exact in telling
+// whether there is one, and the lowest set bit marks the first.
+func specialBytes(x uint64) uint64 {
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	// A byte of (v - ones) &^ v has its high bit set where v's byte was
+	// zero (and, through the borrow, maybe above such a byte); likewise
+	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
+	// they are.
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
+}
+
+// unescape appends to out the content of raw (the bytes between a
+// string's quotes, which strSpan accepted, in valid UTF-8) with its
+// escapes decoded as encoding/json decodes them, refusing invalid ones.
+// The result is never longer than raw, so out grows once.
+func unescape(out, raw []byte) ([]byte, bool) {
+	w := len(out)
+	out = slices.Grow(out, len(raw))[:w+len(raw)]
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			out[w] = c
+			w++
+			i++
+			continue
+		}
+		if i+1 >= len(raw) {
+			return out, false
+		}
+		switch e := raw[i+1]; e {
+		case '"', '\\', '/':
+			out[w] = e
+		case 'b':
+			out[w] = '\b'
+		case 'f':
+			out[w] = '\f'
+		case 'n':
+			out[w] = '\n'
+		case 'r':
+			out[w] = '\r'
+		case 't':
+			out[w] = '\t'
+		case 'u':
+			r, ok := hex4(raw[i:])
+			if !ok {
+				return out, false
+			}
+			i += 6
+			// As encoding/json does: a surrogate followed by an escape
+			// that completes a pair gives the pair's rune; any other
+			// surrogate gives U+FFFD, and what follows it is decoded on
+			// its own.
+			if utf16.IsSurrogate(r) {
 				pair := utf8.RuneError
-				if d.buf[d.i] == '\\' && d.buf[d.i+1] == 'u' {
-					save := d.i
-					r2, ok := d.hex4()
-					if !ok {
-						return "", false
-					}
-					if pair = utf16.DecodeRune(r, r2); pair == utf8.RuneError {
-						d.i = save
+				if r2, ok := hex4(raw[i:]); ok {
+					if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+						i += 6
 					}
 				}
 				r = pair
 			}
-			*out = utf8.AppendRune(*out, r)
+			w += utf8.EncodeRune(out[w:], r)
 			continue
 		default:
-			return "", false
+			return out, false
 		}
-		*out = append(*out, e)
-		d.i += 2
+		w++
+		i += 2
 	}
+	return out[:w], true
 }
 
-// hex4 decodes the \uXXXX escape at i and consumes it.
-func (d *streamDecoder) hex4() (rune, bool) {
-	if !d.ensure(6) {
+// hex4 decodes the \\uXXXX escape at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
 		return 0, false
 	}
 	var r rune
-	for _, h := range d.buf[d.i+2 : d.i+6] {
+	for _, h := range b[2:6] {
 		switch {
 		case h >= '0' && h <= '9':
 			h -= '0'
@@ -689,7 +830,6 @@ func (d *streamDecoder) hex4() (rune, bool) {
 		}
 		r = r<<4 | rune(h)
 	}
-	d.i += 6
 	return r, true
 }
 
@@ -707,7 +847,7 @@ func (d *streamDecoder) time() (*time.Time, bool) {
 		for d.i < len(d.buf) {
 			c := d.buf[d.i]
 			if c == '"' {
-				t := new(time.Time)
+				t := d.newTime()
 				if err := t.UnmarshalText(d.buf[start:d.i]); err != nil {
 					return nil, false
 				}
