@@ -59,7 +59,7 @@ type benchDecoder struct {
 
 var benchDecoders = []benchDecoder{
 	{"stream", func(r io.Reader) error { var v Response; return decodeResponseStream(r, &v) }},
-	{"ugorji", func(r io.Reader) error { var v Response; return decodeJSON(r, &v) }},
+	{"ugorji", func(r io.Reader) error { var v Response; return decodeJSONUgorji(r, &v) }},
 	{"ugorji-unchecked", func(r io.Reader) error {
 		var v Response
 		return codec.NewDecoder(r, ugorjiHandle).Decode(&v)

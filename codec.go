@@ -94,10 +94,14 @@ var decoderPool = sync.Pool{New: func() any {
 // is; bad content gives an error matching ErrInvalidJSON (wrapping
 // io.ErrUnexpectedEOF when the body ends within the value).
 func decodeJSON(r io.Reader, v any) error {
-	resp, ok := v.(*Response)
-	if !ok {
-		return decodeStd(r, v)
+	if resp, ok := v.(*Response); ok {
+		return decodeResponseStream(r, resp)
 	}
+	return decodeStd(r, v)
+}
+
+// decodeJSONUgorji is the former path, kept for the benchmarks.
+func decodeJSONUgorji(r io.Reader, resp *Response) error {
 	d := decoderPool.Get().(*responseDecoder)
 	defer func() {
 		d.rec.r = nil

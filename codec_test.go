@@ -51,6 +51,23 @@ var oddBodies = []string{
 	`{"action":"x",}`, `{"action" "x"}`, `{'action':"x"}`, `{"node":{"dir":True}}`, `{"node":{"value":NaN}}`,
 	"{\"action\":\"x\"\f}", "\ufeff{\"action\":\"x\"}", `{"action":"\/\b\f\n\r\t\"\\"}`, `{"action":"\x"}`,
 	strings.Repeat(`{"node":{"nodes":[`, 600) + strings.Repeat(`]}}`, 600),
+	// Surrogate escapes: pairs, lone ones, and what follows them.
+	`{"action":"\ud83d\ude00"}`, `{"action":"\ud800\u0041"}`, `{"action":"\udc00\ud800"}`, `{"action":"\ud800\ud800\udc00"}`,
+	`{"action":"\ud800x"}`, `{"action":"a\ud800"}`, `{"action":"\uD83D\uDE00\u00e9\u65e5"}`, `{"action":"\ud800\u12"}`, `{"action":"\u12"}`,
+	// Strings around the arena's limits, plain and escaped.
+	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10+1) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat(`\"é`, 3<<10) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat("\u00e9", 1<<10) + `\ud800"}}`,
+	`{"node":{"nodes":[` + strings.Repeat(`{"key":"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","value":"\"b\""},`, 2000) + `{}]}}`,
+	`{"node":{"nodes":[` + strings.Repeat(`{"key":"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","value":"\"b\""},`, 2000) + `{"key":1}]}}`,
+	// Keys and values cut or spaced where the fast field match looks.
+	`{"node":{"key" : "a" , "value":"b","modifiedIndex":1 ,"createdIndex": 2,"ttl":-0}}`,
+	"{\"node\":{\"key\":\n\"a\",\"modifiedIndex\":\t1}}", `{"node":{"keys":"a"}}`, `{"node":{"kez":"a"}}`, `{"node":{"k":"a"}}`,
+	`{"node":{"modifiedIndex" :1}}`, `{"node":{"modifiedIndexx":1}}`, `{"node":{"ttl":-}}`, `{"node":{"ttl":--1}}`, `{"node":{"ttl":-01}}`,
+	`{"node":{"createdIndex":18446744073709551615}}`, `{"node":{"createdIndex":18446744073709551620}}`, `{"node":{"createdIndex":99999999999999999999}}`,
+	`{"node":{"ttl":-9223372036854775809}}`, `{"node":{"ttl":9223372036854775807}}`, `{"node":{"dir":false,"nodes":[{}]}}`,
+	`{"node":{"expiration":""}}`, `{"node":{"expiration":"2026-11-21T11:27:25.414162477Z"},"prevNode":{"expiration":"2026-11-21T11:27:25Z"}}`,
 }
 
 // decodeReference is what decodeJSON must match: encoding/json's Decoder.
@@ -279,7 +296,7 @@ func (f *flakyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func TestDecodeStreamReadError(t *testing.T) {
+func TestDecodeStreamReadErrorAndMerge(t *testing.T) {
 	boom := errors.New("boom")
 	var r Response
 	err := decodeResponseStream(&flakyReader{data: []byte(`{"action":"get","node":{"key"`), err: boom, more: []byte(`:"/a"}}`)}, &r)
@@ -291,6 +308,15 @@ func TestDecodeStreamReadError(t *testing.T) {
 	r = Response{Node: &Node{Key: "/old", TTL: 5}, Index: 7}
 	if err := decodeResponseStream(strings.NewReader(`{"node":{"key":"/new"}}`), &r); err != nil || r.Node.Key != "/new" || r.Node.TTL != 5 || r.Index != 7 {
 		t.Fatalf("merge: %+v, %v", r, err)
+	}
+	// A field the body sets is set, to "" too; others are left alone.
+	r = Response{Action: "x", Index: 7}
+	if err := decodeResponseStream(strings.NewReader(`{"action":"","node":null}`), &r); err != nil || r.Action != "" || r.Index != 7 {
+		t.Fatalf("empty action: %+v, %v", r, err)
+	}
+	r = Response{Action: "x"}
+	if err := decodeResponseStream(strings.NewReader(`{"action":null}`), &r); err != nil || r.Action != "x" {
+		t.Fatalf("null action: %+v, %v", r, err)
 	}
 	// A fallback leaves the fields encoding/json does not set as they were.
 	r = Response{Action: "x", Index: 7}

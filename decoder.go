@@ -635,6 +635,7 @@ func (d *streamDecoder) str(dst *string) bool {
 	raw := d.buf[start:end]
 	switch {
 	case len(raw) == 0:
+		*dst = "" // Response.Action may have been set by the caller
 		return true
 	case flags&strNonASCII != 0 && !utf8.Valid(raw):
 		// Escapes are ASCII, so this checks what is between them.
