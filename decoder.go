@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"math/bits"
-	"slices"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -618,78 +617,16 @@ const (
 	maxArenaString = 4 << 10
 )
 
-// Flags of a string's raw content, found by strSpan.
-const (
-	strEscapes  = 1 << iota // has a backslash
-	strNonASCII             // has a byte over 0x7f
-)
-
 // str decodes a string (at its opening quote) into *dst, as encoding/json
 // does, refusing invalid UTF-8 (which encoding/json would replace) and
 // what JSON forbids. *dst is set at the latest by flush.
 func (d *streamDecoder) str(dst *string) bool {
-	start, end, flags, ok := d.strSpan()
-	if !ok {
-		return false
-	}
-	raw := d.buf[start:end]
-	switch {
-	case len(raw) == 0:
-		*dst = "" // Response.Action may have been set by the caller
-		return true
-	case flags&strNonASCII != 0 && !utf8.Valid(raw):
-		// Escapes are ASCII, so this checks what is between them.
-		return false
-	case len(raw) > maxArenaString:
-		if flags&strEscapes == 0 {
-			*dst = string(raw)
-			return true
-		}
-		// Unescaped in a separate buffer, made a string at once.
-		out, ok := unescape(make([]byte, 0, len(raw)), raw)
-		if !ok {
-			return false
-		}
-		*dst = string(out)
-		return true
-	}
-	off := len(d.arena)
-	if flags&strEscapes == 0 {
-		d.arena = append(d.arena, raw...)
-	} else if d.arena, ok = unescape(d.arena, raw); !ok {
-		return false
-	}
-	d.pending = append(d.pending, pendingString{dst, off, len(d.arena)})
-	if len(d.arena) >= arenaSize {
-		d.flush()
-	}
-	return true
-}
-
-// flush makes the arena a string and stores each pending string.
-func (d *streamDecoder) flush() {
-	if len(d.pending) == 0 {
-		return
-	}
-	s := string(d.arena)
-	for _, p := range d.pending {
-		*p.dst = s[p.off:p.end]
-	}
-	clear(d.pending)
-	d.pending = d.pending[:0]
-	d.arena = d.arena[:0]
-}
-
-// strSpan consumes a string (at its opening quote) and returns where its
-// raw content is in buf, and what it has that needs more work. It checks
-// for control characters and finds the closing quote, skipping the
-// character after each backslash; unescape checks the escapes.
-func (d *streamDecoder) strSpan() (start, end int, flags uint8, ok bool) {
 	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
-		return 0, 0, 0, false
+		return false
 	}
-	start = d.i + 1
+	start := d.i + 1
 	i := start
+	nonASCII := false
 	for {
 		buf := d.buf
 		for i < len(buf) {
@@ -713,21 +650,162 @@ func (d *streamDecoder) strSpan() (start, end int, flags uint8, ok bool) {
 			switch {
 			case c == '"':
 				d.i = i + 1
-				return start, i, flags, true
+				return d.plain(dst, buf[start:i], nonASCII)
 			case c == '\\':
-				flags |= strEscapes
-				i += 2 // past the end of buf if cut there: the next fill decides
+				return d.escaped(dst, start, i, nonASCII)
 			case c < 0x20:
-				return 0, 0, 0, false
-			default:
-				flags |= strNonASCII
-				i++
+				return false
 			}
+			nonASCII = true
+			i++
 		}
 		if !d.fill() {
-			return 0, 0, 0, false
+			return false
 		}
 	}
+}
+
+// plain stores a string without escapes, raw being its content.
+func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
+	switch {
+	case len(raw) == 0:
+		*dst = "" // Response.Action may have been set by the caller
+	case nonASCII && !utf8.Valid(raw):
+		return false
+	case len(raw) > maxArenaString:
+		*dst = string(raw)
+	default:
+		off := len(d.arena)
+		d.arena = append(d.arena, raw...)
+		d.keep(dst, off)
+	}
+	return true
+}
+
+// keep records that the arena from off on is the string *dst, or makes it
+// one at once if it is too long to share an arena.
+func (d *streamDecoder) keep(dst *string, off int) {
+	if len(d.arena)-off > maxArenaString {
+		*dst = string(d.arena[off:])
+		d.arena = d.arena[:off]
+		return
+	}
+	d.pending = append(d.pending, pendingString{dst, off, len(d.arena)})
+	if len(d.arena) >= arenaSize {
+		d.flush()
+	}
+}
+
+// escaped finishes str for a string whose content began at start and
+// has a backslash at i: it decodes the rest into the arena while scanning
+// it, decoding escapes as encoding/json does and refusing invalid ones.
+// Escapes are ASCII, so the UTF-8 of the content is checked on the raw
+// bytes once the end is found.
+func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
+	off := len(d.arena)
+	out := append(d.arena, d.buf[start:i]...)
+	for {
+		buf := d.buf
+		for i < len(buf) {
+			c := buf[i]
+			if !special[c] {
+				out = append(out, c)
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				d.arena = out
+				if nonASCII && !utf8.Valid(buf[start:i]) {
+					return false
+				}
+				d.i = i + 1
+				if len(out) == off {
+					*dst = ""
+				} else {
+					d.keep(dst, off)
+				}
+				return true
+			case c < 0x20:
+				d.arena = out
+				return false
+			case c >= utf8.RuneSelf:
+				nonASCII = true
+				out = append(out, c)
+				i++
+				continue
+			}
+			// An escape: have its longest form (a surrogate pair, 12
+			// bytes) in buf if the body has it.
+			if len(buf)-i < 12 {
+				d.i = i
+				d.ensure(12)
+				buf = d.buf
+			}
+			if i+1 >= len(buf) {
+				d.arena = out
+				return false
+			}
+			switch e := buf[i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(buf[i:])
+				if !ok {
+					d.arena = out
+					return false
+				}
+				i += 6
+				// As encoding/json does: a surrogate followed by an
+				// escape that completes a pair gives the pair's rune;
+				// any other surrogate gives U+FFFD, and what follows it
+				// is decoded on its own.
+				if utf16.IsSurrogate(r) {
+					pair := utf8.RuneError
+					if r2, ok := hex4(buf[i:]); ok {
+						if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+							i += 6
+						}
+					}
+					r = pair
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default:
+				d.arena = out
+				return false
+			}
+			i += 2
+		}
+		if !d.fill() {
+			d.arena = out
+			return false
+		}
+	}
+}
+
+// flush makes the arena a string and stores each pending string.
+func (d *streamDecoder) flush() {
+	if len(d.pending) == 0 {
+		return
+	}
+	s := string(d.arena)
+	for _, p := range d.pending {
+		*p.dst = s[p.off:p.end]
+	}
+	clear(d.pending)
+	d.pending = d.pending[:0]
+	d.arena = d.arena[:0]
 }
 
 // Constants of the byte-parallel tests on a uint64 holding eight bytes.
@@ -749,67 +827,6 @@ func specialBytes(x uint64) uint64 {
 	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
 	// they are.
 	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
-}
-
-// unescape appends to out the content of raw (the bytes between a
-// string's quotes, which strSpan accepted, in valid UTF-8) with its
-// escapes decoded as encoding/json decodes them, refusing invalid ones.
-// The result is never longer than raw, so out grows once.
-func unescape(out, raw []byte) ([]byte, bool) {
-	w := len(out)
-	out = slices.Grow(out, len(raw))[:w+len(raw)]
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out[w] = c
-			w++
-			i++
-			continue
-		}
-		if i+1 >= len(raw) {
-			return out, false
-		}
-		switch e := raw[i+1]; e {
-		case '"', '\\', '/':
-			out[w] = e
-		case 'b':
-			out[w] = '\b'
-		case 'f':
-			out[w] = '\f'
-		case 'n':
-			out[w] = '\n'
-		case 'r':
-			out[w] = '\r'
-		case 't':
-			out[w] = '\t'
-		case 'u':
-			r, ok := hex4(raw[i:])
-			if !ok {
-				return out, false
-			}
-			i += 6
-			// As encoding/json does: a surrogate followed by an escape
-			// that completes a pair gives the pair's rune; any other
-			// surrogate gives U+FFFD, and what follows it is decoded on
-			// its own.
-			if utf16.IsSurrogate(r) {
-				pair := utf8.RuneError
-				if r2, ok := hex4(raw[i:]); ok {
-					if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-						i += 6
-					}
-				}
-				r = pair
-			}
-			w += utf8.EncodeRune(out[w:], r)
-			continue
-		default:
-			return out, false
-		}
-		w++
-		i += 2
-	}
-	return out[:w], true
 }
 
 // hex4 decodes the \\uXXXX escape at the start of b.
