@@ -26,8 +26,8 @@ import (
 // the rest of the body: the answer, or the error, is then encoding/json's
 // own, so no lenience or strictness of this decoder can ever show.
 
-// Field bits: each object records the fields it has seen, to send a
-// duplicate (whose meaning depends on the decoder's merge rules) to
+// Field bits of Response: each object records the fields it has seen, to
+// send a duplicate (whose meaning depends on the decoder's merge rules) to
 // encoding/json.
 const (
 	fieldAction = 1 << iota
@@ -35,6 +35,7 @@ const (
 	fieldPrevNode
 )
 
+// Field bits of Node, as for Response.
 const (
 	fieldKey = 1 << iota
 	fieldDir
@@ -94,10 +95,9 @@ type streamDecoder struct {
 	// each Nodes slice is allocated once, at its exact length, when its
 	// array ends.
 	stack []*Node
-	// arena holds the content of the strings decoded but not yet made
-	// (see str), pending says where each goes.
-	arena   []byte
-	pending []pendingString
+	// scratch is where a string with escapes is decoded before it is
+	// made a string.
+	scratch []byte
 	// slab holds Nodes allocated ahead (see newNode); nodes counts those
 	// handed out in this decode. times and ntimes do the same for
 	// expirations.
@@ -105,13 +105,6 @@ type streamDecoder struct {
 	nodes  int
 	times  []time.Time
 	ntimes int
-}
-
-// pendingString is a string decoded into the arena, to be stored in *dst
-// when the arena is made a string: arena[off:end].
-type pendingString struct {
-	dst      *string
-	off, end int
 }
 
 var streamDecoderPool = sync.Pool{New: func() any { return new(streamDecoder) }}
@@ -131,7 +124,6 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 	d.r = r
 	orig := *resp
 	if d.response(resp) {
-		d.flush()
 		return nil
 	}
 	*resp = orig
@@ -151,10 +143,7 @@ func (d *streamDecoder) release() {
 	d.nodes = 0
 	d.times = nil
 	d.ntimes = 0
-	clear(d.pending) // pointers into the answer, left by a failed parse
-	d.pending = d.pending[:0]
-	d.arena = d.arena[:0]
-	if cap(d.buf) > maxPooledBuffer || cap(d.pending) > maxPooledBuffer/16 {
+	if cap(d.buf) > maxPooledBuffer || cap(d.scratch) > maxPooledBuffer {
 		return
 	}
 	d.buf = d.buf[:0]
@@ -291,9 +280,8 @@ func (d *streamDecoder) key() ([]byte, bool) {
 						return nil, false
 					}
 				}
-				// No read happened after the quote if the value's first
-				// byte was already there; otherwise buf may have moved,
-				// and the slice is taken from the new one.
+				// The reads of expect and next may have moved buf:
+				// the key is taken from where it is now.
 				return d.buf[start:end], true
 			}
 			return nil, false
@@ -604,22 +592,10 @@ func (d *streamDecoder) children() (Nodes, bool) {
 	return ns, true
 }
 
-// Strings are not allocated one by one: their contents are appended to
-// the arena and each is made a substring of it once the arena holds
-// arenaSize bytes (or at the end of the answer). A listing then costs an
-// allocation per arenaSize bytes of keys and values instead of two per
-// node, which is most of the decoding time otherwise. The price is that a
-// string kept alone keeps its arena alive: at most arenaSize bytes, of
-// strings of the same answer. A string longer than maxArenaString gets
-// its own allocation, so that it does not make an arena big.
-const (
-	arenaSize      = 32 << 10
-	maxArenaString = 4 << 10
-)
-
 // str decodes a string (at its opening quote) into *dst, as encoding/json
 // does, refusing invalid UTF-8 (which encoding/json would replace) and
-// what JSON forbids. *dst is set at the latest by flush.
+// what JSON forbids. A string without escapes is copied once, from buf
+// into the string.
 func (d *streamDecoder) str(dst *string) bool {
 	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
 		return false
@@ -672,38 +648,21 @@ func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
 		*dst = "" // Response.Action may have been set by the caller
 	case nonASCII && !utf8.Valid(raw):
 		return false
-	case len(raw) > maxArenaString:
-		*dst = string(raw)
 	default:
-		off := len(d.arena)
-		d.arena = append(d.arena, raw...)
-		d.keep(dst, off)
+		*dst = string(raw)
 	}
 	return true
 }
 
-// keep records that the arena from off on is the string *dst, or makes it
-// one at once if it is too long to share an arena.
-func (d *streamDecoder) keep(dst *string, off int) {
-	if len(d.arena)-off > maxArenaString {
-		*dst = string(d.arena[off:])
-		d.arena = d.arena[:off]
-		return
-	}
-	d.pending = append(d.pending, pendingString{dst, off, len(d.arena)})
-	if len(d.arena) >= arenaSize {
-		d.flush()
-	}
-}
-
 // escaped finishes str for a string whose content began at start and
-// has a backslash at i: it decodes the rest into the arena while scanning
+// has a backslash at i: it decodes the rest into scratch while scanning
 // it, decoding escapes as encoding/json does and refusing invalid ones.
 // Escapes are ASCII, so the UTF-8 of the content is checked on the raw
 // bytes once the end is found.
 func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
-	off := len(d.arena)
-	out := append(d.arena, d.buf[start:i]...)
+	out := append(d.scratch[:0], d.buf[start:i]...)
+	// scratch is given back on every return, as it may have grown.
+	defer func() { d.scratch = out[:0] }()
 	for {
 		buf := d.buf
 		for i < len(buf) {
@@ -715,19 +674,13 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 			}
 			switch {
 			case c == '"':
-				d.arena = out
 				if nonASCII && !utf8.Valid(buf[start:i]) {
 					return false
 				}
 				d.i = i + 1
-				if len(out) == off {
-					*dst = ""
-				} else {
-					d.keep(dst, off)
-				}
+				*dst = string(out)
 				return true
 			case c < 0x20:
-				d.arena = out
 				return false
 			case c >= utf8.RuneSelf:
 				nonASCII = true
@@ -743,7 +696,6 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 				buf = d.buf
 			}
 			if i+1 >= len(buf) {
-				d.arena = out
 				return false
 			}
 			switch e := buf[i+1]; e {
@@ -762,7 +714,6 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 			case 'u':
 				r, ok := hex4(buf[i:])
 				if !ok {
-					d.arena = out
 					return false
 				}
 				i += 6
@@ -782,30 +733,14 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 				out = utf8.AppendRune(out, r)
 				continue
 			default:
-				d.arena = out
 				return false
 			}
 			i += 2
 		}
 		if !d.fill() {
-			d.arena = out
 			return false
 		}
 	}
-}
-
-// flush makes the arena a string and stores each pending string.
-func (d *streamDecoder) flush() {
-	if len(d.pending) == 0 {
-		return
-	}
-	s := string(d.arena)
-	for _, p := range d.pending {
-		*p.dst = s[p.off:p.end]
-	}
-	clear(d.pending)
-	d.pending = d.pending[:0]
-	d.arena = d.arena[:0]
 }
 
 // Constants of the byte-parallel tests on a uint64 holding eight bytes.
