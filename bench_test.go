@@ -60,7 +60,7 @@ type benchDecoder struct {
 }
 
 var benchDecoders = []benchDecoder{
-	{"stream", func(r io.Reader) error { var v Response; return decodeResponseStream(r, &v) }},
+	{"stream", func(r io.Reader) error { var v Response; return decodeJSON(r, &v) }},
 	{"encoding-json", func(r io.Reader) error { var v Response; return json.NewDecoder(r).Decode(&v) }},
 	{"io-copy", func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }},
 }

@@ -764,7 +764,7 @@ func specialBytes(x uint64) uint64 {
 	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
 }
 
-// hex4 decodes the \\uXXXX escape at the start of b.
+// hex4 decodes the \uXXXX escape at the start of b.
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
 		return 0, false
@@ -819,9 +819,9 @@ func (d *streamDecoder) time() (*time.Time, bool) {
 }
 
 // digits consumes the digits of a JSON integer and returns their value,
-// refusing an empty or overflowing (over uint64) number, a leading zero,
-// and a fraction or exponent after it (which encoding/json would refuse
-// for an integer field, or accept where it is zero: left to it).
+// refusing an empty or overflowing (over uint64) number, a leading zero
+// (invalid JSON), and a fraction or exponent after it (which encoding/json
+// refuses for an integer field: its error is left to it).
 func (d *streamDecoder) digits() (uint64, bool) {
 	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
 	start := d.i
@@ -864,7 +864,8 @@ func (d *streamDecoder) uint() (uint64, bool) {
 	return d.digits()
 }
 
-// int decodes a signed integer that fits an int64.
+// int decodes a signed integer that fits an int64. Like every value
+// decoder, it is called with the value's first byte in buf.
 func (d *streamDecoder) int() (int64, bool) {
 	if d.buf[d.i] != '-' {
 		u, ok := d.digits()
