@@ -35,7 +35,7 @@ var etcdBodies = []string{
 // oddBodies are inputs outside what etcd writes, or at the edges of it:
 // some on which github.com/ugorji/go/codec (used before) and encoding/json
 // disagreed, the others at the limits of the stream decoder's subset
-// (escapes, numbers, nulls, duplicates, spacing, buffer and arena sizes).
+// (escapes, numbers, nulls, duplicates, spacing, long strings).
 var oddBodies = []string{
 	``, ` `, `null`, `[]`, `"s"`, `{`, `{"action":"x"`, `{"action":"x"} trailing`, `{"action":"x"}{"action":"y"}`,
 	`{"Action":"get"}`, `{"action":"get","Index":5}`, `{"ACTION":"a","action":"b"}`, `{"\u0061ction":"x"}`,
@@ -56,7 +56,7 @@ var oddBodies = []string{
 	// Surrogate escapes: pairs, lone ones, and what follows them.
 	`{"action":"\ud83d\ude00"}`, `{"action":"\ud800\u0041"}`, `{"action":"\udc00\ud800"}`, `{"action":"\ud800\ud800\udc00"}`,
 	`{"action":"\ud800x"}`, `{"action":"a\ud800"}`, `{"action":"\uD83D\uDE00\u00e9\u65e5"}`, `{"action":"\ud800\u12"}`, `{"action":"\u12"}`,
-	// Strings around the arena's limits, plain and escaped.
+	// Long strings, plain and escaped, and many of them.
 	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10) + `"}}`,
 	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10+1) + `"}}`,
 	`{"node":{"key":"/k","value":"` + strings.Repeat(`\"é`, 3<<10) + `"}}`,
