@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // etcdBodies are response bodies as an etcd 3.5 server sends them.
@@ -30,8 +32,10 @@ var etcdBodies = []string{
 	`{"action":"get","node":{"key":"/big","value":"18446744073709551615","modifiedIndex":18446744073709551615,"createdIndex":1,"ttl":-9223372036854775808}}`,
 }
 
-// odd inputs on which the decoders are known to have disagreed (before
-// the canonical check sent them to encoding/json).
+// oddBodies are inputs outside what etcd writes, or at the edges of it:
+// some on which github.com/ugorji/go/codec (used before) and encoding/json
+// disagreed, the others at the limits of the stream decoder's subset
+// (escapes, numbers, nulls, duplicates, spacing, long strings).
 var oddBodies = []string{
 	``, ` `, `null`, `[]`, `"s"`, `{`, `{"action":"x"`, `{"action":"x"} trailing`, `{"action":"x"}{"action":"y"}`,
 	`{"Action":"get"}`, `{"action":"get","Index":5}`, `{"ACTION":"a","action":"b"}`, `{"\u0061ction":"x"}`,
@@ -49,6 +53,23 @@ var oddBodies = []string{
 	`{"action":"x",}`, `{"action" "x"}`, `{'action':"x"}`, `{"node":{"dir":True}}`, `{"node":{"value":NaN}}`,
 	"{\"action\":\"x\"\f}", "\ufeff{\"action\":\"x\"}", `{"action":"\/\b\f\n\r\t\"\\"}`, `{"action":"\x"}`,
 	strings.Repeat(`{"node":{"nodes":[`, 600) + strings.Repeat(`]}}`, 600),
+	// Surrogate escapes: pairs, lone ones, and what follows them.
+	`{"action":"\ud83d\ude00"}`, `{"action":"\ud800\u0041"}`, `{"action":"\udc00\ud800"}`, `{"action":"\ud800\ud800\udc00"}`,
+	`{"action":"\ud800x"}`, `{"action":"a\ud800"}`, `{"action":"\uD83D\uDE00\u00e9\u65e5"}`, `{"action":"\ud800\u12"}`, `{"action":"\u12"}`,
+	// Long strings, plain and escaped, and many of them.
+	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat("v", 4<<10+1) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat(`\"é`, 3<<10) + `"}}`,
+	`{"node":{"key":"/k","value":"` + strings.Repeat("\u00e9", 1<<10) + `\ud800"}}`,
+	`{"node":{"nodes":[` + strings.Repeat(`{"key":"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","value":"\"b\""},`, 2000) + `{}]}}`,
+	`{"node":{"nodes":[` + strings.Repeat(`{"key":"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","value":"\"b\""},`, 2000) + `{"key":1}]}}`,
+	// Keys and values cut or spaced where the fast field match looks.
+	`{"node":{"key" : "a" , "value":"b","modifiedIndex":1 ,"createdIndex": 2,"ttl":-0}}`,
+	"{\"node\":{\"key\":\n\"a\",\"modifiedIndex\":\t1}}", `{"node":{"keys":"a"}}`, `{"node":{"kez":"a"}}`, `{"node":{"k":"a"}}`,
+	`{"node":{"modifiedIndex" :1}}`, `{"node":{"modifiedIndexx":1}}`, `{"node":{"ttl":-}}`, `{"node":{"ttl":--1}}`, `{"node":{"ttl":-01}}`,
+	`{"node":{"createdIndex":18446744073709551615}}`, `{"node":{"createdIndex":18446744073709551620}}`, `{"node":{"createdIndex":99999999999999999999}}`,
+	`{"node":{"ttl":-9223372036854775809}}`, `{"node":{"ttl":9223372036854775807}}`, `{"node":{"dir":false,"nodes":[{}]}}`,
+	`{"node":{"expiration":""}}`, `{"node":{"expiration":"2026-11-21T11:27:25.414162477Z"},"prevNode":{"expiration":"2026-11-21T11:27:25Z"}}`,
 }
 
 // decodeReference is what decodeJSON must match: encoding/json's Decoder.
@@ -68,6 +89,9 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// In small reads, so that refills land inside every token.
+		sizes := []int{1 + len(data)%7, 1 + len(data)%3, 2}
+		checkStream(t, "chunks", data, &chunkReader{data: data, sizes: sizes})
 		want, werr := decodeReference(data)
 		var got Response
 		gerr := decodeJSON(bytes.NewReader(data), &got)
@@ -128,7 +152,7 @@ func TestDecodeJSONErrors(t *testing.T) {
 	if !errors.Is(err, boom) || errors.Is(err, ErrInvalidJSON) {
 		t.Fatalf("read error: %v", err)
 	}
-	// A canonical body decodes with the fast path.
+	// A body as etcd writes it decodes with the stream decoder.
 	var ok Response
 	if err := decodeJSON(strings.NewReader(etcdBodies[2]), &ok); err != nil || ok.PrevNode.Value != "1" || ok.Node.CreatedIndex != 6 {
 		t.Fatalf("got %+v, %v", ok, err)
@@ -139,10 +163,158 @@ type iotestErrReader struct{ err error }
 
 func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
 
-func TestCanonicalResponse(t *testing.T) {
-	for _, b := range etcdBodies {
-		if !canonicalResponse([]byte(b)) {
-			t.Errorf("etcd body not canonical: %s", b)
+// chunkReader returns its data in reads of the sizes given in turn
+// (cycling), to put the decoder's refills at every possible place.
+type chunkReader struct {
+	data  []byte
+	sizes []int
+	n     int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := min(c.sizes[c.n%len(c.sizes)], len(p), len(c.data))
+	c.n++
+	k = copy(p, c.data[:k])
+	c.data = c.data[k:]
+	return k, nil
+}
+
+// checkStream decodes data from r with decodeResponseStream and compares
+// with encoding/json on the same bytes.
+func checkStream(t *testing.T, name string, data []byte, r io.Reader) {
+	t.Helper()
+	want, werr := decodeReference(data)
+	var got Response
+	gerr := decodeResponseStream(r, &got)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%s: input %q: encoding/json error %v, stream error %v", name, data, werr, gerr)
+	}
+	if werr == nil && !reflect.DeepEqual(*want, got) {
+		t.Fatalf("%s: input %q:\nencoding/json %s\nstream        %s", name, data, dumpResponse(want), dumpResponse(&got))
+	}
+}
+
+func TestDecodeStreamRefills(t *testing.T) {
+	_, listing := benchBodies(t)
+	bodies := [][]byte{listing}
+	for _, b := range append(append([]string{}, etcdBodies...), oddBodies...) {
+		bodies = append(bodies, []byte(b))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, data := range bodies {
+		checkStream(t, "whole", data, bytes.NewReader(data))
+		checkStream(t, "one byte", data, iotest.OneByteReader(bytes.NewReader(data)))
+		checkStream(t, "half", data, iotest.HalfReader(bytes.NewReader(data)))
+		checkStream(t, "data+EOF", data, iotest.DataErrReader(bytes.NewReader(data)))
+		for range 5 {
+			sizes := make([]int, 1+rng.IntN(8))
+			for i := range sizes {
+				sizes[i] = 1 + rng.IntN(64)
+				if rng.IntN(4) == 0 {
+					sizes[i] = 1 + rng.IntN(40000)
+				}
+			}
+			checkStream(t, fmt.Sprintf("chunks %v", sizes), data, &chunkReader{data: data, sizes: sizes})
 		}
+	}
+}
+
+// TestDecodeStreamFastPath checks that what etcd writes is decoded by the
+// streaming decoder itself, not handed to encoding/json.
+func TestDecodeStreamFastPath(t *testing.T) {
+	_, listing := benchBodies(t)
+	for _, b := range append([]string{string(listing)}, etcdBodies...) {
+		for _, r := range []io.Reader{strings.NewReader(b), iotest.OneByteReader(strings.NewReader(b))} {
+			d := &streamDecoder{r: r}
+			var resp Response
+			if !d.response(&resp) {
+				t.Errorf("etcd body not decoded by the fast path (at byte %d): %.200s", d.i, b)
+			}
+		}
+	}
+}
+
+// stopReader fails the test if read past its data: the decoder must not
+// wait for more of a body once its object is complete (a watch's body may
+// stay open after its event).
+type stopReader struct {
+	t    *testing.T
+	data []byte
+}
+
+func (s *stopReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		s.t.Fatal("read past the end of the object")
+	}
+	n := copy(p, s.data[:1])
+	s.data = s.data[n:]
+	return n, nil
+}
+
+func TestDecodeStreamStopsAtObjectEnd(t *testing.T) {
+	for _, b := range etcdBodies {
+		b = strings.TrimSpace(b)
+		var r Response
+		if err := decodeResponseStream(&stopReader{t: t, data: []byte(b)}, &r); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+}
+
+// flakyReader gives its data, then an error once, then more data: the
+// fallback must see the error as the decoder saw it, not read on.
+type flakyReader struct {
+	data, more []byte
+	err        error
+}
+
+func (f *flakyReader) Read(p []byte) (int, error) {
+	if len(f.data) > 0 {
+		n := copy(p, f.data)
+		f.data = f.data[n:]
+		return n, nil
+	}
+	if f.err != nil {
+		err := f.err
+		f.err = nil
+		return 0, err
+	}
+	if len(f.more) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.more)
+	f.more = f.more[n:]
+	return n, nil
+}
+
+func TestDecodeStreamReadErrorAndMerge(t *testing.T) {
+	boom := errors.New("boom")
+	var r Response
+	err := decodeResponseStream(&flakyReader{data: []byte(`{"action":"get","node":{"key"`), err: boom, more: []byte(`:"/a"}}`)}, &r)
+	if !errors.Is(err, boom) || errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("got %v, want the read error", err)
+	}
+	// A Response that already holds nodes is merged into by
+	// encoding/json, and so is left to it.
+	r = Response{Node: &Node{Key: "/old", TTL: 5}, Index: 7}
+	if err := decodeResponseStream(strings.NewReader(`{"node":{"key":"/new"}}`), &r); err != nil || r.Node.Key != "/new" || r.Node.TTL != 5 || r.Index != 7 {
+		t.Fatalf("merge: %+v, %v", r, err)
+	}
+	// A field the body sets is set, to "" too; others are left alone.
+	r = Response{Action: "x", Index: 7}
+	if err := decodeResponseStream(strings.NewReader(`{"action":"","node":null}`), &r); err != nil || r.Action != "" || r.Index != 7 {
+		t.Fatalf("empty action: %+v, %v", r, err)
+	}
+	r = Response{Action: "x"}
+	if err := decodeResponseStream(strings.NewReader(`{"action":null}`), &r); err != nil || r.Action != "x" {
+		t.Fatalf("null action: %+v, %v", r, err)
+	}
+	// A fallback leaves the fields encoding/json does not set as they were.
+	r = Response{Action: "x", Index: 7}
+	if err := decodeResponseStream(strings.NewReader(`{"node":{"key":"/a","key":"/b"}}`), &r); err != nil || r.Node.Key != "/b" || r.Action != "x" || r.Index != 7 {
+		t.Fatalf("fallback: %+v, %v", r, err)
 	}
 }

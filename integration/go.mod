@@ -10,8 +10,6 @@ require (
 
 require go.yaml.in/yaml/v3 v3.0.5 // indirect
 
-require github.com/ugorji/go/codec v1.3.1 // indirect
-
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

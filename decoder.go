@@ -1,0 +1,884 @@
+package client
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"math/bits"
+	"sync"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file holds the decoder of keys API answers (Response and its Node
+// tree). It reads the body as the parse needs bytes, so that decoding
+// overlaps the transfer, and it validates and decodes in the same pass.
+//
+// It only accepts a "canonical subset" of JSON, the one etcd writes: one
+// object whose fields are those of Response and Node, each at most once,
+// spelled exactly, of its exact JSON type (or null); strings in valid
+// UTF-8; integers in range without fraction, exponent or leading zero;
+// expiration a string without escapes. On that subset its answer is, by
+// construction, the one encoding/json gives, and FuzzDecodeResponse checks
+// it. Anything else (including everything encoding/json would reject) is
+// handed to encoding/json, which decodes the bytes read so far followed by
+// the rest of the body: the answer, or the error, is then encoding/json's
+// own, so no lenience or strictness of this decoder can ever show.
+
+// Field bits of Response: each object records the fields it has seen, to
+// send a duplicate (whose meaning depends on the decoder's merge rules) to
+// encoding/json.
+const (
+	fieldAction = 1 << iota
+	fieldNode
+	fieldPrevNode
+)
+
+// Field bits of Node, as for Response.
+const (
+	fieldKey = 1 << iota
+	fieldDir
+	fieldValue
+	fieldNodes
+	fieldCreatedIndex
+	fieldModifiedIndex
+	fieldExpiration
+	fieldTTL
+)
+
+// maxDecodeDepth is the deepest node nesting decoded; deeper bodies go to
+// encoding/json (whose own limit is 10,000 nested values), so the
+// recursion here stays shallow whatever the input.
+const maxDecodeDepth = 400
+
+// minRead is the least free space offered to a Read: big enough that a
+// large body takes few calls, small enough not to matter for a small one.
+const minRead = 32 << 10
+
+// maxPooledBuffer bounds the buffers kept in the pool, so that one huge
+// answer does not pin its memory for the life of the process.
+const maxPooledBuffer = 4 << 20
+
+// maxNodeSlab bounds how many Nodes are allocated together (see newNode).
+const maxNodeSlab = 128
+
+// special marks the bytes at which the string scan must stop and look:
+// the closing quote, an escape, a control character (invalid in JSON) and
+// the first byte of a multi-byte UTF-8 sequence (to be validated).
+var special = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	return t
+}()
+
+// streamDecoder decodes one Response from a reader. It is pooled: the
+// buffers it grows are reused by the next answer.
+type streamDecoder struct {
+	r io.Reader
+	// buf holds every byte read from r so far: the parse reads it at i,
+	// and a fallback replays all of it to encoding/json. Positions are
+	// kept as indexes, since a read may move buf.
+	buf []byte
+	i   int
+	// rerr is the error (io.EOF included) of the last read, once one
+	// failed: no more reads are made after it.
+	rerr  error
+	depth int
+	// stack holds the children of the node arrays being decoded, so that
+	// each Nodes slice is allocated once, at its exact length, when its
+	// array ends.
+	stack []*Node
+	// scratch is where a string with escapes is decoded before it is
+	// made a string.
+	scratch []byte
+	// slab holds Nodes allocated ahead (see newNode); nodes counts those
+	// handed out in this decode. times and ntimes do the same for
+	// expirations.
+	slab   []Node
+	nodes  int
+	times  []time.Time
+	ntimes int
+}
+
+var streamDecoderPool = sync.Pool{New: func() any { return new(streamDecoder) }}
+
+// decodeResponseStream decodes one JSON value from r into resp exactly as
+// a json.Decoder would (same value, or an error wrapping the same one),
+// reading r only as far as the value needs. It is decodeJSON for a
+// *Response; see there for the errors.
+func decodeResponseStream(r io.Reader, resp *Response) error {
+	if resp.Node != nil || resp.PrevNode != nil {
+		// encoding/json would decode into the existing nodes, merging:
+		// leave that to it rather than copy its rules.
+		return decodeStd(r, resp)
+	}
+	d := streamDecoderPool.Get().(*streamDecoder)
+	defer d.release()
+	d.r = r
+	orig := *resp
+	if d.response(resp) {
+		return nil
+	}
+	*resp = orig
+	return decodeStd(d.replay(), resp)
+}
+
+// release forgets the reader and the answer, and pools d unless its
+// buffer has grown too big.
+func (d *streamDecoder) release() {
+	d.r = nil
+	d.rerr = nil
+	d.i = 0
+	d.depth = 0
+	clear(d.stack) // pointers into the answer, left by a failed parse
+	d.stack = d.stack[:0]
+	d.slab = nil // its Nodes belong to the answer
+	d.nodes = 0
+	d.times = nil
+	d.ntimes = 0
+	if cap(d.buf) > maxPooledBuffer || cap(d.scratch) > maxPooledBuffer {
+		return
+	}
+	d.buf = d.buf[:0]
+	streamDecoderPool.Put(d)
+}
+
+// stickyError is a reader that fails with err.
+type stickyError struct{ err error }
+
+func (s stickyError) Read([]byte) (int, error) { return 0, s.err }
+
+// replay returns a reader of the whole body as read by d: the bytes read
+// so far, then the rest of r, or the error that ended the reading (read
+// again, r might not give it again).
+func (d *streamDecoder) replay() io.Reader {
+	var rest io.Reader = d.r
+	if d.rerr != nil {
+		rest = stickyError{d.rerr}
+	}
+	return io.MultiReader(bytes.NewReader(d.buf), rest)
+}
+
+// fill reads more of the body into buf, making room as needed. It reports
+// false when nothing more can be read (the end of the body or an error,
+// kept in rerr). Like a json.Decoder it keeps asking while a read returns
+// nothing and no error.
+func (d *streamDecoder) fill() bool {
+	if d.rerr != nil {
+		return false
+	}
+	for {
+		if cap(d.buf)-len(d.buf) < minRead {
+			nb := make([]byte, len(d.buf), 2*cap(d.buf)+minRead)
+			copy(nb, d.buf)
+			d.buf = nb
+		}
+		n, err := d.r.Read(d.buf[len(d.buf):cap(d.buf)])
+		d.buf = d.buf[:len(d.buf)+n]
+		if err != nil {
+			d.rerr = err
+		}
+		if n > 0 {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// ensure makes n bytes available at i, reporting false if the body ends
+// before.
+func (d *streamDecoder) ensure(n int) bool {
+	for len(d.buf)-d.i < n {
+		if !d.fill() {
+			return false
+		}
+	}
+	return true
+}
+
+// next skips white space and returns the byte after it, without
+// consuming it; false at the end of the body.
+func (d *streamDecoder) next() (byte, bool) {
+	for {
+		for d.i < len(d.buf) {
+			c := d.buf[d.i]
+			if c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+				return c, true
+			}
+			d.i++
+		}
+		if !d.fill() {
+			return 0, false
+		}
+	}
+}
+
+// expect skips white space and consumes c.
+func (d *streamDecoder) expect(c byte) bool {
+	b, ok := d.next()
+	if !ok || b != c {
+		return false
+	}
+	d.i++
+	return true
+}
+
+// literal consumes lit if it comes next.
+func (d *streamDecoder) literal(lit string) bool {
+	if !d.ensure(len(lit)) || string(d.buf[d.i:d.i+len(lit)]) != lit {
+		return false
+	}
+	d.i += len(lit)
+	return true
+}
+
+// null consumes a null if one comes next (the caller has skipped white
+// space). A null leaves every field of Response and Node as it was with
+// encoding/json (for pointers and slices: nil, which they are, since a
+// field seen before is refused as a duplicate).
+func (d *streamDecoder) null() bool {
+	return d.i < len(d.buf) && d.buf[d.i] == 'n' && d.literal("null")
+}
+
+// key consumes an object key, its opening quote included, and the colon
+// after it, and returns the key's bytes (valid until the next read). Only
+// plain ASCII keys are accepted: an escape could spell a field's name
+// differently, which is encoding/json's business.
+func (d *streamDecoder) key() ([]byte, bool) {
+	if !d.expect('"') {
+		return nil, false
+	}
+	start := d.i
+	i := d.i
+	for {
+		for i < len(d.buf) {
+			c := d.buf[i]
+			if !special[c] {
+				i++
+				continue
+			}
+			if c == '"' {
+				end := i
+				d.i = i + 1
+				// etcd writes no white space: look for that first.
+				if d.i < len(d.buf) && d.buf[d.i] == ':' {
+					d.i++
+				} else if !d.expect(':') {
+					return nil, false
+				}
+				if d.i >= len(d.buf) || d.buf[d.i] <= ' ' {
+					if _, ok := d.next(); !ok {
+						return nil, false
+					}
+				}
+				// The reads of expect and next may have moved buf:
+				// the key is taken from where it is now.
+				return d.buf[start:end], true
+			}
+			return nil, false
+		}
+		if !d.fill() {
+			return nil, false
+		}
+	}
+}
+
+// endMember consumes what follows an object member: a comma (more members
+// follow: it reports more) or the closing brace.
+func (d *streamDecoder) endMember() (more, ok bool) {
+	var c byte
+	if d.i < len(d.buf) && d.buf[d.i] > ' ' {
+		c = d.buf[d.i]
+	} else if c, ok = d.next(); !ok {
+		return false, false
+	}
+	d.i++
+	switch c {
+	case ',':
+		return true, true
+	case '}':
+		return false, true
+	}
+	return false, false
+}
+
+// response decodes the top-level object into resp, reporting false if
+// the body is outside the subset (resp may then hold part of it).
+func (d *streamDecoder) response(resp *Response) bool {
+	if !d.expect('{') {
+		return false
+	}
+	if c, ok := d.next(); !ok {
+		return false
+	} else if c == '}' {
+		d.i++
+		return true
+	}
+	var seen uint
+	for {
+		k, ok := d.key()
+		if !ok {
+			return false
+		}
+		var bit uint
+		switch string(k) {
+		case "action":
+			bit = fieldAction
+			if !d.null() {
+				if !d.str(&resp.Action) {
+					return false
+				}
+			}
+		case "node":
+			bit = fieldNode
+			if !d.null() {
+				if resp.Node, ok = d.node(); !ok {
+					return false
+				}
+			}
+		case "prevNode":
+			bit = fieldPrevNode
+			if !d.null() {
+				if resp.PrevNode, ok = d.node(); !ok {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		more, ok := d.endMember()
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// newNode returns a zero Node. Nodes are allocated in slabs, a few at a
+// time at first and up to maxNodeSlab as the answer proves big: a listing
+// then costs a few allocations per hundred nodes instead of one each, and
+// an answer of one or two nodes allocates just those. The price is that a
+// node kept alone keeps its slab alive (at most maxNodeSlab Nodes, of the
+// same answer).
+func (d *streamDecoder) newNode() *Node {
+	if len(d.slab) == 0 {
+		n := min(max(d.nodes, 1), maxNodeSlab)
+		d.slab = make([]Node, n)
+	}
+	n := &d.slab[0]
+	d.slab = d.slab[1:]
+	d.nodes++
+	return n
+}
+
+// newTime returns a zero time.Time, allocated in slabs as newNode does.
+func (d *streamDecoder) newTime() *time.Time {
+	if len(d.times) == 0 {
+		n := min(max(d.ntimes, 1), maxNodeSlab)
+		d.times = make([]time.Time, n)
+	}
+	t := &d.times[0]
+	d.times = d.times[1:]
+	d.ntimes++
+	return t
+}
+
+// nodeField consumes a member's key in a Node object and the colon after
+// it, and returns the field's bit: 0 if the key is not exactly the name of
+// a field, or the object ends there.
+func (d *streamDecoder) nodeField() uint {
+	// The common case: the key as etcd writes it, all in buf, and the
+	// value's first byte after it. It is told by its first letter and
+	// compared whole (with its quotes and colon) at once.
+	if buf, i := d.buf, d.i; i+len(`"modifiedIndex":`)+1 <= len(buf) && buf[i] == '"' {
+		var name string
+		var bit uint
+		switch buf[i+1] {
+		case 'k':
+			name, bit = `"key":`, fieldKey
+		case 'v':
+			name, bit = `"value":`, fieldValue
+		case 'm':
+			name, bit = `"modifiedIndex":`, fieldModifiedIndex
+		case 'c':
+			name, bit = `"createdIndex":`, fieldCreatedIndex
+		case 'd':
+			name, bit = `"dir":`, fieldDir
+		case 'n':
+			name, bit = `"nodes":`, fieldNodes
+		case 'e':
+			name, bit = `"expiration":`, fieldExpiration
+		case 't':
+			name, bit = `"ttl":`, fieldTTL
+		}
+		if bit != 0 && string(buf[i:i+len(name)]) == name && buf[i+len(name)] > ' ' {
+			d.i = i + len(name)
+			return bit
+		}
+	}
+	k, ok := d.key()
+	if !ok {
+		return 0
+	}
+	switch string(k) {
+	case "key":
+		return fieldKey
+	case "dir":
+		return fieldDir
+	case "value":
+		return fieldValue
+	case "nodes":
+		return fieldNodes
+	case "createdIndex":
+		return fieldCreatedIndex
+	case "modifiedIndex":
+		return fieldModifiedIndex
+	case "expiration":
+		return fieldExpiration
+	case "ttl":
+		return fieldTTL
+	}
+	return 0
+}
+
+// node decodes a Node object (at its opening brace, after white space).
+func (d *streamDecoder) node() (*Node, bool) {
+	if d.i >= len(d.buf) || d.buf[d.i] != '{' {
+		return nil, false
+	}
+	d.i++
+	if d.depth++; d.depth > maxDecodeDepth {
+		return nil, false
+	}
+	n := d.newNode()
+	if c, ok := d.next(); !ok {
+		return nil, false
+	} else if c == '}' {
+		d.i++
+		d.depth--
+		return n, true
+	}
+	var seen uint
+	for {
+		bit := d.nodeField()
+		var ok bool
+		switch bit {
+		case fieldKey:
+			if !d.null() {
+				if !d.str(&n.Key) {
+					return nil, false
+				}
+			}
+		case fieldDir:
+			switch {
+			case d.null():
+			case d.literal("true"):
+				n.Dir = true
+			case d.literal("false"):
+			default:
+				return nil, false
+			}
+		case fieldValue:
+			if !d.null() {
+				if !d.str(&n.Value) {
+					return nil, false
+				}
+			}
+		case fieldNodes:
+			if !d.null() {
+				if n.Nodes, ok = d.children(); !ok {
+					return nil, false
+				}
+			}
+		case fieldCreatedIndex:
+			if !d.null() {
+				if n.CreatedIndex, ok = d.uint(); !ok {
+					return nil, false
+				}
+			}
+		case fieldModifiedIndex:
+			if !d.null() {
+				if n.ModifiedIndex, ok = d.uint(); !ok {
+					return nil, false
+				}
+			}
+		case fieldExpiration:
+			if !d.null() {
+				if n.Expiration, ok = d.time(); !ok {
+					return nil, false
+				}
+			}
+		case fieldTTL:
+			if !d.null() {
+				if n.TTL, ok = d.int(); !ok {
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+		if seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		more, ok := d.endMember()
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			d.depth--
+			return n, true
+		}
+	}
+}
+
+// children decodes an array of Node objects (at its opening bracket). An
+// empty array gives an empty, non-nil slice, as with encoding/json; a null
+// element (which encoding/json keeps as a nil *Node) is refused.
+func (d *streamDecoder) children() (Nodes, bool) {
+	if d.i >= len(d.buf) || d.buf[d.i] != '[' {
+		return nil, false
+	}
+	d.i++
+	c, ok := d.next()
+	if !ok {
+		return nil, false
+	}
+	if c == ']' {
+		d.i++
+		return Nodes{}, true
+	}
+	base := len(d.stack)
+	for {
+		child, ok := d.node()
+		if !ok {
+			return nil, false
+		}
+		d.stack = append(d.stack, child)
+		c, ok := d.next()
+		if !ok {
+			return nil, false
+		}
+		d.i++
+		if c == ']' {
+			break
+		}
+		if c != ',' {
+			return nil, false
+		}
+		if _, ok := d.next(); !ok {
+			return nil, false
+		}
+	}
+	ns := make(Nodes, len(d.stack)-base)
+	copy(ns, d.stack[base:])
+	clear(d.stack[base:])
+	d.stack = d.stack[:base]
+	return ns, true
+}
+
+// str decodes a string (at its opening quote) into *dst, as encoding/json
+// does, refusing invalid UTF-8 (which encoding/json would replace) and
+// what JSON forbids. A string without escapes is copied once, from buf
+// into the string.
+func (d *streamDecoder) str(dst *string) bool {
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return false
+	}
+	start := d.i + 1
+	i := start
+	nonASCII := false
+	for {
+		buf := d.buf
+		for i < len(buf) {
+			// Skip plain bytes eight at a time: most of a body is the
+			// content of strings.
+			for i+8 <= len(buf) {
+				if m := specialBytes(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+					i += bits.TrailingZeros64(m) >> 3
+					break
+				}
+				i += 8
+			}
+			if i >= len(buf) {
+				break
+			}
+			c := buf[i]
+			if !special[c] {
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				d.i = i + 1
+				return d.plain(dst, buf[start:i], nonASCII)
+			case c == '\\':
+				return d.escaped(dst, start, i, nonASCII)
+			case c < 0x20:
+				return false
+			}
+			nonASCII = true
+			i++
+		}
+		if !d.fill() {
+			return false
+		}
+	}
+}
+
+// plain stores a string without escapes, raw being its content.
+func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
+	switch {
+	case len(raw) == 0:
+		*dst = "" // Response.Action may have been set by the caller
+	case nonASCII && !utf8.Valid(raw):
+		return false
+	default:
+		*dst = string(raw)
+	}
+	return true
+}
+
+// escaped finishes str for a string whose content began at start and
+// has a backslash at i: it decodes the rest into scratch while scanning
+// it, decoding escapes as encoding/json does and refusing invalid ones.
+// Escapes are ASCII, so the UTF-8 of the content is checked on the raw
+// bytes once the end is found.
+func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
+	out := append(d.scratch[:0], d.buf[start:i]...)
+	// scratch is given back on every return, as it may have grown.
+	defer func() { d.scratch = out[:0] }()
+	for {
+		buf := d.buf
+		for i < len(buf) {
+			c := buf[i]
+			if !special[c] {
+				out = append(out, c)
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				if nonASCII && !utf8.Valid(buf[start:i]) {
+					return false
+				}
+				d.i = i + 1
+				*dst = string(out)
+				return true
+			case c < 0x20:
+				return false
+			case c >= utf8.RuneSelf:
+				nonASCII = true
+				out = append(out, c)
+				i++
+				continue
+			}
+			// An escape: have its longest form (a surrogate pair, 12
+			// bytes) in buf if the body has it.
+			if len(buf)-i < 12 {
+				d.i = i
+				d.ensure(12)
+				buf = d.buf
+			}
+			if i+1 >= len(buf) {
+				return false
+			}
+			switch e := buf[i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(buf[i:])
+				if !ok {
+					return false
+				}
+				i += 6
+				// As encoding/json does: a surrogate followed by an
+				// escape that completes a pair gives the pair's rune;
+				// any other surrogate gives U+FFFD, and what follows it
+				// is decoded on its own.
+				if utf16.IsSurrogate(r) {
+					pair := utf8.RuneError
+					if r2, ok := hex4(buf[i:]); ok {
+						if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+							i += 6
+						}
+					}
+					r = pair
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default:
+				return false
+			}
+			i += 2
+		}
+		if !d.fill() {
+			return false
+		}
+	}
+}
+
+// Constants of the byte-parallel tests on a uint64 holding eight bytes.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialBytes returns a mask of the bytes of x (taken as eight bytes,
+// the first in the low bits) that are special (see the table special):
+// the high bit of each such byte is set, except that bytes above the
+// first special one may be marked wrongly. So it is exact in telling
+// whether there is one, and the lowest set bit marks the first.
+func specialBytes(x uint64) uint64 {
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	// A byte of (v - ones) &^ v has its high bit set where v's byte was
+	// zero (and, through the borrow, maybe above such a byte); likewise
+	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
+	// they are.
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
+}
+
+// hex4 decodes the \uXXXX escape at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, h := range b[2:6] {
+		switch {
+		case h >= '0' && h <= '9':
+			h -= '0'
+		case h >= 'a' && h <= 'f':
+			h -= 'a' - 10
+		case h >= 'A' && h <= 'F':
+			h -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(h)
+	}
+	return r, true
+}
+
+// time decodes an expiration: a string without escapes (so that its bytes
+// are its content), given to time.Time.UnmarshalText, which is what
+// Time.UnmarshalJSON does with it under encoding/json. Bytes outside
+// printable ASCII are left to encoding/json: they cannot be a valid time.
+func (d *streamDecoder) time() (*time.Time, bool) {
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return nil, false
+	}
+	d.i++
+	start := d.i
+	for {
+		for d.i < len(d.buf) {
+			c := d.buf[d.i]
+			if c == '"' {
+				t := d.newTime()
+				if err := t.UnmarshalText(d.buf[start:d.i]); err != nil {
+					return nil, false
+				}
+				d.i++
+				return t, true
+			}
+			if c == '\\' || c < 0x20 || c >= 0x7f {
+				return nil, false
+			}
+			d.i++
+		}
+		if !d.fill() {
+			return nil, false
+		}
+	}
+}
+
+// digits consumes the digits of a JSON integer and returns their value,
+// refusing an empty or overflowing (over uint64) number, a leading zero
+// (invalid JSON), and a fraction or exponent after it (which encoding/json
+// refuses for an integer field: its error is left to it).
+func (d *streamDecoder) digits() (uint64, bool) {
+	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
+	start := d.i
+	var u uint64
+	for {
+		buf := d.buf
+		i := d.i
+		for ; i < len(buf); i++ {
+			c := buf[i] - '0'
+			if c > 9 {
+				break
+			}
+			if u >= cutoff && (u > cutoff || c > 5) {
+				return 0, false
+			}
+			u = u*10 + uint64(c)
+		}
+		d.i = i
+		if i < len(buf) {
+			break
+		}
+		if !d.fill() {
+			// The object cannot end here.
+			return 0, false
+		}
+	}
+	n := d.i - start
+	if n == 0 || (n > 1 && d.buf[start] == '0') {
+		return 0, false
+	}
+	switch d.buf[d.i] {
+	case '.', 'e', 'E':
+		return 0, false
+	}
+	return u, true
+}
+
+// uint decodes an unsigned integer.
+func (d *streamDecoder) uint() (uint64, bool) {
+	return d.digits()
+}
+
+// int decodes a signed integer that fits an int64. Like every value
+// decoder, it is called with the value's first byte in buf.
+func (d *streamDecoder) int() (int64, bool) {
+	if d.buf[d.i] != '-' {
+		u, ok := d.digits()
+		if !ok || u > 1<<63-1 {
+			return 0, false
+		}
+		return int64(u), true
+	}
+	d.i++
+	u, ok := d.digits()
+	if !ok || u > 1<<63 {
+		return 0, false
+	}
+	// The negation wraps to math.MinInt64 for 1<<63, as it should.
+	return int64(-u), true
+}
