@@ -82,6 +82,9 @@ var special = func() (t [256]bool) {
 // buffers it grows are reused by the next answer.
 type streamDecoder struct {
 	r io.Reader
+	// intern is set while the action is decoded: known names are then
+	// stored as constants rather than allocated.
+	intern bool
 	// buf holds every byte read from r so far: the parse reads it at i,
 	// and a fallback replays all of it to encoding/json. Positions are
 	// kept as indexes, since a read may move buf.
@@ -334,7 +337,10 @@ func (d *streamDecoder) response(resp *Response) bool {
 		case "action":
 			bit = fieldAction
 			if !d.null() {
-				if !d.str(&resp.Action) {
+				d.intern = true // the few action names need no allocation
+				ok := d.str(&resp.Action)
+				d.intern = false
+				if !ok {
 					return false
 				}
 			}
@@ -649,9 +655,38 @@ func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
 	case nonASCII && !utf8.Valid(raw):
 		return false
 	default:
+		if d.intern {
+			if a, ok := knownAction(raw); ok {
+				*dst = a
+				return true
+			}
+		}
 		*dst = string(raw)
 	}
 	return true
+}
+
+// knownAction returns the constant for an action name the server sends.
+func knownAction(raw []byte) (string, bool) {
+	switch string(raw) {
+	case "get":
+		return "get", true
+	case "set":
+		return "set", true
+	case "create":
+		return "create", true
+	case "update":
+		return "update", true
+	case "delete":
+		return "delete", true
+	case "compareAndSwap":
+		return "compareAndSwap", true
+	case "compareAndDelete":
+		return "compareAndDelete", true
+	case "expire":
+		return "expire", true
+	}
+	return "", false
 }
 
 // escaped finishes str for a string whose content began at start and

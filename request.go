@@ -282,6 +282,12 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 }
 
 func (c *httpClusterClient) respond(ep *endpoint, _ *request, resp *http.Response) *response {
+	if b, ok := resp.Body.(*cappedBody); ok {
+		// The attempt's state lives until the body is closed: keep the
+		// answer there rather than in an allocation of its own.
+		b.st.resp = response{Response: resp, endpoint: ep.raw}
+		return &b.st.resp
+	}
 	return &response{Response: resp, endpoint: ep.raw}
 }
 
@@ -506,6 +512,8 @@ type attemptState struct {
 	timeout time.Duration
 	url     url.URL
 	body    cappedBody
+	// resp is the answer handed to the caller.
+	resp response
 	// shard is the part of the client's in-flight set it is in.
 	shard *inflightShard
 }
