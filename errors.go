@@ -141,6 +141,10 @@ type AttemptTimeoutError struct {
 	// the timeout: raft held the request (a leader election, a slow
 	// commit), the member itself is not hung, and it is not ejected for it.
 	MemberAlive bool
+	// byDeadline is set when the timeout was cut short to leave time of
+	// the caller's deadline for other endpoints: the member is not
+	// blamed for it.
+	byDeadline bool
 }
 
 // Error describes the failure.

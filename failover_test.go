@@ -286,3 +286,27 @@ func TestWriteLeavesHungMember(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlineSqueezedTimeoutIsNotTheMembersFault: when the caller's
+// deadline cuts an attempt's timeout short, the timeout does not count
+// against the endpoint (a queue of callers near their deadlines must not
+// get healthy members ejected).
+func TestDeadlineSqueezedTimeoutIsNotTheMembersFault(t *testing.T) {
+	ms := startMembers(t, 2)
+	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url), Rounds: 1})
+	ms[0].delay.Store(int64(400 * time.Millisecond)) // slower than the caller can wait
+	ms[1].delay.Store(int64(400 * time.Millisecond))
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := read(ctx, c)
+		cancel()
+		if err == nil {
+			t.Fatalf("read %d succeeded within a deadline shorter than the members' delay", i)
+		}
+	}
+	for _, m := range ms {
+		if s := stateOf(c, m.url); s.Failures != 0 || s.State != StateHealthy {
+			t.Errorf("member %s: %+v, want no failure counted and healthy", m.url, s)
+		}
+	}
+}

@@ -251,7 +251,10 @@ func classify(err error) failClass {
 	}
 	var te *AttemptTimeoutError
 	if errors.As(err, &te) {
-		if te.MemberAlive {
+		switch {
+		case te.byDeadline:
+			return failIgnore // the caller's deadline, not the member
+		case te.MemberAlive:
 			return failStalled
 		}
 		return failSoft

@@ -111,10 +111,18 @@ func (h *latencyHist) current() time.Duration {
 // untried it is at most half of the time left before ctx's deadline, so
 // failover always gets a turn. Zero means no timeout.
 func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more bool) time.Duration {
+	t, _ := c.attemptTimeoutCapped(ctx, r, more)
+	return t
+}
+
+// attemptTimeoutCapped is attemptTimeout, and reports whether the caller's
+// deadline cut it short: a timeout of such an attempt says little about
+// the endpoint, and does not count toward ejecting it.
+func (c *httpClusterClient) attemptTimeoutCapped(ctx context.Context, r *request, more bool) (time.Duration, bool) {
 	t := c.headerTimeout
 	switch {
 	case t < 0:
-		return 0 // no per-attempt timeout, as configured
+		return 0, false // no per-attempt timeout, as configured
 	case t == 0 && r.replayable && throughRaft(r.kind):
 		// Raft holds it while the cluster has no leader, and a proposal
 		// a follower gets then is dropped: give up on it after about an
@@ -137,11 +145,11 @@ func (c *httpClusterClient) attemptTimeout(ctx context.Context, r *request, more
 				half = time.Millisecond
 			}
 			if half < t {
-				t = half
+				return half, true
 			}
 		}
 	}
-	return t
+	return t, false
 }
 
 // throughRaft reports whether requests of kind k are answered only after a

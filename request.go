@@ -205,7 +205,8 @@ rounds:
 			free = false
 			more := len(cands) > 1 || round+1 < c.rounds
 
-			resp, sent, err, end := c.send(ctx, ep, r, c.attemptTimeout(ctx, r, more), now)
+			timeout, capped := c.attemptTimeoutCapped(ctx, r, more)
+			resp, sent, err, end := c.send(ctx, ep, r, timeout, capped, now)
 			elapsed := time.Duration(end - now)
 			if err == nil {
 				if stale, idx := c.isStale(r, resp); stale && !upgraded {
@@ -249,7 +250,7 @@ rounds:
 // request may have reached the server, and the clock time of the headers
 // or the failure. Time is read from the injected monotonic clock: one
 // reading per attempt besides the one taken to choose the endpoint.
-func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, start int64) (resp *http.Response, sent bool, err error, end int64) {
+func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool, start int64) (resp *http.Response, sent bool, err error, end int64) {
 	st := ep.st
 	watch := r.kind == KindWatch
 	st.begin(watch)
@@ -260,7 +261,7 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 		err = c.verify(ctx, ep)
 	}
 	if err == nil {
-		resp, sent, err = c.attemptWithin(ctx, ep, r, timeout)
+		resp, sent, err = c.attemptWith(ctx, ep, r, timeout, capped)
 		if err == nil {
 			err = c.checkResponse(ep, resp)
 		}
@@ -412,9 +413,15 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 
 // attemptWithin is attempt with the per-attempt timeout given (0: none).
 func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error) {
+	return c.attemptWith(ctx, ep, r, timeout, false)
+}
+
+// attemptWith is attemptWithin; capped says that the caller's deadline
+// cut the timeout short.
+func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool) (resp *http.Response, sent bool, err error) {
 	// One allocation holds what the attempt needs until its body is
 	// closed: the cancel func, the timer, the URL and the body wrapper.
-	st := &attemptState{timeout: timeout}
+	st := &attemptState{timeout: timeout, capped: capped}
 	actx, cancel := context.WithCancelCause(ctx)
 	st.cancel = cancel
 	c.inflight.add(st)
@@ -500,6 +507,8 @@ func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *
 type attemptState struct {
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
+	// capped is set when the caller's deadline cut the timeout short.
+	capped bool
 	// check, for a request that goes through raft, starts the liveness
 	// check of its endpoint.
 	check *time.Timer
@@ -526,7 +535,7 @@ const (
 
 // expire cancels the attempt when its per-attempt timeout passes.
 func (st *attemptState) expire() {
-	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load()})
+	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
 // release frees what the attempt holds. It is called once.
