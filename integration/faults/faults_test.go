@@ -18,25 +18,12 @@ import (
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
-	"github.com/etcdv2/client/internal/leakcheck"
 	official "go.etcd.io/etcd/client/v2"
 )
 
 // TestMain reaps etcd processes left by an earlier killed run, runs the
 // tests and fails the run if any goroutine outlives them.
-func TestMain(m *testing.M) {
-	if pids := testbed.ReapLeftovers(); len(pids) > 0 {
-		fmt.Fprintf(os.Stderr, "killed leftover etcd processes %v\n", pids)
-	}
-	code := m.Run()
-	if code == 0 {
-		if err := leakcheck.Check(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbed.Main(m) }
 
 // The load and the schedule (see Load in results.go).
 const (

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/leakcheck"
 )
 
 // Main is a TestMain helper for packages using the bed:
@@ -15,16 +17,16 @@ import (
 //
 // It reaps etcd processes left over by earlier, killed test binaries
 // (ReapLeftovers), runs the tests, then fails the binary (exit code 1) if
-// goroutines started by this package are still running 5 s later
-// (LeakedGoroutines), and exits with m.Run's code otherwise.
+// any goroutine, of the bed, of the client or of a test, is still running
+// 10 s later, and exits with m.Run's code otherwise.
 func Main(m *testing.M) {
 	if pids := ReapLeftovers(); len(pids) > 0 {
 		fmt.Fprintf(os.Stderr, "testbed: killed leftover etcd processes %v\n", pids)
 	}
 	code := m.Run()
-	if leaks := LeakedGoroutines(5 * time.Second); len(leaks) > 0 {
-		fmt.Fprintf(os.Stderr, "testbed: %d leaked goroutine(s):\n%s\n", len(leaks), strings.Join(leaks, "\n\n"))
-		if code == 0 {
+	if code == 0 {
+		if err := leakcheck.Check(10 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
 	}
