@@ -20,11 +20,11 @@
 //	}
 //
 // Main reaps etcd processes left behind by earlier killed test binaries
-// (ReapLeftovers), runs the tests and then fails the binary if goroutines
-// started by this package are still running (LeakedGoroutines). A package
-// with its own TestMain calls ReapLeftovers before m.Run, and may call
-// LeakedGoroutines after it; with go.uber.org/goleak nothing needs ignoring
-// once every Cluster and Proxy is closed, which their tb.Cleanup does.
+// (ReapLeftovers), runs the tests and then fails the binary if any
+// goroutine is still running. A package with its own TestMain calls
+// ReapLeftovers before m.Run, and may call LeakedGoroutines after it to
+// check the goroutines this package started; none remain once every
+// Cluster and Proxy is closed, which their tb.Cleanup does.
 //
 // # The etcd binary
 //

@@ -3,7 +3,6 @@ package testbed
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,17 +50,8 @@ func LeakedGoroutines(timeout time.Duration) []string {
 const pkgPath = "github.com/etcdv2/client/integration/testbed."
 
 func ownGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range leakcheck.Stacks() {
 		// Every goroutine this package starts is created by one of its
 		// functions; the caller's goroutine (e.g. inside Main) is not.
 		if strings.Contains(g, "\ncreated by "+pkgPath) {

@@ -15,9 +15,8 @@ import (
 	"time"
 )
 
-// Goroutines returns the stacks of the goroutines that are not part of the
-// runtime or the test harness, sorted.
-func Goroutines() []string {
+// Stacks returns the stack of every goroutine, one string each.
+func Stacks() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -27,8 +26,14 @@ func Goroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	return strings.Split(string(buf), "\n\n")
+}
+
+// Goroutines returns the stacks of the goroutines that are not part of the
+// runtime or the test harness, sorted.
+func Goroutines() []string {
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range Stacks() {
 		if interesting(g) {
 			out = append(out, g)
 		}
