@@ -189,6 +189,28 @@ func selectorFor(mode EndpointSelectionMode) Selector {
 func randIntN(n int) int { return rand.IntN(n) }
 
 // twoChoices draws two distinct indexes below n (n ≥ 2) uniformly.
+// pickOfTwo is the power of two choices: it draws two distinct
+// candidates and returns the one with the lower cost, ties going to the
+// first drawn. Watches are compared by open watches whatever the cost,
+// since a long poll's latency says nothing about the endpoint.
+func pickOfTwo(intn func(int) int, info RequestInfo, candidates []Endpoint, cost func(*Endpoint) float64) int {
+	if len(candidates) < 2 {
+		return 0
+	}
+	i, j := twoChoices(intn, len(candidates))
+	a, b := &candidates[i], &candidates[j]
+	if info.Kind == KindWatch {
+		if b.Watches < a.Watches {
+			return j
+		}
+		return i
+	}
+	if cost(b) < cost(a) {
+		return j
+	}
+	return i
+}
+
 func twoChoices(intn func(int) int, n int) (int, int) {
 	i := intn(n)
 	j := intn(n - 1)

@@ -10,19 +10,7 @@ func LeastInFlight() Selector { return &leastInFlight{intn: randIntN} }
 type leastInFlight struct{ intn func(int) int }
 
 func (l *leastInFlight) Select(info RequestInfo, candidates []Endpoint) int {
-	if len(candidates) < 2 {
-		return 0
-	}
-	i, j := twoChoices(l.intn, len(candidates))
-	a, b := &candidates[i], &candidates[j]
-	if info.Kind == KindWatch {
-		if b.Watches < a.Watches {
-			return j
-		}
-		return i
-	}
-	if b.InFlight < a.InFlight {
-		return j
-	}
-	return i
+	return pickOfTwo(l.intn, info, candidates, inFlightCost)
 }
+
+func inFlightCost(e *Endpoint) float64 { return float64(e.InFlight) }

@@ -24,19 +24,5 @@ func latencyCost(e *Endpoint) float64 {
 }
 
 func (l *leastLatency) Select(info RequestInfo, candidates []Endpoint) int {
-	if len(candidates) < 2 {
-		return 0
-	}
-	i, j := twoChoices(l.intn, len(candidates))
-	a, b := &candidates[i], &candidates[j]
-	if info.Kind == KindWatch {
-		if b.Watches < a.Watches {
-			return j
-		}
-		return i
-	}
-	if latencyCost(b) < latencyCost(a) {
-		return j
-	}
-	return i
+	return pickOfTwo(l.intn, info, candidates, latencyCost)
 }
