@@ -29,6 +29,7 @@ var (
 var (
 	// ErrInvalidJSON is wrapped by decoding errors: the endpoint answered
 	// with something that is not the JSON an etcd server sends.
+	//lint:ignore ST1005 the official client's text, kept word for word
 	ErrInvalidJSON = errors.New("client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.")
 
 	// ErrEmptyBody is returned when a response that must carry a body has none.

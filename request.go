@@ -250,6 +250,8 @@ rounds:
 // request may have reached the server, and the clock time of the headers
 // or the failure. Time is read from the injected monotonic clock: one
 // reading per attempt besides the one taken to choose the endpoint.
+//
+//lint:ignore ST1008 the error sits between the two facts it qualifies and the end time
 func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool, start int64) (resp *http.Response, sent bool, err error, end int64) {
 	st := ep.st
 	watch := r.kind == KindWatch
@@ -320,11 +322,6 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 	case <-t.C():
 		return nil
 	}
-}
-
-// observe reports the outcome of an attempt made outside do (probe).
-func (c *httpClusterClient) observe(ep *endpoint, info RequestInfo, err error) {
-	c.recordOutcome(ep, info, err, 0, c.clk.now(), false)
 }
 
 // verify checks that ep answers for the cluster this client knows.

@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -98,7 +97,7 @@ func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 // cacheKey derives the cache directory name from go.sum, GOOS and GOARCH.
@@ -219,20 +218,4 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		case <-t.C:
 		}
 	}
-}
-
-// binaryVersion runs "<bin> --version" and returns its first line; used only
-// for logging.
-func binaryVersion(bin string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "--version").Output()
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	if sc.Scan() {
-		return strings.TrimSpace(sc.Text())
-	}
-	return "unknown"
 }

@@ -272,13 +272,12 @@ var (
 )
 
 type table struct {
-	title     string
-	note      string
-	groups    []string
-	metrics   []metric
-	who       []string
-	ratios    [][2]string // numerator, denominator contender
-	ratioNote string
+	title   string
+	note    string
+	groups  []string
+	metrics []metric
+	who     []string
+	ratios  [][2]string // numerator, denominator contender
 }
 
 func render(r *results, m meta) string {
@@ -620,7 +619,8 @@ func listBytes(r *results) string {
 
 // etcdVersion reads the "# etcd-version:" lines (the body of GET /version).
 func etcdVersion(r *results) string {
-	for _, v := range r.meta["etcd-version"] {
+	if vs := r.meta["etcd-version"]; len(vs) > 0 {
+		v := vs[0]
 		var ver struct {
 			Server  string `json:"etcdserver"`
 			Cluster string `json:"etcdcluster"`
