@@ -59,11 +59,12 @@
 // # Watches
 //
 // A Watcher long-polls the server for the next event after its cursor. It
-// moves the cursor to an event's modifiedIndex+1, and after a poll that
-// ended without an event to the index the server registered the poll at,
-// plus one. When the member it polls fails, hangs (it probes it while
-// polling) or is ejected, the next poll goes to another member with the
-// same cursor, so no event is lost or repeated. Error 401
+// moves the cursor to an event's modifiedIndex+1 and keeps it after a poll
+// that ended without an event (only a first poll sent without a cursor
+// resumes after the index its headers carry). When the member it polls
+// fails, hangs (it probes it while polling) or is ejected, the next poll
+// goes to another member with the same cursor, so no event is lost or
+// repeated. Error 401
 // (ErrorCodeEventIndexCleared: the server keeps only the last 1000 events)
 // is returned to the caller: Get the key again and watch from the
 // Response's Index. Events ranges over a Watcher.

@@ -30,14 +30,19 @@ const (
 //   - after an event, the event's ModifiedIndex + 1;
 //   - after a poll that ended without an event (an empty 200 answer, a
 //     connection cut after the headers, a poll ended by MaxPollDuration or
-//     by a failed probe), max(cursor, X-Etcd-Index of that poll + 1): at
-//     the time the poll was registered the server had no matching event
-//     up to that index, so nothing is skipped, and a quiet key does not
-//     fall behind the server's 1000-event history;
+//     by a failed probe), the same cursor: a poll answered from the
+//     server's history gets headers carrying the store's current index
+//     before the event itself, so a cut between the two must not move the
+//     cursor past the event. The one exception is a poll sent without a
+//     cursor (AfterIndex zero, before the first event): the server waits
+//     for events after the X-Etcd-Index of its headers, so the cursor
+//     becomes that index + 1;
 //   - an event whose index is below the cursor is dropped.
 //
 // So events are neither lost nor repeated when a poll moves to another
-// member. When the cursor has fallen out of the server's history, Next
+// member. A key that stays quiet while more than 1000 other events happen
+// falls out of the server's history (v2 has no progress notification).
+// When the cursor has fallen out of the server's history, Next
 // returns the server's Error with Code ErrorCodeEventIndexCleared (401) and
 // keeps the cursor; recover by reading the key again (Get, Recursive as for
 // the watch), then watching with AfterIndex set to that Response's Index.
@@ -92,8 +97,7 @@ type WatcherOptions struct {
 	ProbeInterval time.Duration
 
 	// MaxPollDuration bounds one poll: a poll still open after it is
-	// ended and re-issued, advancing the index past the events the server
-	// had when the poll began (see Next). Zero means
+	// ended and re-issued with the same cursor (see Watcher). Zero means
 	// DefaultWatchMaxPollDuration (5 minutes); a negative value means no
 	// bound.
 	MaxPollDuration time.Duration
@@ -228,7 +232,12 @@ func (w *httpWatcher) poll(ctx context.Context) (*Response, error) {
 		resp.Body.Close()
 		return nil, decodeErrorBody(resp.StatusCode, b)
 	}
-	registered := headerUint(resp.Header, "X-Etcd-Index")
+	// Only a poll sent without a cursor may resume after its headers'
+	// index; see afterEmpty.
+	registered := uint64(0)
+	if w.next == 0 {
+		registered = headerUint(resp.Header, "X-Etcd-Index")
+	}
 
 	stopProbe := w.startProbe(pctx, cancel, resp.endpoint)
 	var r Response
@@ -259,8 +268,11 @@ func (w *httpWatcher) poll(ctx context.Context) (*Response, error) {
 	return nil, err
 }
 
-// afterEmpty advances the cursor after a poll registered at store index
-// registered ended without an event.
+// afterEmpty sets the cursor after a poll ended without an event. registered
+// is the X-Etcd-Index of a poll sent without a cursor (0 otherwise): the
+// server waited for events after it, so none up to it can be missed. A
+// poll sent with a cursor keeps it: its headers may carry the store's
+// current index while a matching event from history was still to come.
 func (w *httpWatcher) afterEmpty(registered uint64) {
 	if registered > 0 && registered+1 > w.next {
 		w.next = registered + 1
