@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -38,6 +39,11 @@ import (
 //   - Refuse(true): the listener is closed, so new connects fail with
 //     "connection refused"; open connections are untouched. Refuse(false)
 //     listens on the same port again.
+//   - CutAfterHeaders(match, n): the answers to the next n requests whose
+//     bytes contain match are cut right after their HTTP header block:
+//     the client gets the status line and the headers, then a TCP RST
+//     instead of the body (as when a member dies between a watch's headers
+//     and its event). Cuts counts the answers cut so far.
 type Proxy struct {
 	tb     testing.TB
 	target string
@@ -52,6 +58,9 @@ type Proxy struct {
 	closed    bool
 	conns     map[*proxyConn]struct{}
 	drop      func(c net.Conn) bool // set by the cluster for peer isolation
+	cutMatch  []byte                // CutAfterHeaders: requests to match
+	cutLeft   int                   // CutAfterHeaders: requests still to cut
+	cuts      int                   // answers cut so far
 
 	wg sync.WaitGroup
 }
@@ -60,6 +69,9 @@ type proxyConn struct {
 	client net.Conn
 	silent atomic.Bool
 	done   chan struct{} // closed by close
+	// cut is set when the answer now coming from the target is to be cut
+	// after its header block (CutAfterHeaders).
+	cut atomic.Bool
 
 	mu       sync.Mutex
 	upstream net.Conn // nil until dialed (and forever for silenced-at-accept)
@@ -243,6 +255,41 @@ func (p *Proxy) Close() {
 	p.wg.Wait()
 }
 
+// CutAfterHeaders arms a cut for the answers to the next n requests (on any
+// connection, open or new) whose bytes, as read in one chunk from the
+// client, contain match: each such answer is forwarded up to the end of
+// its header block ("\r\n\r\n"), then the connection is reset on both
+// sides. n <= 0 disarms it.
+func (p *Proxy) CutAfterHeaders(match string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutMatch, p.cutLeft = []byte(match), max(n, 0)
+}
+
+// Cuts returns how many answers CutAfterHeaders has cut so far.
+func (p *Proxy) Cuts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cuts
+}
+
+// armCut marks pc's coming answer for a cut if b is a request to cut.
+func (p *Proxy) armCut(pc *proxyConn, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cutLeft > 0 && bytes.Contains(b, p.cutMatch) {
+		p.cutLeft--
+		pc.cut.Store(true)
+	}
+}
+
+// cutDone counts an answer cut.
+func (p *Proxy) cutDone() {
+	p.mu.Lock()
+	p.cuts++
+	p.mu.Unlock()
+}
+
 // setDrop installs a filter deciding, per accepted connection, whether it is
 // refused with a RST; open connections matching it are reset at once. nil
 // removes the filter.
@@ -369,6 +416,8 @@ func (p *Proxy) dialAndPump(pc *proxyConn) {
 type chunk struct {
 	b   []byte
 	due time.Time
+	// reset: after writing b, reset the connection (a cut answer).
+	reset bool
 }
 
 // pipe copies src to dst through a delay line. On EOF from src it forwards
@@ -382,11 +431,26 @@ func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn, fromClient bool) {
 	buf := make([]byte, 32*1024)
 	var readErr error
 	aborted := false
+	// tail holds the last bytes of an answer being cut, to find a header
+	// block's end split across reads.
+	var tail []byte
 	for readErr == nil && !aborted {
 		n, err := src.Read(buf)
 		readErr = err
 		if n > 0 && !pc.silent.Load() {
 			c := chunk{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(time.Duration(p.delay.Load()))}
+			if fromClient {
+				p.armCut(pc, c.b)
+			} else if pc.cut.Load() {
+				seen := append(tail, c.b...)
+				if i := bytes.Index(seen, []byte("\r\n\r\n")); i >= 0 {
+					c.b = c.b[:i+4-len(tail)]
+					c.reset = true
+					readErr = errCut
+				} else {
+					tail = seen[max(len(seen)-3, 0):]
+				}
+			}
 			select {
 			case ch <- c:
 			case <-pc.done:
@@ -396,7 +460,7 @@ func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn, fromClient bool) {
 	}
 	close(ch)
 	switch {
-	case aborted:
+	case aborted, readErr == errCut:
 	case pc.silent.Load():
 		if fromClient {
 			pc.close(false) // the client went away
@@ -439,5 +503,13 @@ func (p *Proxy) delayedWriter(pc *proxyConn, dst net.Conn, ch <-chan chunk, done
 			pc.close(false)
 			return
 		}
+		if c.reset {
+			p.cutDone()
+			pc.close(true)
+			return
+		}
 	}
 }
+
+// errCut ends the reading of an answer cut after its headers.
+var errCut = errors.New("testbed: answer cut after its headers")
