@@ -293,7 +293,8 @@ func isCutOff(err error) bool {
 // found out by other requests or by the client's probes) or drops it from
 // its list, and, every w.probeIvl, probes the endpoint itself, since a
 // poll alone never notices a member that stopped answering. The returned
-// func stops the watching and waits for it to end.
+// func stops the watching, cancelling a probe in flight, and waits for it
+// to end.
 func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCauseFunc, endpoint string) func() {
 	down := w.client.endpointDown(endpoint)
 	select {
@@ -306,7 +307,9 @@ func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCaus
 	if w.probeIvl <= 0 && down == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
+	// The probes run under their own context, cancelled when the poll's
+	// answer arrives, so that an event never waits for a probe in flight.
+	sctx, stop := context.WithCancel(pctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -319,23 +322,21 @@ func (w *httpWatcher) startProbe(pctx context.Context, cancel context.CancelCaus
 		}
 		for {
 			select {
-			case <-done:
-				return
-			case <-pctx.Done():
+			case <-sctx.Done():
 				return
 			case <-down:
 				cancel(errEndpointDown)
 				return
 			case <-tick:
 			}
-			if err := w.client.probe(pctx, endpoint); err != nil && pctx.Err() == nil {
+			if err := w.client.probe(sctx, endpoint); err != nil && sctx.Err() == nil {
 				cancel(errProbeFailed)
 				return
 			}
 		}
 	}()
 	return func() {
-		close(done)
+		stop()
 		wg.Wait()
 	}
 }

@@ -365,3 +365,44 @@ func TestWatcherMovesOffEjectedEndpoint(t *testing.T) {
 		t.Fatalf("the other member was polled at %v, want [11] (registered 10 + 1)", polls)
 	}
 }
+
+// TestWatcherEventNotDelayedByProbe: an event that arrives while a probe of
+// the watched member is in flight (its /version hangs) is returned at once,
+// not after the probe's timeout.
+func TestWatcherEventNotDelayedByProbe(t *testing.T) {
+	probing := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/version" {
+			select {
+			case probing <- struct{}{}:
+			default:
+			}
+			select { // hangs until the probe is given up
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		watchHeaders(w, 5)
+		select { // the event comes once a probe is in flight
+		case <-probing:
+		case <-r.Context().Done():
+			return
+		}
+		event(w, "/k", 6)
+	}))
+	defer func() { close(release); srv.Close() }()
+	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}, HeaderTimeoutPerRequest: 10 * time.Second})
+	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 5, ProbeInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := wt.Next(ctx)
+	if err != nil || resp.Node.ModifiedIndex != 6 {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("the event took %v: it waited for the probe (timeout 10s)", d)
+	}
+}
