@@ -28,9 +28,13 @@ const formContentType = "application/x-www-form-urlencoded"
 // Errors answered by the server are returned as an Error value, unwrapped,
 // so err.(client.Error) works; errors.Is(err, client.Error{Code: c})
 // matches by code also when the Error is wrapped (in an
-// *OutcomeUnknownError or a *ClusterError). Requests that this package can
-// tell the server would misread are rejected before anything is sent with
-// an *InvalidRequestError, which matches ErrInvalidRequest.
+// *OutcomeUnknownError or a *ClusterError). What the server rejects on its
+// own (a write to the root key: 107; an invalid PrevExist: 209; a refresh
+// with a value: 211, or without a TTL: 212) is sent, and the server's Error
+// returned. Only requests the server would silently misread (a TTL below
+// one second, a refresh of a key that must not exist) are rejected before
+// anything is sent, with an *InvalidRequestError, which matches
+// ErrInvalidRequest.
 type KeysAPI interface {
 	// Get retrieves a set of Nodes from etcd
 	Get(ctx context.Context, key string, opts *GetOptions) (*Response, error)
@@ -118,10 +122,13 @@ type SetOptions struct {
 	// without firing a watch or changing the node value. A
 	// value must not be provided when refreshing a key.
 	//
-	// A refresh needs a TTL and an empty value; otherwise Set fails with
-	// an *InvalidRequestError before sending anything. It is sent with
-	// prevExist=true unless PrevExist is set, so that the node is updated
-	// in place (keeping its CreatedIndex) instead of being recreated.
+	// A refresh needs a TTL and an empty value; otherwise the server
+	// answers with an Error (212 without a TTL, 211 with a value). A
+	// refresh with PrevExist set to PrevNoExist fails with an
+	// *InvalidRequestError before anything is sent (the server would
+	// create an empty key). It is sent with prevExist=true unless
+	// PrevExist is set, so that the node is updated in place (keeping its
+	// CreatedIndex) instead of being recreated.
 	Refresh bool
 
 	// Dir specifies whether or not this Node should be created as a directory.
@@ -220,8 +227,6 @@ type httpKeysAPI struct {
 // keyPath is a canonical key path.
 type keyPath struct {
 	path, rawPath string
-	// root reports whether the key addresses the root directory.
-	root bool
 }
 
 // canonicalSegments splits key into its non-empty segments, resolving
@@ -273,7 +278,7 @@ func (k *httpKeysAPI) keyURL(key string) keyPath {
 func (k *httpKeysAPI) fullKeyURL(key string) keyPath {
 	segs := canonicalSegments(key)
 	path, raw := joinSegments(segs)
-	kp := keyPath{path: k.prefix + path, rawPath: k.rawPrefix + raw, root: len(segs) == 0}
+	kp := keyPath{path: k.prefix + path, rawPath: k.rawPrefix + raw}
 	if strings.HasSuffix(key, "/") || kp.path == "" {
 		// Keep the caller's trailing slash: auth matches on it.
 		kp.path += "/"
@@ -332,14 +337,6 @@ func ttlSeconds(op, field string, ttl time.Duration) (string, error) {
 	return strconv.FormatInt(int64(ttl/time.Second), 10), nil
 }
 
-func checkPrevExist(op string, p PrevExistType) error {
-	switch p {
-	case PrevIgnore, PrevExist, PrevNoExist:
-		return nil
-	}
-	return &InvalidRequestError{Op: op, Field: "SetOptions.PrevExist", Reason: strconv.Quote(string(p)) + " is none of PrevIgnore, PrevExist and PrevNoExist"}
-}
-
 // Get implements KeysAPI.
 func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*Response, error) {
 	kp := k.keyURL(key)
@@ -384,26 +381,17 @@ func (k *httpKeysAPI) set(ctx context.Context, op, key, value string, opts *SetO
 		o = *opts
 	}
 	kp := k.keyURL(key)
-	if kp.root {
-		return nil, &InvalidRequestError{Op: op, Field: "key", Reason: strconv.Quote(key) + " is the root directory, which is read-only"}
-	}
-	if err := checkPrevExist(op, o.PrevExist); err != nil {
-		return nil, err
-	}
+	// What the server rejects on its own (the root key: 107; a refresh
+	// with a value: 211, or without a TTL: 212; a PrevExist that is no
+	// boolean: 209) is sent, so that the caller gets the server's Error.
+	// Only what it would silently misread is refused here.
 	ttl, err := ttlSeconds(op, "SetOptions.TTL", o.TTL)
 	if err != nil {
 		return nil, err
 	}
-	if o.Refresh {
-		if value != "" && !o.Dir {
-			return nil, &InvalidRequestError{Op: op, Field: "value", Reason: "a refresh keeps the value and must not carry one"}
-		}
-		if ttl == "" {
-			return nil, &InvalidRequestError{Op: op, Field: "SetOptions.TTL", Reason: "a refresh needs a TTL of at least one second"}
-		}
-		if o.PrevExist == PrevNoExist {
-			return nil, &InvalidRequestError{Op: op, Field: "SetOptions.PrevExist", Reason: "a refresh needs an existing node"}
-		}
+	if o.Refresh && o.PrevExist == PrevNoExist {
+		// The server would create an empty key instead of refreshing one.
+		return nil, &InvalidRequestError{Op: op, Field: "SetOptions.PrevExist", Reason: "a refresh needs an existing node"}
 	}
 
 	q := url.Values{}
@@ -414,9 +402,7 @@ func (k *httpKeysAPI) set(ctx context.Context, op, key, value string, opts *SetO
 		if o.PrevValue != "" {
 			q.Set("prevValue", o.PrevValue)
 		}
-		if !o.Refresh {
-			form.Set("value", value)
-		}
+		form.Set("value", value)
 	}
 	if o.PrevIndex != 0 {
 		q.Set("prevIndex", strconv.FormatUint(o.PrevIndex, 10))
@@ -473,9 +459,6 @@ func (k *httpKeysAPI) CreateInOrder(ctx context.Context, dir, value string, opts
 // the server ignores the body of a DELETE.
 func (k *httpKeysAPI) Delete(ctx context.Context, key string, opts *DeleteOptions) (*Response, error) {
 	kp := k.keyURL(key)
-	if kp.root {
-		return nil, &InvalidRequestError{Op: "Delete", Field: "key", Reason: strconv.Quote(key) + " is the root directory, which is read-only"}
-	}
 	q := url.Values{}
 	if opts != nil {
 		if opts.PrevValue != "" {

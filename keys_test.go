@@ -87,11 +87,11 @@ func TestKeysWire(t *testing.T) {
 		{"refresh", func(k KeysAPI) error {
 			_, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true, TTL: 10 * time.Second})
 			return err
-		}, "PUT", "/v2/keys/a", "/v2/keys/a", form("prevExist", "true"), form("ttl", "10", "refresh", "true"), KindWrite, false},
+		}, "PUT", "/v2/keys/a", "/v2/keys/a", form("prevExist", "true"), form("ttl", "10", "refresh", "true", "value", ""), KindWrite, false},
 		{"refresh with explicit prevExist", func(k KeysAPI) error {
 			_, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true, TTL: 10 * time.Second, PrevExist: PrevIgnore, PrevIndex: 3})
 			return err
-		}, "PUT", "/v2/keys/a", "/v2/keys/a", form("prevExist", "true", "prevIndex", "3"), form("ttl", "10", "refresh", "true"), KindWrite, false},
+		}, "PUT", "/v2/keys/a", "/v2/keys/a", form("prevExist", "true", "prevIndex", "3"), form("ttl", "10", "refresh", "true", "value", ""), KindWrite, false},
 		{"in order", func(k KeysAPI) error {
 			_, err := k.CreateInOrder(ctx, "/q", "job", &CreateInOrderOptions{TTL: 2 * time.Second})
 			return err
@@ -157,6 +157,8 @@ func TestKeysPrefix(t *testing.T) {
 	}
 }
 
+// TestKeysInvalidRequests: only what the server would silently misread is
+// refused before sending.
 func TestKeysInvalidRequests(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -164,11 +166,6 @@ func TestKeysInvalidRequests(t *testing.T) {
 		call  func(k KeysAPI) error
 		field string
 	}{
-		{"refresh with value", func(k KeysAPI) error {
-			_, err := k.Set(ctx, "/a", "v", &SetOptions{Refresh: true, TTL: time.Minute})
-			return err
-		}, "value"},
-		{"refresh without ttl", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true}); return err }, "SetOptions.TTL"},
 		{"refresh of a new key", func(k KeysAPI) error {
 			_, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true, TTL: time.Minute, PrevExist: PrevNoExist})
 			return err
@@ -181,14 +178,6 @@ func TestKeysInvalidRequests(t *testing.T) {
 			_, err := k.CreateInOrder(ctx, "/q", "v", &CreateInOrderOptions{TTL: time.Millisecond})
 			return err
 		}, "CreateInOrderOptions.TTL"},
-		{"bad prevExist", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "v", &SetOptions{PrevExist: "yes"}); return err }, "SetOptions.PrevExist"},
-		{"set root", func(k KeysAPI) error { _, err := k.Set(ctx, "/", "v", nil); return err }, "key"},
-		{"create root via dots", func(k KeysAPI) error { _, err := k.Create(ctx, "/a/..", "v"); return err }, "key"},
-		{"update empty key", func(k KeysAPI) error { _, err := k.Update(ctx, "", "v"); return err }, "key"},
-		{"delete root", func(k KeysAPI) error {
-			_, err := k.Delete(ctx, "//", &DeleteOptions{Recursive: true})
-			return err
-		}, "key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,5 +352,55 @@ func TestKeysNotReplayed(t *testing.T) {
 	}
 	if hits[1] != 2 {
 		t.Fatalf("replayable requests reached the second endpoint %d times", hits[1])
+	}
+}
+
+// TestKeysServerDecides: requests the server rejects on its own are sent
+// as the original client sent them, so that the caller gets the server's
+// Error.
+func TestKeysServerDecides(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		call   func(k KeysAPI) error
+		method string
+		path   string
+		query  string
+		body   string
+	}{
+		{"set root", func(k KeysAPI) error { _, err := k.Set(ctx, "/", "v", nil); return err }, "PUT", "/v2/keys/", "", "value=v"},
+		{"create root via dots", func(k KeysAPI) error { _, err := k.Create(ctx, "/a/..", "v"); return err }, "PUT", "/v2/keys", "prevExist=false", "value=v"},
+		{"update empty key", func(k KeysAPI) error { _, err := k.Update(ctx, "", "v"); return err }, "PUT", "/v2/keys", "prevExist=true", "value=v"},
+		{"delete root", func(k KeysAPI) error {
+			_, err := k.Delete(ctx, "//", &DeleteOptions{Recursive: true})
+			return err
+		}, "DELETE", "/v2/keys/", "recursive=true", ""},
+		{"refresh with value", func(k KeysAPI) error {
+			_, err := k.Set(ctx, "/a", "v", &SetOptions{Refresh: true, TTL: time.Minute})
+			return err
+		}, "PUT", "/v2/keys/a", "prevExist=true", "refresh=true&ttl=60&value=v"},
+		{"refresh without ttl", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "", &SetOptions{Refresh: true}); return err },
+			"PUT", "/v2/keys/a", "prevExist=true", "refresh=true&value="},
+		{"bad prevExist", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "v", &SetOptions{PrevExist: "yes"}); return err },
+			"PUT", "/v2/keys/a", "prevExist=yes", "value=v"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := Error{Code: 107, Message: "from the server", Cause: "/", Index: 3}
+			c := &recClient{respond: func(*request) (*response, error) {
+				return jsonResponse(400, `{"errorCode":107,"message":"from the server","cause":"/","index":3}`, http.Header{}), nil
+			}}
+			err := tt.call(NewKeysAPI(c))
+			if e, ok := err.(Error); !ok || e != want {
+				t.Fatalf("got %T %v, want the server's Error", err, err)
+			}
+			if len(c.reqs) != 1 {
+				t.Fatalf("%d requests sent", len(c.reqs))
+			}
+			r := c.reqs[0]
+			if r.method != tt.method || r.path != tt.path || r.query != tt.query || string(r.body) != tt.body {
+				t.Fatalf("sent %s %s ?%s %q, want %s %s ?%s %q", r.method, r.path, r.query, r.body, tt.method, tt.path, tt.query, tt.body)
+			}
+		})
 	}
 }

@@ -153,11 +153,13 @@ func TestKeysOnRealServer(t *testing.T) {
 		_, err = k.Delete(ctx, "/empty", &client.DeleteOptions{Dir: true})
 		require.NoError(t, err)
 
-		// Root: rejected before sending; the server would answer 107.
+		// Root: the server's answer, 107.
 		_, err = k.Set(ctx, "/", "x", nil)
-		require.ErrorIs(t, err, client.ErrInvalidRequest)
+		requireKeyError(t, err, client.ErrorCodeRootROnly)
+		_, err = k.Set(ctx, "", "x", nil)
+		requireKeyError(t, err, client.ErrorCodeRootROnly)
 		_, err = k.Delete(ctx, "/a/..", &client.DeleteOptions{Recursive: true})
-		require.ErrorIs(t, err, client.ErrInvalidRequest)
+		requireKeyError(t, err, client.ErrorCodeRootROnly)
 		status, body := rawRequest(t, "PUT", c.ClientURLs()[0]+"/v2/keys/", "value=x")
 		require.Equal(t, 400, status)
 		require.Contains(t, body, `"errorCode":107`)
@@ -194,7 +196,11 @@ func TestKeysOnRealServer(t *testing.T) {
 		_, err = k.Set(ctx, "/ttl-missing", "", &client.SetOptions{Refresh: true, TTL: time.Second})
 		requireKeyError(t, err, client.ErrorCodeKeyNotFound)
 		_, err = k.Set(ctx, "/ttl", "v", &client.SetOptions{Refresh: true, TTL: time.Second})
-		require.ErrorIs(t, err, client.ErrInvalidRequest)
+		requireKeyError(t, err, 211) // a value on a refresh
+		_, err = k.Set(ctx, "/ttl", "", &client.SetOptions{Refresh: true})
+		requireKeyError(t, err, 212) // a refresh without TTL
+		_, err = k.Set(ctx, "/ttl", "v", &client.SetOptions{PrevExist: "maybe"})
+		requireKeyError(t, err, client.ErrorCodeInvalidField)
 
 		// The refresh is not delivered to watchers: the next event is the delete.
 		_, err = k.Delete(ctx, "/ttl", nil)
@@ -296,12 +302,9 @@ func TestKeysOnRealServer(t *testing.T) {
 //     never sent;
 //   - 202 TTLNaN: a TTL <= 0 is ignored, never sent negative;
 //   - 203 IndexNaN: indexes are sent as unsigned decimals;
-//   - 209 InvalidField: booleans are sent as "true";
-//   - 107 RootROnly: writes resolving to the root are rejected before they
-//     are sent (ErrInvalidRequest); shown above with a raw request;
-//   - 110 Unauthorized: needs auth enabled, outside the keys API's scope;
-//   - 211/212: Refresh with a value or without a TTL is rejected before it
-//     is sent.
+//   - 110 Unauthorized: needs auth enabled, outside the keys API's scope.
+// 107, 209, 211 and 212 are shown above: the client sends such requests
+// and returns the server's answer.
 
 func keysOf(ns client.Nodes) []string {
 	var out []string
