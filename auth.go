@@ -104,11 +104,28 @@ type AuthError struct {
 	// Resource, except on a user endpoint whose answer is about a role
 	// (GetUser of a user that holds a role that no longer exists).
 	NotFound AuthResource
+
+	// text is the original client's text for the answer; set is whether
+	// it was made.
+	text string
+	set  bool
 }
 
-// Error describes the failed operation and the server's answer; it never
+// Error returns the original client's text for the same answer: the
+// server's message (like "auth: User nobody does not exist." or
+// "Insufficient credentials"), or "unexpected status code N" for
+// ListRoles. Detail tells the operation and the status as well. Neither
 // holds a password.
 func (e *AuthError) Error() string {
+	if e.set {
+		return e.text
+	}
+	return e.Detail()
+}
+
+// Detail describes the failed operation and the server's answer; it never
+// holds a password.
+func (e *AuthError) Detail() string {
 	s := "client: auth: " + e.Op
 	if e.Name != "" {
 		s += " " + strconv.Quote(e.Name)
@@ -139,8 +156,13 @@ func (e *AuthError) Is(target error) bool {
 
 // authError reads an unexpected answer into an *AuthError.
 func authError(resp *response, op string, res AuthResource, name string) error {
-	status, msg := readErrorAnswer(resp)
-	e := &AuthError{Op: op, Resource: res, Name: name, StatusCode: status, Message: msg}
+	status, msg, b := readErrorAnswer(resp)
+	e := &AuthError{Op: op, Resource: res, Name: name, StatusCode: status, Message: msg, set: true}
+	if op == "list roles" {
+		e.text = "unexpected status code " + strconv.Itoa(status)
+	} else {
+		e.text = originalMessage(b)
+	}
 	if status == http.StatusNotFound {
 		e.NotFound = res
 		// The server answers a user request with the 404 of a role when

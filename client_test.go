@@ -140,9 +140,17 @@ func TestClusterErrorRecordsEveryAttempt(t *testing.T) {
 	var ce *ClusterError
 	require.ErrorAs(t, err, &ce)
 	require.ErrorIs(t, err, ErrClusterUnavailable)
+	// Errors holds the raw transport errors, one per endpoint, as the
+	// original client's: type assertions written for it keep working.
 	require.Len(t, ce.Errors, 2)
-	var seen []string
 	for _, e := range ce.Errors {
+		_, ok := e.(*net.OpError)
+		require.True(t, ok, "entry %T %v is not the dial error itself", e, e)
+	}
+	// Attempts tells which endpoint said what.
+	require.Len(t, ce.Attempts, 2)
+	var seen []string
+	for _, e := range ce.Attempts {
 		var ee *EndpointError
 		require.ErrorAs(t, e, &ee)
 		seen = append(seen, ee.Endpoint)
@@ -150,9 +158,34 @@ func TestClusterErrorRecordsEveryAttempt(t *testing.T) {
 		require.ErrorAs(t, e, &oe, "the cause is the dial error")
 	}
 	require.ElementsMatch(t, []string{a, b}, seen)
-	require.Contains(t, ce.Detail(), a)
-	require.Contains(t, ce.Detail(), b)
-	require.True(t, strings.HasPrefix(err.Error(), ErrClusterUnavailable.Error()))
+	var ee *EndpointError
+	require.ErrorAs(t, err, &ee, "errors.As reaches the endpoint attribution")
+	require.Contains(t, ce.AttemptsDetail(), a)
+	require.Contains(t, ce.AttemptsDetail(), b)
+	want := ErrClusterUnavailable.Error() + "; error #0: " + ce.Errors[0].Error() + "\n; error #1: " + ce.Errors[1].Error() + "\n"
+	require.Equal(t, want, err.Error(), "the original client's text")
+	require.Equal(t, "error #0: "+ce.Errors[0].Error()+"\nerror #1: "+ce.Errors[1].Error()+"\n", ce.Detail())
+}
+
+// TestClusterErrorOneEntryPerEndpoint: an endpoint tried in several rounds
+// has one entry in Errors (its last error), and every attempt in Attempts;
+// a header timeout has the original client's text and still matches
+// ErrAttemptTimeout.
+func TestClusterErrorOneEntryPerEndpoint(t *testing.T) {
+	a := refusedURL(t)
+	h := hangingMember(t)
+	c := newTestClient(t, Config{Endpoints: []string{a, h.URL}, Rounds: 2, HeaderTimeoutPerRequest: 100 * time.Millisecond,
+		Selector: preferOrder(a, h.URL)})
+	_, err := get(c, context.Background(), "/v2/keys/a")
+	var ce *ClusterError
+	require.ErrorAs(t, err, &ce)
+	require.Len(t, ce.Errors, 2, "%v", ce.AttemptsDetail())
+	require.GreaterOrEqual(t, len(ce.Attempts), 3, "%v", ce.AttemptsDetail())
+	require.Equal(t, "client: endpoint "+h.URL+" exceeded header timeout", ce.Errors[1].Error())
+	require.ErrorIs(t, ce.Errors[1], ErrAttemptTimeout)
+	require.ErrorIs(t, err, ErrAttemptTimeout)
+	_, isNetErr := ce.Errors[1].(net.Error)
+	require.False(t, isNetErr, "the original client's header timeout was no net.Error")
 }
 
 // hangingMember accepts requests and never answers until the test ends.
@@ -389,16 +422,17 @@ func TestBasicAuthOnEveryRequest(t *testing.T) {
 	require.NotContains(t, logs.String(), "s3cr3t-pw")
 }
 
+// TestCurlDebugRedacts: the original client's format, without passwords.
 func TestCurlDebugRedacts(t *testing.T) {
 	r := &request{method: http.MethodPut, path: "/v2/auth/users/alice", body: []byte(`{"user":"alice","password":"s3cr3t-pw"}`), contentType: "application/json", sensitive: true}
 	u := mustParse(t, "http://127.0.0.1:2379/v2/auth/users/alice")
 	cmd := curlCommand(r, u)
-	require.Contains(t, cmd, "curl -X PUT 'http://127.0.0.1:2379/v2/auth/users/alice'")
+	require.Equal(t, `curl -X PUT http://127.0.0.1:2379/v2/auth/users/alice -d "<redacted>"`, cmd)
 	require.NotContains(t, cmd, "s3cr3t-pw")
 	require.Contains(t, cmd, "<redacted>")
 	r.sensitive = false
-	r.body = []byte("value=it's")
-	require.Contains(t, curlCommand(r, u), `-d 'value=it'\''s'`)
+	r.body = []byte("value=it's \"x\"")
+	require.Equal(t, `curl -X PUT http://127.0.0.1:2379/v2/auth/users/alice -d "value=it's \"x\""`, curlCommand(r, u), "the original client's format")
 }
 
 func TestResponseSizeCap(t *testing.T) {

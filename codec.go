@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 )
 
@@ -59,8 +58,28 @@ func decodeStd(r io.Reader, v any) error {
 	case err == io.EOF:
 		return ErrEmptyBody
 	}
-	return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	_, keys := v.(*Response)
+	return &invalidJSONError{err: err, keys: keys}
 }
+
+// invalidJSONError is a decoding error that matches ErrInvalidJSON. Its
+// text is the original client's: ErrInvalidJSON's for an answer of the
+// keys API, the JSON error's for the others.
+type invalidJSONError struct {
+	err  error
+	keys bool
+}
+
+func (e *invalidJSONError) Error() string {
+	if e.keys {
+		return ErrInvalidJSON.Error()
+	}
+	return e.err.Error()
+}
+
+func (e *invalidJSONError) Unwrap() error { return e.err }
+
+func (e *invalidJSONError) Is(target error) bool { return target == ErrInvalidJSON }
 
 // readAllCapped reads an error body, at most errorBodyLimit bytes of it.
 func readAllCapped(r io.Reader) ([]byte, error) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -22,8 +21,12 @@ var (
 )
 
 // EnablecURLDebug makes every client print each request it sends to
-// standard error as an equivalent curl command. Credentials are left out,
-// and bodies that carry a password are shown as <redacted>.
+// standard error as an equivalent curl command, in the original client's
+// format:
+//
+//	cURL Command: curl -X PUT http://127.0.0.1:2379/v2/keys/a -d "value=1"
+//
+// A body that carries a password is shown as -d "<redacted>".
 func EnablecURLDebug() { curlDebug.Store(true) }
 
 // DisablecURLDebug turns off what EnablecURLDebug turned on.
@@ -39,27 +42,16 @@ func printcURL(r *request, u *url.URL) {
 	fmt.Fprintln(curlOut, line)
 }
 
+// curlCommand formats r as the original client did: the method, the URL
+// as it is sent, and the body, if any, quoted as Go quotes strings.
 func curlCommand(r *request, u *url.URL) string {
-	var b strings.Builder
-	b.WriteString("curl -X ")
-	b.WriteString(r.method)
-	b.WriteString(" ")
-	b.WriteString(shellQuote(u.String()))
-	if r.contentType != "" {
-		b.WriteString(" -H ")
-		b.WriteString(shellQuote("Content-Type: " + r.contentType))
-	}
+	s := fmt.Sprintf("curl -X %s %s", r.method, u)
 	if len(r.body) > 0 {
-		b.WriteString(" -d ")
 		if r.sensitive {
-			b.WriteString("'<redacted>'")
+			s += ` -d "<redacted>"`
 		} else {
-			b.WriteString(shellQuote(string(r.body)))
+			s += fmt.Sprintf(" -d %q", r.body)
 		}
 	}
-	return b.String()
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return s
 }

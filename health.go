@@ -207,7 +207,7 @@ func listMembersAtOnce(ctx context.Context, c Client, timeout time.Duration) ([]
 		}
 		errs = append(errs, r.err)
 	}
-	return nil, &ClusterError{Errors: errs}
+	return nil, newClusterError(errs)
 }
 
 // probeMember fills mh from the member's /health and /v2/stats/self.

@@ -340,24 +340,35 @@ func ttlSeconds(op, field string, ttl time.Duration) (string, error) {
 // Get implements KeysAPI.
 func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*Response, error) {
 	kp := k.keyURL(key)
-	q := url.Values{}
-	kind := KindRead
+	// The query names every option, as the original client's did.
+	var o GetOptions
 	if opts != nil {
-		if opts.Recursive {
-			q.Set("recursive", "true")
-		}
-		if opts.Sort {
-			q.Set("sorted", "true")
-		}
-		if opts.Quorum {
-			q.Set("quorum", "true")
-			kind = KindQuorumRead
-		}
+		o = *opts
+	}
+	kind := KindRead
+	if o.Quorum {
+		kind = KindQuorumRead
 	}
 	return k.roundTrip(ctx, &request{
 		method: http.MethodGet, path: kp.path, rawPath: kp.rawPath,
-		query: q.Encode(), kind: kind, replayable: true,
+		query: getQueries[b2i(o.Quorum)<<2|b2i(o.Recursive)<<1|b2i(o.Sort)], kind: kind, replayable: true,
 	})
+}
+
+// getQueries are the query strings of Get, indexed by quorum<<2 |
+// recursive<<1 | sorted.
+var getQueries = func() (qs [8]string) {
+	for i := range qs {
+		qs[i] = "quorum=" + strconv.FormatBool(i&4 != 0) + "&recursive=" + strconv.FormatBool(i&2 != 0) + "&sorted=" + strconv.FormatBool(i&1 != 0)
+	}
+	return qs
+}()
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Set implements KeysAPI.

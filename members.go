@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Member is one member of an etcd cluster, as the members API describes it.
@@ -121,10 +122,25 @@ type MemberError struct {
 	StatusCode int
 	// Message is the server's message, like "membership: peerURL exists".
 	Message string
+
+	// text is the original client's text for the answer; set is whether
+	// it was made.
+	text string
+	set  bool
 }
 
-// Error describes the failed operation and the server's answer.
+// Error returns the original client's text for the same answer: the
+// server's message for a 409 of add and a 404 or 409 of update, "unexpected
+// status code N" otherwise. Detail tells the operation as well.
 func (e *MemberError) Error() string {
+	if e.set {
+		return e.text
+	}
+	return e.Detail()
+}
+
+// Detail describes the failed operation and the server's answer.
+func (e *MemberError) Detail() string {
 	s := "client: members: " + e.Op
 	if e.Member != "" {
 		s += " " + e.Member
@@ -187,10 +203,25 @@ type ArgumentError struct {
 	Reason string
 	// Err is the sentinel the error matches.
 	Err error
+
+	// text is the original client's text, for the checks it made too;
+	// set is whether there is one.
+	text string
+	set  bool
 }
 
-// Error names the operation, the argument and what is wrong with it.
+// Error returns the original client's text for an argument it rejected
+// too (a peer URL: "URL scheme must be http, https, unix, or unixs: foo"),
+// and Detail's otherwise.
 func (e *ArgumentError) Error() string {
+	if e.set {
+		return e.text
+	}
+	return e.Detail()
+}
+
+// Detail names the operation, the argument and what is wrong with it.
+func (e *ArgumentError) Detail() string {
 	return fmt.Sprintf("client: %s: invalid %s %q: %s", e.Op, e.Arg, e.Value, e.Reason)
 }
 
@@ -329,25 +360,46 @@ func peerURLsRequest(method, path string, peerURLs []string) *request {
 
 // memberError reads an unexpected answer into a *MemberError.
 func memberError(resp *response, op, member string) error {
-	status, msg := readErrorAnswer(resp)
-	return &MemberError{Op: op, Member: member, StatusCode: status, Message: msg}
+	status, msg, b := readErrorAnswer(resp)
+	e := &MemberError{Op: op, Member: member, StatusCode: status, Message: msg, set: true}
+	switch {
+	case op == "add" && status == http.StatusConflict,
+		op == "update" && (status == http.StatusNotFound || status == http.StatusConflict):
+		e.text = originalMessage(b)
+	default:
+		e.text = "unexpected status code " + strconv.Itoa(status)
+	}
+	return e
 }
 
 // readErrorAnswer reads and closes the body of an error answer and returns
-// its status and the server's message.
-func readErrorAnswer(resp *response) (int, string) {
+// its status, the server's message and the body.
+func readErrorAnswer(resp *response) (int, string, []byte) {
 	b, _ := readAllCapped(resp.Body)
 	resp.Body.Close()
 	err := decodeErrorBody(resp.StatusCode, bytes.TrimSpace(b))
 	var he *HTTPError
 	if errors.As(err, &he) {
-		return resp.StatusCode, he.Message
+		return resp.StatusCode, he.Message, b
 	}
 	var ee Error
 	if errors.As(err, &ee) {
-		return resp.StatusCode, ee.Error()
+		return resp.StatusCode, ee.Error(), b
 	}
-	return resp.StatusCode, err.Error()
+	return resp.StatusCode, err.Error(), b
+}
+
+// originalMessage is the text the original client gave for an error answer
+// of the members and auth APIs: the "message" of the JSON body, or the
+// JSON error when the body is not JSON.
+func originalMessage(b []byte) string {
+	var v struct {
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err.Error()
+	}
+	return v.Message
 }
 
 // checkMemberID accepts what etcd accepts as a member ID: a non-zero
@@ -374,37 +426,37 @@ func checkMemberID(op, id string) error {
 // without a path, query, fragment or user.
 func checkPeerURLs(op string, urls []string) error {
 	if len(urls) == 0 {
-		return &ArgumentError{Op: op, Arg: "peer URLs", Value: "", Reason: "no peer URL given", Err: ErrInvalidPeerURL}
+		return &ArgumentError{Op: op, Arg: "peer URLs", Value: "", Reason: "no peer URL given", Err: ErrInvalidPeerURL,
+			text: "no valid URLs given", set: true}
 	}
 	for _, s := range urls {
-		if reason := peerURLProblem(s); reason != "" {
-			return &ArgumentError{Op: op, Arg: "peer URL", Value: s, Reason: reason, Err: ErrInvalidPeerURL}
+		if text := peerURLProblem(s); text != "" {
+			return &ArgumentError{Op: op, Arg: "peer URL", Value: s, Reason: text, Err: ErrInvalidPeerURL, text: text, set: true}
 		}
 	}
 	return nil
 }
 
+// peerURLProblem checks a peer URL as the original client did (and as the
+// server does), and returns the original client's text for what is wrong
+// with it, or "".
 func peerURLProblem(s string) string {
-	if s == "" {
-		return "empty"
-	}
-	u, err := url.Parse(s)
+	in := strings.TrimSpace(s)
+	u, err := url.Parse(in)
 	if err != nil {
 		return err.Error()
 	}
 	switch u.Scheme {
-	case "http", "https", "unix", "unixs":
+	case "http", "https":
+		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+			return `URL address does not have the form "host:port": ` + in
+		}
+		if u.Path != "" {
+			return "URL must not contain a path: " + in
+		}
+	case "unix", "unixs":
 	default:
-		return "scheme must be http, https, unix or unixs"
-	}
-	if u.Host == "" {
-		return "want scheme://host:port"
-	}
-	if _, _, err := net.SplitHostPort(u.Host); err != nil {
-		return "want scheme://host:port"
-	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
-		return "a peer URL has no path, query, fragment or user"
+		return "URL scheme must be http, https, unix, or unixs: " + in
 	}
 	return ""
 }

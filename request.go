@@ -242,7 +242,7 @@ rounds:
 			errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: err})
 		}
 	}
-	return nil, &ClusterError{Errors: errs}
+	return nil, newClusterError(errs)
 }
 
 // send makes one attempt of r at ep, begun at clock time start, with

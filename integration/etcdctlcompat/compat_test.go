@@ -1,0 +1,253 @@
+package etcdctlcompat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdv2/client/integration/testbed"
+)
+
+// step is one etcdctl command. Its arguments may name {eps} (the
+// cluster's client URLs), {peer} (the first member's peer URL), {down}
+// and {down2} (loopback ports nobody listens on), {notetcd} (an HTTP
+// server that is not etcd) and {hang} (a server that accepts requests and
+// never answers). Without its own --endpoints a step gets --endpoints {eps}.
+type step struct {
+	args []string
+	// known, when set, says why the step's output differs on purpose.
+	known string
+}
+
+func ctl(args ...string) step { return step{args: args} }
+
+const rootPW = "rootpw-1"
+
+// script is run, in order, by both binaries, each on its own fresh cluster.
+var script = []step{
+	ctl("set", "/a", "1"),
+	ctl("get", "/a"),
+	ctl("get", "/missing"),
+	ctl("mk", "/a", "2"),
+	ctl("-o", "json", "get", "/missing"),
+	ctl("-o", "extended", "get", "/a"),
+	ctl("-o", "json", "get", "/a"),
+	ctl("update", "/a", "3"),
+	ctl("update", "/missing", "3"),
+	ctl("set", "--swap-with-value", "9", "/a", "4"),
+	ctl("set", "--swap-with-index", "1", "/a", "4"),
+	ctl("set", "--swap-with-value", "3", "/a", "4"),
+	ctl("set", "--ttl", "100", "/ttl", "x"),
+	ctl("mkdir", "/d"),
+	ctl("mkdir", "/d"),
+	ctl("setdir", "/d2"),
+	{args: []string{"updatedir", "--ttl", "100", "/d2"}, known: "the server answers 500 (error 300) to this write: " +
+		"the original client tried the next member and returned a *ClusterError, this one does not resend it and returns an *OutcomeUnknownError"},
+	ctl("updatedir", "/nodir"),
+	ctl("mk", "--in-order", "/q", "j1"),
+	ctl("set", "/d/x/y", "1"),
+	ctl("rmdir", "/d"),
+	ctl("rm", "/d"),
+	ctl("rm", "--dir", "/d2"),
+	ctl("rm", "--with-value", "no", "/a"),
+	ctl("rm", "--with-index", "1", "/a"),
+	ctl("ls", "--sort", "--recursive", "-p", "/"),
+	ctl("--debug", "ls", "--sort", "/"),
+	ctl("--debug", "get", "/a"),
+	ctl("-o", "json", "set", "/j", "1"),
+	ctl("ls", "/missing"),
+	ctl("get", "/d"),
+	ctl("watch", "--after-index", "1", "/a"),
+	ctl("rm", "--recursive", "/"),
+	ctl("set", "/", "x"),
+	ctl("rm", "-r", "/d"),
+	ctl("rm", "/missing"),
+	ctl("member", "list"),
+	ctl("member", "add", "x", "foo"),
+	ctl("member", "add", "x", "{peer}"),
+	ctl("member", "remove", "1234"),
+	ctl("member", "update", "1234", "http://127.0.0.1:1"),
+	ctl("member", "add", "x"),
+	ctl("user", "add", "root:"+rootPW),
+	ctl("user", "add", "root:"+rootPW),
+	ctl("user", "get", "nobody"),
+	ctl("role", "add", "rw"),
+	ctl("role", "add", "rw"),
+	ctl("role", "grant", "--readwrite", "--path", "/a/*", "rw"),
+	ctl("role", "revoke", "--write", "--path", "/a/*", "rw"),
+	ctl("role", "get", "rw"),
+	ctl("role", "get", "nope"),
+	ctl("role", "list"),
+	ctl("user", "add", "alice:alicepw"),
+	ctl("user", "grant", "--roles", "rw", "alice"),
+	ctl("user", "grant", "--roles", "nope", "alice"),
+	ctl("user", "get", "alice"),
+	ctl("user", "revoke", "--roles", "rw", "alice"),
+	ctl("user", "passwd", "alice:newpw"),
+	ctl("user", "list"),
+	ctl("auth", "enable"),
+	ctl("auth", "enable"),
+	ctl("user", "list"),
+	ctl("--username", "root:wrong", "user", "list"),
+	ctl("--username", "root:"+rootPW, "user", "list"),
+	ctl("--username", "root:"+rootPW, "user", "remove", "nobody"),
+	ctl("--username", "root:"+rootPW, "role", "remove", "rw"),
+	ctl("--username", "root:"+rootPW, "user", "remove", "alice"),
+	ctl("--username", "root:"+rootPW, "auth", "disable"),
+	ctl("auth", "disable"),
+	ctl("--endpoints", "{down}", "get", "/a"),
+	ctl("--endpoints", "{down},{down2}", "--no-sync", "get", "/a"),
+	ctl("--endpoints", "{down}", "--no-sync", "set", "/a", "1"),
+	ctl("--endpoints", "{down}", "member", "list"),
+	ctl("--endpoints", "{down}", "cluster-health"),
+	ctl("--endpoints", "{notetcd}", "get", "/a"),
+	ctl("--endpoints", "{notetcd}", "--no-sync", "get", "/a"),
+	ctl("--endpoints", "{notetcd}", "member", "list"),
+	ctl("--endpoints", "{hang}", "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "get", "/a"),
+	ctl("--endpoints", "{hang}", "--timeout", "300ms", "--total-timeout", "2s", "get", "/a"),
+	ctl("--debug", "set", "/b", "2"),
+	ctl("--debug", "--no-sync", "rm", "/b"),
+	ctl("cluster-health"),
+}
+
+// result is what one run of etcdctl gave.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// TestEtcdctlSameAsOfficial: etcdctl built against this library gives the
+// same stdout, stderr and exit code as etcdctl built against the official
+// client, step by step (about 20 s once both are built).
+func TestEtcdctlSameAsOfficial(t *testing.T) {
+	t.Parallel()
+	official, ours := buildEtcdctls(t)
+
+	notEtcd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>not etcd</html>\n")
+	}))
+	defer notEtcd.Close()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	down, down2 := closedPort(t), closedPort(t)
+
+	type side struct {
+		bin string
+		cl  *testbed.Cluster
+	}
+	sides := [2]side{{bin: official}, {bin: ours}}
+	for i := range sides {
+		sides[i].cl = testbed.NewCluster(t, testbed.Options{Size: 1})
+	}
+	var pairs []string
+	for i, s := range sides {
+		for _, m := range s.cl.Members() {
+			pairs = append(pairs, m.URL(), fmt.Sprintf("<client%d>", i), m.PeerURL(), fmt.Sprintf("<peer%d>", i), m.ID(), fmt.Sprintf("<id%d>", i))
+		}
+	}
+	// Both clients try endpoints in a random order: the two closed ports
+	// are told apart by no one.
+	for _, d := range []string{down, down2} {
+		pairs = append(pairs, strings.TrimPrefix(d, "http://"), "<down>")
+	}
+	norm := strings.NewReplacer(pairs...)
+	// The two clusters differ only in these names.
+	same := strings.NewReplacer("<client1>", "<client0>", "<peer1>", "<peer0>", "<id1>", "<id0>")
+
+	ran, differ, known := 0, 0, 0
+	for n, st := range script {
+		ran++
+		var res [2]result
+		for i, s := range sides {
+			repl := strings.NewReplacer("{eps}", strings.Join(s.cl.ClientURLs(), ","), "{peer}", s.cl.Members()[0].PeerURL(),
+				"{down}", down, "{down2}", down2, "{notetcd}", notEtcd.URL, "{hang}", hang.URL)
+			var args []string
+			if !hasEndpoints(st.args) {
+				args = append(args, "--endpoints", "{eps}")
+			}
+			args = append(args, st.args...)
+			for j := range args {
+				args[j] = repl.Replace(args[j])
+			}
+			r := runCtl(t, s.bin, args)
+			r.stdout = same.Replace(norm.Replace(r.stdout))
+			r.stderr = same.Replace(norm.Replace(r.stderr))
+			res[i] = r
+		}
+		name := fmt.Sprintf("step %d: etcdctl %s", n, strings.Join(st.args, " "))
+		if res[0] != res[1] && st.known != "" {
+			known++
+			t.Logf("%s differs on purpose (%s)\nofficial: exit %d\n  stdout: %q\n  stderr: %q\nours:     exit %d\n  stdout: %q\n  stderr: %q",
+				name, st.known, res[0].code, res[0].stdout, res[0].stderr, res[1].code, res[1].stdout, res[1].stderr)
+		} else if res[0] != res[1] {
+			differ++
+			t.Errorf("%s differs\nofficial: exit %d\n  stdout: %q\n  stderr: %q\nours:     exit %d\n  stdout: %q\n  stderr: %q",
+				name, res[0].code, res[0].stdout, res[0].stderr, res[1].code, res[1].stdout, res[1].stderr)
+		} else {
+			t.Logf("%s: exit %d, stdout %q, stderr %q", name, res[0].code, res[0].stdout, res[0].stderr)
+		}
+	}
+	t.Logf("%d steps, %d differ, %d differ on purpose", ran, differ, known)
+}
+
+func hasEndpoints(args []string) bool {
+	for _, a := range args {
+		if a == "--endpoints" {
+			return true
+		}
+	}
+	return false
+}
+
+// runCtl runs etcdctl in v2 mode with a bounded time.
+func runCtl(t *testing.T, bin string, args []string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{"ETCDCTL_API=2", "HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("etcdctl %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("etcdctl %v did not end in 30s", args)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// closedPort returns the URL of a loopback port nobody listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
