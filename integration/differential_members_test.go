@@ -157,7 +157,7 @@ func runSequence(t *testing.T, cl *testbed.Cluster, d *apiDriver) []string {
 	var out []string
 	rec := func(step string, v any, err error) {
 		if err != nil {
-			out = append(out, fmt.Sprintf("%s: error (user not found %v, role not found %v)", step, d.isUserNotFound(err), d.isRoleNotFound(err)))
+			out = append(out, fmt.Sprintf("%s: error %q (user not found %v, role not found %v)", step, norm.repl.Replace(err.Error()), d.isUserNotFound(err), d.isRoleNotFound(err)))
 			t.Logf("%s: %v", step, err)
 			return
 		}
@@ -197,6 +197,11 @@ func runSequence(t *testing.T, cl *testbed.Cluster, d *apiDriver) []string {
 	}
 	v, err = d.add(ctx, newPeer)
 	rec("add again", v, err)
+	for _, bad := range []string{"foo", "http://127.0.0.1:1/path", "http://127.0.0.1", ""} {
+		v, err = d.add(ctx, bad)
+		rec("add bad peer URL "+bad, v, err)
+	}
+	rec("update no peer URL", nil, d.update(ctx, newID, nil))
 	rec("update unknown", nil, d.update(ctx, "1234", []string{alt}))
 	rec("update", nil, d.update(ctx, newID, []string{alt}))
 	v, err = d.list(ctx)
@@ -269,8 +274,8 @@ func runSequence(t *testing.T, cl *testbed.Cluster, d *apiDriver) []string {
 //     not exist" without the final dot its regular expression wants, so
 //     IsUserNotFound is false there; this client decides from the 404.
 var knownDifferences = map[string]string{
-	`get user: {"user":"alice","roles":["rw"]}`:                              `get user: {"user":"alice","roles":["","rw"]}`,
-	`remove missing user: error (user not found true, role not found false)`: `remove missing user: error (user not found false, role not found false)`,
+	`get user: {"user":"alice","roles":["rw"]}`:                                                                `get user: {"user":"alice","roles":["","rw"]}`,
+	`remove missing user: error "auth: User alice does not exist" (user not found true, role not found false)`: `remove missing user: error "auth: User alice does not exist" (user not found false, role not found false)`,
 }
 
 // TestDifferentialMembersAuth runs the same member and auth calls through
