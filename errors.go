@@ -31,7 +31,6 @@ var (
 	// with something that is not the JSON an etcd server sends. As with
 	// the original client, the error of the keys API has this text, and
 	// that of the other APIs the text of the JSON error (which it wraps).
-	//lint:ignore ST1005 the official client's text, kept word for word
 	ErrInvalidJSON = errors.New("client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint")
 
 	// ErrEmptyBody is returned when a response that must carry a body has none.
