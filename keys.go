@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -520,7 +521,19 @@ func decodeKeysResponse(resp *response) (*Response, error) {
 	default:
 		b, _ := readAllCapped(resp.Body)
 		resp.Body.Close()
-		return nil, decodeErrorBody(resp.StatusCode, b)
+		err := decodeErrorBody(resp.StatusCode, b)
+		var he *HTTPError
+		if errors.As(err, &he) {
+			// Not an etcd error: as the original client, JSON is read
+			// as an Error all the same, anything else is invalid JSON
+			// (which unwraps to the *HTTPError).
+			var e Error
+			if json.Unmarshal(b, &e) == nil {
+				return nil, e
+			}
+			return nil, &invalidJSONError{err: he, keys: true}
+		}
+		return nil, err
 	}
 }
 

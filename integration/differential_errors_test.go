@@ -36,6 +36,17 @@ func TestDifferentialFailureTexts(t *testing.T) {
 	}))
 	defer hang.Close()
 	defer close(release)
+	status := func(code int, body string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, body)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	notFound := status(404, "<html>no such page</html>")
+	badGateway := status(502, "<html>bad gateway</html>")
+	unavailable := status(503, `{"message":"etcdserver: no leader"}`)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +81,10 @@ func TestDifferentialFailureTexts(t *testing.T) {
 		{"refused", []string{refused}},
 		{"not etcd", []string{notEtcd.URL}},
 		{"hung", []string{hang.URL}},
+		{"404 not etcd", []string{notFound.URL}},
+		{"502", []string{badGateway.URL}},
+		{"503", []string{unavailable.URL}},
+		{"400 JSON not etcd", []string{status(400, `{"message":"bad"}`).URL}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
