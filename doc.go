@@ -30,7 +30,9 @@
 // (Config.HeaderTimeoutPerRequest, on by default, so a hung member costs
 // one timeout and not the caller's deadline), or when the member answers
 // with a 5xx error such as a raft timeout. When every endpoint failed, the
-// call returns a *ClusterError that lists each endpoint and its error.
+// call returns a *ClusterError: its Errors hold one error per endpoint, as
+// the original client's did, and its Attempts name the endpoint of every
+// attempt.
 //
 // Reads and watches are always safe to send again. A write is sent again
 // to another member only when it provably never left the client (the
@@ -76,7 +78,11 @@
 //   - An etcd error answer of the keys API is an Error; it matches any Error
 //     with the same Code under errors.Is, and err.(client.Error) also works.
 //   - *ClusterError matches ErrClusterUnavailable, and errors.Is / errors.As
-//     look into each per-endpoint error (ErrAttemptTimeout, *net.OpError, ...).
+//     look into each attempt (*EndpointError, ErrAttemptTimeout,
+//     *net.OpError, ...).
+//   - Error() gives the original client's text for the same failure (a
+//     ClusterError's entries, the members and auth APIs' messages); the
+//     typed errors say more with errors.Is, errors.As and their Detail.
 //   - *OutcomeUnknownError matches ErrOutcomeUnknown and wraps the cause.
 //   - An endpoint of another etcd cluster (its X-Etcd-Cluster-Id differs from
 //     the one the client saw first) gives a *ClusterIDMismatchError and is

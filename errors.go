@@ -23,6 +23,11 @@ var (
 	// ErrNoLeaderEndpoint is returned when the leader is asked for and no
 	// endpoint of the client is the leader's.
 	ErrNoLeaderEndpoint = errors.New("client: no leader endpoint available")
+
+	// ErrNoRequest is the original client's error for a request action
+	// that built no HTTP request. This client never returns it; it is kept
+	// so that code naming it compiles.
+	ErrNoRequest = errors.New("no HTTPRequest was available")
 )
 
 // Errors about the content of a response.

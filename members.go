@@ -180,9 +180,18 @@ type ElectionInProgressError struct {
 	Err error
 }
 
-// Error says that no leader is known and lists what each endpoint answered.
-func (e *ElectionInProgressError) Error() string {
-	return "client: members: leader: no leader, an election is in progress or the cluster has lost quorum: " + e.Err.Error()
+// Error returns the original client's text for the same answers: that of
+// the *ClusterError. Detail says what happened.
+func (e *ElectionInProgressError) Error() string { return e.Err.Error() }
+
+// Detail says that no leader is known and lists what each endpoint answered.
+func (e *ElectionInProgressError) Detail() string {
+	d := e.Err.Error()
+	var ce *ClusterError
+	if errors.As(e.Err, &ce) {
+		d = ce.AttemptsDetail()
+	}
+	return "client: members: leader: no leader, an election is in progress or the cluster has lost quorum:\n" + d
 }
 
 // Unwrap returns the *ClusterError.

@@ -207,7 +207,13 @@ func TestMembersLeaderDuringElection(t *testing.T) {
 	if !errors.As(err, &ee) || !errors.As(err, &ce) || len(ce.Errors) != 3 || !errors.Is(err, ErrClusterUnavailable) {
 		t.Errorf("got %#v", err)
 	}
-	wantContains(t, err.Error(), "election")
+	// The original client's text: a ClusterError, "has no leader" per
+	// member that answered 503; Detail says more.
+	if err.Error() != ce.Error() {
+		t.Errorf("Error() = %q, want the ClusterError's %q", err.Error(), ce.Error())
+	}
+	wantContains(t, err.Error(), "client: etcd member "+a.URL+" has no leader")
+	wantContains(t, ee.Detail(), "election")
 	if len(a.requests()) != 1 || len(b.requests()) != 1 {
 		t.Errorf("each member should be asked once")
 	}
