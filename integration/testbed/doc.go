@@ -62,7 +62,8 @@
 //   - Cluster.AddMember and RemoveMember go through the v2 members API
 //     (POST /v2/members, DELETE /v2/members/<id>) with raw HTTP.
 //   - Options.ProxyClients puts a Proxy in front of every client port: delay,
-//     black hole, connection reset and refused connects (see Proxy).
+//     black hole, connection reset, refused connects and answers cut right
+//     after their headers (see Proxy).
 //   - Options.ProxyPeers routes all peer traffic through per-member proxies,
 //     so Member.Isolate can partition one member from the rest while it
 //     still answers (stale) reads; see Isolate for how.
