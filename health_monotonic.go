@@ -94,9 +94,14 @@ func (c *httpClusterClient) noteReturned(r *request, resp *http.Response) {
 func quorumUpgrade(r *request) *request {
 	q := *r
 	q.kind = KindQuorumRead
-	if q.query == "" {
+	switch {
+	case q.query == "":
 		q.query = "quorum=true"
-	} else {
+	case strings.HasPrefix(q.query, "quorum=true"):
+	case strings.HasPrefix(q.query, "quorum=false"):
+		// Get names every option: the server reads the first value.
+		q.query = "quorum=true" + strings.TrimPrefix(q.query, "quorum=false")
+	default:
 		q.query += "&quorum=true"
 	}
 	return &q

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +403,21 @@ func TestKeysServerDecides(t *testing.T) {
 				t.Fatalf("sent %s %s ?%s %q, want %s %s ?%s %q", r.method, r.path, r.query, r.body, tt.method, tt.path, tt.query, tt.body)
 			}
 		})
+	}
+}
+
+// TestQuorumUpgradeOfGet: the monotonic-read guard's upgrade of a Get,
+// whose query names quorum=false, asks the server for a quorum read (it
+// reads the first value of a parameter).
+func TestQuorumUpgradeOfGet(t *testing.T) {
+	for i, q := range getQueries {
+		up := quorumUpgrade(&request{query: q})
+		v, err := url.ParseQuery(up.query)
+		if err != nil || len(v["quorum"]) != 1 || v.Get("quorum") != "true" || up.kind != KindQuorumRead {
+			t.Errorf("query %d %q upgraded to %q", i, q, up.query)
+		}
+		if v.Get("recursive") != strconv.FormatBool(i&2 != 0) || v.Get("sorted") != strconv.FormatBool(i&1 != 0) {
+			t.Errorf("query %d %q upgraded to %q: other options changed", i, q, up.query)
+		}
 	}
 }
