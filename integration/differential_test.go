@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -265,6 +266,15 @@ var diffSteps = []struct {
 		return kv.set(ctx, "/t", "v", diffSet{PrevExist: "maybe"})
 	}},
 	{"get after", func(ctx context.Context, kv diffKV) diffResult { return kv.get(ctx, "/t", false, false) }},
+	{"refresh of a dir", func(ctx context.Context, kv diffKV) diffResult {
+		return kv.set(ctx, "/o", "", diffSet{Refresh: true, TTL: time.Minute, Dir: true, PrevExist: "true"})
+	}},
+}
+
+// knownKeyDifferences are the steps whose results differ on purpose, and why.
+var knownKeyDifferences = map[string]string{
+	"refresh of a dir": "the server answers 500 (error 300): the official client resends the write to the next member and returns a *ClusterError; " +
+		"this one does not resend it and returns an *OutcomeUnknownError",
 }
 
 // TestDifferentialOfficialClient runs the same operations through this
@@ -290,14 +300,21 @@ func TestDifferentialOfficialClient(t *testing.T) {
 	require.NoError(t, err)
 	their := &theirs{k: tk, base: r2.Index}
 
-	differ := 0
+	differ, known := 0, 0
 	for _, s := range diffSteps {
 		want := s.run(ctx, their)
 		got := s.run(ctx, our)
+		if why, ok := knownKeyDifferences[s.name]; ok {
+			if !reflect.DeepEqual(want, got) {
+				known++
+				t.Logf("step %q differs on purpose (%s):\n  official: %+v\n  ours:     %+v", s.name, why, want, got)
+			}
+			continue
+		}
 		if !assert.Equal(t, want, got, "step %q", s.name) {
 			differ++
 		}
 		t.Logf("%-20s action=%q err=%d %q node=%+v", s.name, got.Action, got.ErrCode, got.ErrText, got.Node)
 	}
-	t.Logf("%d steps, %d differ", len(diffSteps), differ)
+	t.Logf("%d steps, %d differ, %d differ on purpose", len(diffSteps), differ, known)
 }
