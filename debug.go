@@ -46,7 +46,7 @@ func printcURL(r *request, u *url.URL) {
 // as it is sent, and the body, if any, quoted as Go quotes strings.
 func curlCommand(r *request, u *url.URL) string {
 	s := fmt.Sprintf("curl -X %s %s", r.method, u)
-	if len(r.body) > 0 {
+	if len(r.body) > 0 || r.contentType != "" { // a request with a body, even an empty one
 		if r.sensitive {
 			s += ` -d "<redacted>"`
 		} else {
