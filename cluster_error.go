@@ -21,8 +21,8 @@ import (
 // the server's answer.
 //
 // Attempts records every attempt, in order, each as an *EndpointError that
-// names the endpoint, and request-level causes such as
-// ErrRetryBudgetExhausted.
+// names the endpoint (or the *OutcomeUnknownError of a write that may have
+// been applied), and request-level causes such as ErrRetryBudgetExhausted.
 //
 // A ClusterError matches ErrClusterUnavailable with errors.Is, and errors.Is
 // and errors.As also look into every attempt (or into Errors when Attempts
@@ -41,7 +41,12 @@ func newClusterError(attempts []error) *ClusterError {
 	at := map[string]int{}
 	for _, a := range attempts {
 		var ee *EndpointError
-		if !errors.As(a, &ee) {
+		var oe *OutcomeUnknownError
+		switch {
+		case errors.As(a, &ee):
+		case errors.As(a, &oe):
+			ee = &EndpointError{Endpoint: oe.Endpoint, Err: oe.Err}
+		default:
 			continue // not about one endpoint
 		}
 		e := originalEntry(ee)
@@ -53,6 +58,29 @@ func newClusterError(attempts []error) *ClusterError {
 		ce.Errors = append(ce.Errors, e)
 	}
 	return ce
+}
+
+// outcomeUnknown is the error of write r whose attempt at endpoint may
+// have reached the server and ended with err, after the failed attempts
+// before it: the *OutcomeUnknownError, inside a *ClusterError unless the
+// original client returned the bare error of such a write (see
+// OutcomeUnknownError).
+func outcomeUnknown(attempts []error, endpoint string, r *request, err error) error {
+	oe := &OutcomeUnknownError{Endpoint: endpoint, Err: err}
+	if originalOneShot(r) {
+		return oe
+	}
+	return newClusterError(append(attempts, oe))
+}
+
+// originalOneShot reports whether the original client sent r to one member
+// only and returned the bare error of a failure: a create (prevExist=false)
+// and an in-order create.
+func originalOneShot(r *request) bool {
+	if r.kind != KindWrite {
+		return false
+	}
+	return r.method == http.MethodPost || strings.Contains("&"+r.query+"&", "&prevExist=false&")
 }
 
 // originalEntry is the entry the original client recorded for the failure

@@ -83,7 +83,11 @@
 //   - Error() gives the original client's text for the same failure (a
 //     ClusterError's entries, the members and auth APIs' messages); the
 //     typed errors say more with errors.Is, errors.As and their Detail.
-//   - *OutcomeUnknownError matches ErrOutcomeUnknown and wraps the cause.
+//   - A write whose outcome is unknown gives an error matching
+//     ErrOutcomeUnknown: an *OutcomeUnknownError, which wraps the cause, by
+//     itself for a create or an in-order create, else inside a
+//     *ClusterError (as the original client returned for the same
+//     failures).
 //   - An endpoint of another etcd cluster (its X-Etcd-Cluster-Id differs from
 //     the one the client saw first) gives a *ClusterIDMismatchError and is
 //     never used silently; a write that cannot be resent is only sent to an

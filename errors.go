@@ -84,6 +84,12 @@ var (
 // to another member, because a resend could apply it twice or turn success
 // into a misleading error (a second create failing with "key exists"). Read
 // the key to find out.
+//
+// A create (Create, or Set with PrevNoExist) and an in-order create return
+// it as it is, as the original client returned the bare error of such a
+// write; other writes return a *ClusterError whose Attempts end with it, as
+// the original client returned a *ClusterError after trying every member.
+// errors.Is(err, ErrOutcomeUnknown) and errors.As find it in both.
 type OutcomeUnknownError struct {
 	// Endpoint is the endpoint the request was sent to.
 	Endpoint string
@@ -91,8 +97,18 @@ type OutcomeUnknownError struct {
 	Err error
 }
 
-// Error describes the failure.
+// Error returns the original client's text for the same failure at the
+// endpoint, such as "client: etcd member ... has no leader" or a
+// transport error's text (the original client returned that for a create;
+// for other writes it resent them, and this client returns a
+// *ClusterError holding the OutcomeUnknownError). Detail says that the
+// outcome is unknown.
 func (e *OutcomeUnknownError) Error() string {
+	return originalEntry(&EndpointError{Endpoint: e.Endpoint, Err: e.Err}).Error()
+}
+
+// Detail says that the outcome is unknown, where the request went and why.
+func (e *OutcomeUnknownError) Detail() string {
 	return "client: outcome of the write is unknown (request may have reached " + e.Endpoint + "): " + e.Err.Error()
 }
 

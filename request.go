@@ -35,7 +35,7 @@ type request struct {
 	// replayable means the request may be resent to another member even
 	// after it may have reached a server: reads, watches, and writes whose
 	// repetition cannot change their effect. A request that is not
-	// replayable fails with an *OutcomeUnknownError instead.
+	// replayable fails with an error matching ErrOutcomeUnknown instead.
 	replayable bool
 	// sensitive marks a body that holds a secret and is never printed.
 	sensitive bool
@@ -233,7 +233,7 @@ rounds:
 			}
 			c.recordOutcome(ep, info, err, elapsed, end, wasEjected)
 			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
-				return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: err}
+				return nil, outcomeUnknown(errs, ep.raw, r, err)
 			}
 			// A connection that could not be made to an endpoint that
 			// was in use cost the server nothing and ejected the
