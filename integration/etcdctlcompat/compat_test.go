@@ -28,6 +28,8 @@ type step struct {
 	// smoke marks the steps run by default; the others run with
 	// ETCDV2_FAULTS=1.
 	smoke bool
+	// known, when set, says why the step's output differs on purpose.
+	known string
 }
 
 func smoke(args ...string) step { return step{args: args, smoke: true} }
@@ -94,6 +96,9 @@ var script = []step{
 	ctl("user", "grant", "--roles", "rw", "alice"),
 	ctl("user", "grant", "--roles", "nope", "alice"),
 	ctl("user", "get", "alice"),
+	ctl("user", "revoke", "--roles", "nope", "alice"),
+	{args: []string{"user", "get", "alice"}, known: "on etcd 3.x the official GetUser returns a role list that starts with an empty name " +
+		"(etcdctl prints \"Roles:  rw\"); this client returns the role names (README, compatibility notes)"},
 	ctl("user", "revoke", "--roles", "rw", "alice"),
 	ctl("user", "passwd", "alice:newpw"),
 	smoke("user", "list"),
@@ -192,7 +197,7 @@ func TestEtcdctlSameAsOfficial(t *testing.T) {
 	// The two clusters differ only in these names.
 	same := strings.NewReplacer("<client1>", "<client0>", "<peer1>", "<peer0>", "<id1>", "<id0>")
 
-	ran, differ := 0, 0
+	ran, differ, known := 0, 0, 0
 	for n, st := range script {
 		if !st.smoke && !all {
 			continue
@@ -217,7 +222,11 @@ func TestEtcdctlSameAsOfficial(t *testing.T) {
 			res[i] = r
 		}
 		name := fmt.Sprintf("step %d: etcdctl %s", n, strings.Join(st.args, " "))
-		if res[0] != res[1] {
+		if res[0] != res[1] && st.known != "" {
+			known++
+			t.Logf("%s differs on purpose (%s)\nofficial: exit %d\n  stdout: %q\n  stderr: %q\nours:     exit %d\n  stdout: %q\n  stderr: %q",
+				name, st.known, res[0].code, res[0].stdout, res[0].stderr, res[1].code, res[1].stdout, res[1].stderr)
+		} else if res[0] != res[1] {
 			differ++
 			t.Errorf("%s differs\nofficial: exit %d\n  stdout: %q\n  stderr: %q\nours:     exit %d\n  stdout: %q\n  stderr: %q",
 				name, res[0].code, res[0].stdout, res[0].stderr, res[1].code, res[1].stdout, res[1].stderr)
@@ -225,7 +234,7 @@ func TestEtcdctlSameAsOfficial(t *testing.T) {
 			t.Logf("%s (%v): exit %d, stdout %q, stderr %q", name, time.Since(start).Round(time.Millisecond), res[0].code, res[0].stdout, res[0].stderr)
 		}
 	}
-	t.Logf("%d steps, %d differ", ran, differ)
+	t.Logf("%d steps, %d differ, %d differ on purpose", ran, differ, known)
 }
 
 func hasEndpoints(args []string) bool {
