@@ -201,14 +201,12 @@ func (w *httpWatcher) Next(ctx context.Context) (*Response, error) {
 // poll runs one long poll. It returns the event, or (nil, nil) when the
 // poll ended without one, having advanced the cursor as it may.
 func (w *httpWatcher) poll(ctx context.Context) (*Response, error) {
+	// As the original client: every parameter named, waitIndex=0 for a
+	// poll without a cursor (the server reads it as "from now").
 	q := url.Values{}
 	q.Set("wait", "true")
-	if w.next > 0 {
-		q.Set("waitIndex", strconv.FormatUint(w.next, 10))
-	}
-	if w.recursive {
-		q.Set("recursive", "true")
-	}
+	q.Set("waitIndex", strconv.FormatUint(w.next, 10))
+	q.Set("recursive", strconv.FormatBool(w.recursive))
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if w.maxPoll > 0 {

@@ -116,7 +116,7 @@ func TestWatcherFromNow(t *testing.T) {
 	if _, err := wt.Next(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.waitIndexes(); fmt.Sprint(got) != "[ 31]" {
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[0 31]" {
 		t.Fatalf("waitIndexes %q", got)
 	}
 }
@@ -237,7 +237,7 @@ func TestWatcherMaxPollDuration(t *testing.T) {
 	if err != nil || resp.Node.ModifiedIndex != 42 {
 		t.Fatalf("got %+v, %v", resp, err)
 	}
-	if got := s.waitIndexes(); fmt.Sprint(got) != "[ 41]" {
+	if got := s.waitIndexes(); fmt.Sprint(got) != "[0 41]" {
 		t.Fatalf("waitIndexes %q", got)
 	}
 }

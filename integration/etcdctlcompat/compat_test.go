@@ -72,6 +72,7 @@ var script = []step{
 	ctl("ls", "/missing"),
 	ctl("get", "/d"),
 	ctl("watch", "--after-index", "1", "/a"),
+	ctl("--debug", "--no-sync", "watch", "--after-index", "1", "--recursive", "/"),
 	smoke("rm", "--recursive", "/"),
 	ctl("set", "/", "x"),
 	ctl("rm", "-r", "/d"),
