@@ -1,0 +1,220 @@
+package recipes_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/concurrency"
+	"github.com/etcdv2/client/integration/testbed"
+)
+
+func newSession(t testing.TB, kapi client.KeysAPI, ttl time.Duration) *concurrency.Session {
+	t.Helper()
+	s, err := concurrency.NewSession(kapi, concurrency.WithTTL(ttl))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func children(t testing.TB, kapi client.KeysAPI, dir string) []*client.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := kapi.Get(ctx, dir, &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
+	if errCodeIs(err, client.ErrorCodeKeyNotFound) {
+		return nil
+	}
+	require.NoError(t, err)
+	return r.Node.Nodes
+}
+
+// TestMutexBasics: TryLock, Unlock, tokens, keys, cancellation and the
+// session's keys on a 3-member cluster.
+func TestMutexBasics(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s1 := newSession(t, kapi, 5*time.Second)
+	s2 := newSession(t, kapi, 5*time.Second)
+	require.Equal(t, 5*time.Second, s1.TTL())
+	require.NotEqual(t, s1.ID(), s2.ID())
+
+	m1 := concurrency.NewMutex(s1, "/basics/lock")
+	m2 := concurrency.NewMutex(s2, "/basics/lock")
+	require.ErrorIs(t, m1.Unlock(ctx), concurrency.ErrNotHeld)
+	require.Zero(t, m1.Token())
+	require.NoError(t, m1.Lock(ctx))
+	require.ErrorIs(t, m1.Lock(ctx), concurrency.ErrHeld)
+	require.True(t, strings.HasPrefix(m1.Key(), "/basics/lock/"), m1.Key())
+	tok1 := m1.Token()
+	require.Equal(t, m1.Key(), "/basics/lock/"+pad20(tok1), "the token is the createdIndex of the node")
+
+	// TryLock while held: ErrLocked, and its node is gone.
+	require.ErrorIs(t, m2.TryLock(ctx), concurrency.ErrLocked)
+	require.Len(t, children(t, kapi, "/basics/lock"), 1)
+
+	// Lock with a context that ends: ctx.Err(), no node left behind.
+	lctx, lcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err := m2.Lock(lctx)
+	lcancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Len(t, children(t, kapi, "/basics/lock"), 1)
+
+	// Hand-off: m2 waits, m1 unlocks, m2 gets a higher token.
+	got := make(chan error, 1)
+	go func() { got <- m2.Lock(ctx) }()
+	waitChildren(t, kapi, "/basics/lock", 2)
+	require.NoError(t, m1.Unlock(ctx))
+	require.NoError(t, <-got)
+	require.Greater(t, m2.Token(), tok1)
+	require.ErrorIs(t, m1.Unlock(ctx), concurrency.ErrNotHeld)
+
+	// The holder's node survives several TTLs (renewed by refresh), and
+	// keeps its value (refresh with prevValue keeps it on etcd 3.5).
+	n := children(t, kapi, "/basics/lock")[0]
+	time.Sleep(8 * time.Second) // lets the TTL pass more than once: what is tested is that time passing changes nothing
+	n2 := children(t, kapi, "/basics/lock")[0]
+	require.Equal(t, n.Key, n2.Key)
+	require.Equal(t, n.Value, n2.Value)
+	require.Greater(t, n2.ModifiedIndex, n.ModifiedIndex, "renewals bump modifiedIndex")
+	select {
+	case <-s2.Done():
+		t.Fatal("session ended while renewing")
+	default:
+	}
+
+	// Close deletes the session's keys (by owner), so the lock is free.
+	require.NoError(t, s2.Close())
+	require.Empty(t, children(t, kapi, "/basics/lock"))
+	<-s2.Done()
+	require.ErrorIs(t, concurrency.NewMutex(s2, "/basics/lock").Lock(ctx), concurrency.ErrSessionExpired)
+	require.NoError(t, m1.Lock(ctx))
+	require.NoError(t, m1.Unlock(ctx))
+}
+
+func pad20(v uint64) string {
+	s := strconv.FormatUint(v, 10)
+	return strings.Repeat("0", 20-len(s)) + s
+}
+
+func waitChildren(t testing.TB, kapi client.KeysAPI, dir string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(children(t, kapi, dir)) != n {
+		require.True(t, time.Now().Before(deadline), "%s never had %d children", dir, n)
+		time.Sleep(20 * time.Millisecond) // polled state, bounded by the deadline
+	}
+}
+
+// holds are the critical-section writes of contender processes.
+type hold struct{ token, index uint64 }
+
+// checkExclusion checks mutual exclusion in index space: every write made
+// inside a critical section falls at an index where the writer's node was
+// the first live node of the lock directory, per the recorder; and tokens
+// never decrease along the history.
+func checkExclusion(t *testing.T, evs []event, dir string, holds []hold) {
+	t.Helper()
+	require.NotEmpty(t, holds)
+	sorted := append([]hold(nil), holds...)
+	sortHolds(sorted)
+	var last uint64
+	for _, h := range sorted {
+		live := liveAt(evs, dir, h.index)
+		require.NotEmpty(t, live, "write at %d by token %d: no node was live", h.index, h.token)
+		require.Equal(t, h.token, live[0].created, "write at %d by token %d while %d held the lock", h.index, h.token, live[0].created)
+		require.GreaterOrEqual(t, h.token, last, "token went down at index %d", h.index)
+		last = h.token
+	}
+}
+
+func sortHolds(h []hold) {
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0 && h[j].index < h[j-1].index; j-- {
+			h[j], h[j-1] = h[j-1], h[j]
+		}
+	}
+}
+
+// runContenders runs procs processes of workers goroutines, each making
+// count acquisitions, while fault (if not nil) runs once; it returns the
+// holds reported.
+func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl int, fault func()) []hold {
+	t.Helper()
+	env := map[string]string{
+		endpointsEnv: strings.Join(c.ClientURLs(), ","),
+		keyEnv:       dir, resEnv: res,
+		ttlEnv: strconv.Itoa(ttl), countEnv: strconv.Itoa(count), workersEnv: strconv.Itoa(workers),
+	}
+	ps := make([]*proc, procs)
+	for i := range ps {
+		ps[i] = startProc(t, "contender", env)
+	}
+	var holds []hold
+	faultDone := fault == nil
+	deadline := time.Now().Add(4 * time.Minute)
+	for _, p := range ps {
+		for {
+			require.True(t, time.Now().Before(deadline), "contenders did not finish")
+			var l string
+			var ok bool
+			select {
+			case l, ok = <-p.lines:
+			case <-time.After(time.Until(deadline)):
+				t.Fatal("contenders did not finish")
+			}
+			require.True(t, ok, "contender exited before DONE")
+			f := strings.Fields(l)
+			if f[0] == "DONE" {
+				break
+			}
+			if f[0] == "HOLD" {
+				holds = append(holds, hold{atou(t, f[1]), atou(t, f[2])})
+				if !faultDone && len(holds) == procs*workers*count/3 {
+					faultDone = true
+					fault()
+				}
+			}
+		}
+	}
+	return holds
+}
+
+// TestMutexExclusionSmoke: 2 processes x 3 contenders x 35 acquisitions on
+// a 3-member cluster, the etcd leader killed and restarted once;
+// exclusion, token order and no orphan nodes, checked against a recorder
+// that watches the prefix from before the first acquisition.
+func TestMutexExclusionSmoke(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	from := currentIndex(t, kapi)
+	rec := startRecorder(t, kapi, "/smoke", from)
+	holds := runContenders(t, c, "/smoke/lock", "/smoke/res", 2, 3, 35, 5, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		l, err := c.Leader(ctx)
+		require.NoError(t, err)
+		l.Kill(t)
+		l.Restart(t)
+	})
+	require.GreaterOrEqual(t, len(holds), 2*3*35*9/10, "most acquisitions reported a hold")
+	var maxIdx uint64
+	for _, h := range holds {
+		maxIdx = max(maxIdx, h.index)
+	}
+	evs := rec.waitIndex(t, maxIdx, 30*time.Second)
+	checkExclusion(t, evs, "/smoke/lock", holds)
+	waitChildren(t, kapi, "/smoke/lock", 0)
+}
+
+var _ = errors.Is
