@@ -214,6 +214,7 @@ func TestMutexExclusionSmoke(t *testing.T) {
 	}
 	evs := rec.waitIndex(t, maxIdx, 30*time.Second)
 	checkExclusion(t, evs, "/smoke/lock", holds)
+	t.Logf("%d acquisitions checked against %d recorded events", len(holds), len(evs))
 	waitChildren(t, kapi, "/smoke/lock", 0)
 }
 
