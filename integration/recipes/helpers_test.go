@@ -3,6 +3,7 @@ package recipes_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -24,6 +25,10 @@ type countingTransport struct {
 	watches   atomic.Int64 // GET ...wait=true
 	listings  atomic.Int64 // quorum recursive GETs
 	cleared   atomic.Int64 // answers with etcd error 401 (event index cleared)
+	woken     atomic.Int64 // watch answers that carried an event
+
+	pathsMu    sync.Mutex
+	watchPaths map[string]int // watched paths
 	loseNext  atomic.Int64 // how many matching writes to answer with an error
 	duplicate atomic.Bool  // send a matching write twice before losing it
 	loseMatch atomic.Value // string: method + " " + path prefix
@@ -84,11 +89,51 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return nil, lostAnswer{}
 		}
 	}
+	if strings.Contains(q, "wait=true") {
+		t.pathsMu.Lock()
+		if t.watchPaths == nil {
+			t.watchPaths = map[string]int{}
+		}
+		t.watchPaths[r.URL.Path]++
+		t.pathsMu.Unlock()
+	}
 	resp, err := t.base.RoundTrip(r)
-	if err == nil && resp.StatusCode == http.StatusBadRequest && strings.Contains(q, "wait=true") {
-		t.cleared.Add(1)
+	if err == nil && strings.Contains(q, "wait=true") {
+		if resp.StatusCode == http.StatusBadRequest {
+			t.cleared.Add(1)
+		}
+		if resp.StatusCode == http.StatusOK {
+			resp.Body = &wokenBody{ReadCloser: resp.Body, n: &t.woken}
+		}
 	}
 	return resp, err
+}
+
+func (t *countingTransport) paths() map[string]int {
+	t.pathsMu.Lock()
+	defer t.pathsMu.Unlock()
+	out := map[string]int{}
+	for k, v := range t.watchPaths {
+		out[k] = v
+	}
+	return out
+}
+
+// wokenBody counts a watch answer once its first byte arrives: a poll that
+// ends empty is not an event.
+type wokenBody struct {
+	io.ReadCloser
+	n    *atomic.Int64
+	seen bool
+}
+
+func (b *wokenBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && !b.seen {
+		b.seen = true
+		b.n.Add(1)
+	}
+	return n, err
 }
 
 // newClient returns a KeysAPI on endpoints with its own counting transport.
@@ -213,13 +258,24 @@ func liveAt(evs []event, dir string, i uint64) []event {
 	return out
 }
 
-// firstIndex returns the index of a quorum read: every later event is
+// marker writes prefix/marker and returns its index: once a recorder of
+// prefix has seen it, it has seen every earlier event.
+func marker(t testing.TB, kapi client.KeysAPI, prefix string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := kapi.Set(ctx, prefix+"/marker", "x", nil)
+	require.NoError(t, err)
+	return r.Node.ModifiedIndex
+}
+
+// currentIndex returns the index of a fresh write: every later event is
 // after it.
 func currentIndex(t testing.TB, kapi client.KeysAPI) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := kapi.Set(ctx, "/probe-index", "x", nil)
+	r, err := kapi.Set(ctx, "/probe-index", "x", nil) // a write: its index is after every event so far
 	require.NoError(t, err)
 	return r.Node.ModifiedIndex
 }

@@ -219,3 +219,119 @@ func TestMutexExclusionSmoke(t *testing.T) {
 }
 
 var _ = errors.Is
+
+// TestMutexFairNoHerd: six waiters enqueued one after the other are granted
+// in that order; each watches only its predecessor's key, and each release
+// wakes exactly one watch (counted on the waiters' transports).
+func TestMutexFairNoHerd(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 6
+	first := concurrency.NewMutex(newSession(t, kapi, 10*time.Second), "/fair/lock")
+	require.NoError(t, first.Lock(ctx))
+
+	type waiter struct {
+		m   *concurrency.Mutex
+		tr  *countingTransport
+		key string
+	}
+	ws := make([]*waiter, n)
+	granted := make(chan int, n)
+	errs := make(chan error, n)
+	for i := range ws {
+		k, tr := newClient(t, c.ClientURLs())
+		ws[i] = &waiter{m: concurrency.NewMutex(newSession(t, k, 10*time.Second), "/fair/lock"), tr: tr}
+		go func() {
+			if err := ws[i].m.Lock(ctx); err != nil {
+				errs <- err
+				return
+			}
+			granted <- i
+		}()
+		waitChildren(t, kapi, "/fair/lock", i+2)
+		nodes := children(t, kapi, "/fair/lock")
+		ws[i].key = nodes[len(nodes)-1].Key
+	}
+	nodes := children(t, kapi, "/fair/lock")
+	holder := first
+	for i := 0; i < n; i++ {
+		var before int64
+		for _, w := range ws {
+			before += w.tr.woken.Load()
+		}
+		require.NoError(t, holder.Unlock(ctx))
+		select {
+		case g := <-granted:
+			require.Equal(t, i, g, "grant out of arrival order")
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("no grant")
+		}
+		require.Equal(t, ws[i].key, ws[i].m.Key())
+		var after int64
+		for _, w := range ws {
+			after += w.tr.woken.Load()
+		}
+		require.Equal(t, int64(1), after-before, "hand-off %d woke %d watches", i, after-before)
+		// The waiter watched its predecessor, and nothing else.
+		for p := range ws[i].tr.paths() {
+			require.Equal(t, "/v2/keys"+nodes[i].Key, p, "waiter %d watched another key", i)
+		}
+		holder = ws[i].m
+	}
+	require.NoError(t, holder.Unlock(ctx))
+}
+
+// TestMutexAmbiguousWrites: answers lost after the server applied the write
+// (the client reports an unknown outcome and does not resend). The create
+// of a waiter node, a create applied twice, the session key's create and the
+// Unlock's delete are each resolved by reading back by owner id: one node
+// is used, duplicates are removed, nothing is left behind.
+func TestMutexAmbiguousWrites(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, tr := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Session creation with a lost answer.
+	tr.loseMatch.Store("PUT /v2/keys/_etcdv2/sessions/")
+	tr.loseNext.Store(1)
+	s, err := concurrency.NewSession(kapi, concurrency.WithTTL(5*time.Second))
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, int64(0), tr.loseNext.Load(), "the session create was not intercepted")
+
+	from := currentIndex(t, kapi)
+	rec := startRecorder(t, kapi, "/amb", from)
+	m := concurrency.NewMutex(s, "/amb/lock")
+	for _, dup := range []bool{false, true} {
+		tr.loseMatch.Store("POST /v2/keys/amb/lock")
+		tr.duplicate.Store(dup)
+		tr.loseNext.Store(1)
+		require.NoError(t, m.Lock(ctx))
+		require.Equal(t, int64(0), tr.loseNext.Load())
+		nodes := children(t, kapi, "/amb/lock")
+		require.Len(t, nodes, 1, "a duplicate of the create is removed")
+		require.Equal(t, m.Key(), nodes[0].Key, "the first copy is the one used")
+		tr.loseMatch.Store("DELETE /v2/keys/amb/lock")
+		tr.duplicate.Store(false)
+		tr.loseNext.Store(1)
+		require.NoError(t, m.Unlock(ctx))
+		require.Equal(t, int64(0), tr.loseNext.Load())
+	}
+	tr.loseMatch.Store("")
+	last := marker(t, kapi, "/amb")
+	creates := 0
+	for _, e := range rec.waitIndex(t, last, 10*time.Second) {
+		if e.action == "create" && strings.HasPrefix(e.key, "/amb/lock/") {
+			creates++
+		}
+	}
+	require.Equal(t, 3, creates, "one create, then one create applied twice")
+	waitChildren(t, kapi, "/amb/lock", 0)
+}
