@@ -2,6 +2,7 @@ package recipes_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -297,3 +298,5 @@ type body struct {
 func (body) Close() error { return nil }
 
 func newBody(b []byte) body { return body{strings.NewReader(string(b))} }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
