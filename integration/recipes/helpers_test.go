@@ -23,16 +23,16 @@ import (
 type countingTransport struct {
 	base *http.Transport
 
-	watches   atomic.Int64 // GET ...wait=true
-	listings  atomic.Int64 // quorum recursive GETs
-	cleared   atomic.Int64 // answers with etcd error 401 (event index cleared)
-	woken     atomic.Int64 // watch answers that carried an event
+	watches  atomic.Int64 // GET ...wait=true
+	listings atomic.Int64 // quorum recursive GETs
+	cleared  atomic.Int64 // answers with etcd error 401 (event index cleared)
+	woken    atomic.Int64 // watch answers that carried an event
 
 	pathsMu    sync.Mutex
 	watchPaths map[string]int // watched paths
-	loseNext  atomic.Int64 // how many matching writes to answer with an error
-	duplicate atomic.Bool  // send a matching write twice before losing it
-	loseMatch atomic.Value // string: method + " " + path prefix
+	loseNext   atomic.Int64   // how many matching writes to answer with an error
+	duplicate  atomic.Bool    // send a matching write twice before losing it
+	loseMatch  atomic.Value   // string: method + " " + path prefix
 }
 
 func newCountingTransport() *countingTransport {

@@ -86,3 +86,42 @@ func waitWatch(t testing.TB, tr *countingTransport) {
 		time.Sleep(10 * time.Millisecond) // polled counter, bounded
 	}
 }
+
+// TestObserveAfter401: an observer whose only endpoint goes silent while the
+// leader changes and 1500 writes push its cursor out of the history: after
+// the 401 it lists again and delivers the new leader; tokens keep rising.
+func TestObserveAfter401(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	ms := c.Members()
+	k, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
+	obsK, otr := newClient(t, []string{ms[0].URL()})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	a := concurrency.NewElection(newSession(t, k, 10*time.Second), "/obs401/svc")
+	b := concurrency.NewElection(newSession(t, k, 10*time.Second), "/obs401/svc")
+	require.NoError(t, a.Campaign(ctx, "a"))
+	la, err := a.Leader(ctx)
+	require.NoError(t, err)
+	obs := startObserver(t, concurrency.NewElection(newSession(t, obsK, 20*time.Second), "/obs401/svc"))
+	obs.waitFor(t, la, 20*time.Second)
+	waitWatch(t, otr)
+
+	ms[0].Proxy().BlackHole(true)
+	errc := make(chan error, 1)
+	go func() { errc <- b.Campaign(ctx, "b") }()
+	waitChildren(t, k, "/obs401/svc", 2)
+	require.NoError(t, a.Resign(ctx))
+	require.NoError(t, <-errc)
+	lb, err := b.Leader(ctx)
+	require.NoError(t, err)
+	flood(t, k, "/flood", 1500)
+	ms[0].Proxy().BlackHole(false)
+	ms[0].Proxy().ResetAll()
+
+	seen := obs.waitFor(t, lb, 30*time.Second)
+	require.Equal(t, []concurrency.Leader{la, lb}, seen)
+	require.GreaterOrEqual(t, otr.cleared.Load(), int64(1), "the observer's watch never got 401")
+	require.NoError(t, b.Resign(ctx))
+}
