@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,9 +147,10 @@ func sortHolds(h []hold) {
 }
 
 // runContenders runs procs processes of workers goroutines, each making
-// count acquisitions, while fault (if not nil) runs once; it returns the
-// holds reported.
-func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl int, fault func()) []hold {
+// count acquisitions. While they run, fault(i) is called (from the test
+// goroutine) each time i*step holds have been reported, i = 1, 2, ...;
+// step 0 means never. It returns the holds reported.
+func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl, step int, fault func(i int)) []hold {
 	t.Helper()
 	env := map[string]string{
 		endpointsEnv: strings.Join(c.ClientURLs(), ","),
@@ -159,33 +161,56 @@ func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, wor
 	for i := range ps {
 		ps[i] = startProc(t, "contender", env)
 	}
+	var mu sync.Mutex
 	var holds []hold
-	faultDone := fault == nil
-	deadline := time.Now().Add(4 * time.Minute)
+	var bad []string
+	done := make(chan struct{}, procs)
 	for _, p := range ps {
-		for {
-			require.True(t, time.Now().Before(deadline), "contenders did not finish")
-			var l string
-			var ok bool
-			select {
-			case l, ok = <-p.lines:
-			case <-time.After(time.Until(deadline)):
-				t.Fatal("contenders did not finish")
-			}
-			require.True(t, ok, "contender exited before DONE")
-			f := strings.Fields(l)
-			if f[0] == "DONE" {
-				break
-			}
-			if f[0] == "HOLD" {
-				holds = append(holds, hold{atou(t, f[1]), atou(t, f[2])})
-				if !faultDone && len(holds) == procs*workers*count/3 {
-					faultDone = true
-					fault()
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for l := range p.lines {
+				f := strings.Fields(l)
+				mu.Lock()
+				switch f[0] {
+				case "DONE":
+					mu.Unlock()
+					return
+				case "HOLD":
+					a, _ := strconv.ParseUint(f[1], 10, 64)
+					b, _ := strconv.ParseUint(f[2], 10, 64)
+					holds = append(holds, hold{a, b})
+				case "HOLDLOST":
+				default:
+					bad = append(bad, l)
 				}
+				mu.Unlock()
 			}
+			mu.Lock()
+			bad = append(bad, "a contender exited before DONE")
+			mu.Unlock()
+		}()
+	}
+	deadline := time.After(6 * time.Minute)
+	next := 1
+	for finished := 0; finished < procs; {
+		select {
+		case <-done:
+			finished++
+		case <-deadline:
+			t.Fatal("contenders did not finish")
+		case <-time.After(100 * time.Millisecond): // progress check for the fault schedule
+		}
+		mu.Lock()
+		n := len(holds)
+		mu.Unlock()
+		if step > 0 && finished == 0 && n >= next*step {
+			fault(next)
+			next++
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, bad)
 	return holds
 }
 
@@ -199,7 +224,10 @@ func TestMutexExclusionSmoke(t *testing.T) {
 	kapi, _ := newClient(t, c.ClientURLs())
 	from := currentIndex(t, kapi)
 	rec := startRecorder(t, kapi, "/smoke", from)
-	holds := runContenders(t, c, "/smoke/lock", "/smoke/res", 2, 3, 35, 5, func() {
+	holds := runContenders(t, c, "/smoke/lock", "/smoke-res", 2, 3, 35, 5, 70, func(i int) {
+		if i > 1 {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		l, err := c.Leader(ctx)
@@ -208,11 +236,7 @@ func TestMutexExclusionSmoke(t *testing.T) {
 		l.Restart(t)
 	})
 	require.GreaterOrEqual(t, len(holds), 2*3*35*9/10, "most acquisitions reported a hold")
-	var maxIdx uint64
-	for _, h := range holds {
-		maxIdx = max(maxIdx, h.index)
-	}
-	evs := rec.waitIndex(t, maxIdx, 30*time.Second)
+	evs := rec.waitIndex(t, marker(t, kapi, "/smoke"), 30*time.Second)
 	checkExclusion(t, evs, "/smoke/lock", holds)
 	t.Logf("%d acquisitions checked against %d recorded events", len(holds), len(evs))
 	waitChildren(t, kapi, "/smoke/lock", 0)
