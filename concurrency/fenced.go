@@ -24,15 +24,21 @@ type fenced struct {
 // highest token applied and the value written with it. Each attempt reads
 // the key (quorum), checks the token, and writes with prevIndex (or
 // prevExist=false when the key is absent); when another writer was faster
-// (101, 105) or the outcome is unknown, it reads again and decides again,
-// so a write is never applied over a higher token. It returns the response
-// of the write, or of the read that showed the write was applied.
+// (101, 105) it reads and decides again, so a write is never applied over a
+// higher token. It returns the response of the write, or of the read that
+// showed the write was applied.
+//
+// When a write's outcome is unknown (client.ErrOutcomeUnknown), FencedSet
+// reads the key back: it returns success if the write is there, sends the
+// same conditional write again if the key is unchanged (the two copies
+// cannot both apply), and otherwise returns the unknown-outcome error, since
+// the write may have been applied and then overwritten.
 func FencedSet(ctx context.Context, kapi client.KeysAPI, key, value string, token uint64) (*client.Response, error) {
 	mine, _ := json.Marshal(fenced{Token: token, Value: value})
 	want := string(mine)
 	d := backoffMin
-	var lastIndex uint64 // modifiedIndex our last unknown-outcome write was conditioned on
-	unknown := false
+	var unknownErr error // set while the last write's outcome is unknown
+	var lastIndex uint64 // the modifiedIndex that write was conditioned on (0: a create)
 	for {
 		r, err := kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
 		opts := &client.SetOptions{}
@@ -41,21 +47,27 @@ func FencedSet(ctx context.Context, kapi client.KeysAPI, key, value string, toke
 			if r.Node.Dir {
 				return nil, fmt.Errorf("concurrency: FencedSet %s: %w", key, client.Error{Code: client.ErrorCodeNotFile, Message: "Not a file", Cause: key, Index: r.Index})
 			}
+			if unknownErr != nil {
+				if r.Node.Value == want && r.Node.ModifiedIndex > lastIndex {
+					return r, nil // the write was applied
+				}
+				if r.Node.ModifiedIndex != lastIndex {
+					return nil, unknownErr // applied and overwritten, or not applied: cannot tell
+				}
+			}
 			var cur fenced
 			if jerr := json.Unmarshal([]byte(r.Node.Value), &cur); jerr != nil {
 				return nil, fmt.Errorf("concurrency: FencedSet %s: value is not a fenced value: %w", key, ErrForeignKey)
-			}
-			if unknown && r.Node.Value == want && r.Node.ModifiedIndex > lastIndex {
-				return r, nil // our earlier write was applied
 			}
 			if cur.Token > token {
 				return nil, fmt.Errorf("%w: %d applied, %d offered", ErrStaleToken, cur.Token, token)
 			}
 			opts.PrevIndex = r.Node.ModifiedIndex
-			lastIndex = r.Node.ModifiedIndex
 		case errCode(err, client.ErrorCodeKeyNotFound):
+			if unknownErr != nil && lastIndex != 0 {
+				return nil, unknownErr // the key was deleted meanwhile: cannot tell
+			}
 			opts.PrevExist = client.PrevNoExist
-			lastIndex = 0
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case serverRefused(err):
@@ -66,20 +78,26 @@ func FencedSet(ctx context.Context, kapi client.KeysAPI, key, value string, toke
 			}
 			continue
 		}
+		lastIndex = opts.PrevIndex
 		w, err := kapi.Set(ctx, key, want, opts)
 		switch {
 		case err == nil:
 			return w, nil
-		case errCode(err, client.ErrorCodeTestFailed), errCode(err, client.ErrorCodeNodeExist), errCode(err, client.ErrorCodeKeyNotFound):
+		case unknownErr == nil && (errCode(err, client.ErrorCodeTestFailed) || errCode(err, client.ErrorCodeNodeExist) || errCode(err, client.ErrorCodeKeyNotFound)):
 			// Someone else wrote first: decide again.
+		case errCode(err, client.ErrorCodeTestFailed) || errCode(err, client.ErrorCodeNodeExist) || errCode(err, client.ErrorCodeKeyNotFound):
+			// After an unknown outcome, the read-back decides.
 		case ctx.Err() != nil:
+			if unknownErr != nil {
+				return nil, unknownErr
+			}
 			return nil, ctx.Err()
 		case serverRefused(err):
 			return nil, err
 		default:
-			unknown = true
+			unknownErr = err
 			if d, err = backoff(ctx, nil, d); err != nil {
-				return nil, err
+				return nil, unknownErr
 			}
 		}
 	}

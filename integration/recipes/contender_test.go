@@ -40,6 +40,9 @@ const (
 //	FENCE <error>                   holder: the fenced write after the loss
 //	UNLOCK <error>                  holder: Unlock after the loss
 //	HOLD <token> <index>            contender: a write inside the critical section
+//	ACQ <id> <call> <return>        contender: Lock called and returned (unix ns)
+//	ACQFAIL <id> <call> <return>    contender: Lock failed
+//	REL <id> <call> <return> ok|lost contender: Unlock called and returned
 //	DONE                            contender: all acquisitions made
 func runContender(role string) int {
 	eps := strings.Split(os.Getenv(endpointsEnv), ",")
@@ -101,7 +104,7 @@ func runContender(role string) int {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				contend(ctx, kapi, key, res, ttl, n, say)
+				contend(ctx, kapi, key, res, ttl, n, os.Getpid()*100+w, say)
 			}()
 		}
 		wg.Wait()
@@ -113,7 +116,7 @@ func runContender(role string) int {
 
 // contend makes n acquisitions of the mutex, writing the resource inside
 // each, making a new session whenever one ends.
-func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n int, say func(string, ...any)) {
+func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n, id int, say func(string, ...any)) {
 	var s *concurrency.Session
 	defer func() {
 		if s != nil {
@@ -134,11 +137,15 @@ func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n i
 		}
 		m := concurrency.NewMutex(s, key)
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		call := time.Now().UnixNano()
 		err := m.Lock(lctx)
+		ret := time.Now().UnixNano()
 		cancel()
 		if err != nil {
+			say("ACQFAIL %d %d %d", id, call, ret)
 			continue
 		}
+		say("ACQ %d %d %d", id, call, ret)
 		tok := m.Token()
 		// The write inside the critical section: its index must fall
 		// inside this node's tenure in the recorded history.
@@ -158,8 +165,15 @@ func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n i
 			say("HOLDLOST %d %d", tok, idx)
 		}
 		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_ = m.Unlock(uctx)
+		call = time.Now().UnixNano()
+		err = m.Unlock(uctx)
+		ret = time.Now().UnixNano()
 		cancel()
+		ok := "ok"
+		if err != nil {
+			ok = "lost"
+		}
+		say("REL %d %d %d %s", id, call, ret, ok)
 		done++
 	}
 }

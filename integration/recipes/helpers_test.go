@@ -300,3 +300,5 @@ func (body) Close() error { return nil }
 func newBody(b []byte) body { return body{strings.NewReader(string(b))} }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+var quorumGet = &client.GetOptions{Quorum: true}

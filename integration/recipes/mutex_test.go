@@ -150,7 +150,7 @@ func sortHolds(h []hold) {
 // count acquisitions. While they run, fault(i) is called (from the test
 // goroutine) each time i*step holds have been reported, i = 1, 2, ...;
 // step 0 means never. It returns the holds reported.
-func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl, step int, fault func(i int)) []hold {
+func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl, step int, fault func(i int)) ([]hold, []lockOp) {
 	t.Helper()
 	env := map[string]string{
 		endpointsEnv: strings.Join(c.ClientURLs(), ","),
@@ -163,6 +163,7 @@ func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, wor
 	}
 	var mu sync.Mutex
 	var holds []hold
+	var ops []lockOp
 	var bad []string
 	done := make(chan struct{}, procs)
 	for _, p := range ps {
@@ -179,7 +180,16 @@ func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, wor
 					a, _ := strconv.ParseUint(f[1], 10, 64)
 					b, _ := strconv.ParseUint(f[2], 10, 64)
 					holds = append(holds, hold{a, b})
-				case "HOLDLOST":
+				case "HOLDLOST", "ACQFAIL":
+				case "ACQ", "REL":
+					id, _ := strconv.Atoi(f[1])
+					call, _ := strconv.ParseInt(f[2], 10, 64)
+					ret, _ := strconv.ParseInt(f[3], 10, 64)
+					op := lockOp{id: id, acquire: f[0] == "ACQ", call: call, ret: ret}
+					if len(f) > 4 {
+						op.lost = f[4] == "lost"
+					}
+					ops = append(ops, op)
 				default:
 					bad = append(bad, l)
 				}
@@ -211,7 +221,7 @@ func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, wor
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, bad)
-	return holds
+	return holds, ops
 }
 
 // TestMutexExclusionSmoke: 2 processes x 3 contenders x 35 acquisitions on
@@ -224,7 +234,7 @@ func TestMutexExclusionSmoke(t *testing.T) {
 	kapi, _ := newClient(t, c.ClientURLs())
 	from := currentIndex(t, kapi)
 	rec := startRecorder(t, kapi, "/smoke", from)
-	holds := runContenders(t, c, "/smoke/lock", "/smoke-res", 2, 3, 35, 5, 70, func(i int) {
+	holds, ops := runContenders(t, c, "/smoke/lock", "/smoke-res", 2, 3, 35, 5, 70, func(i int) {
 		if i > 1 {
 			return
 		}
@@ -239,6 +249,7 @@ func TestMutexExclusionSmoke(t *testing.T) {
 	evs := rec.waitIndex(t, marker(t, kapi, "/smoke"), 30*time.Second)
 	checkExclusion(t, evs, "/smoke/lock", holds)
 	t.Logf("%d acquisitions checked against %d recorded events", len(holds), len(evs))
+	checkLockLinearizable(t, ops)
 	waitChildren(t, kapi, "/smoke/lock", 0)
 }
 

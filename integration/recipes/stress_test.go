@@ -28,7 +28,7 @@ func TestMutexStress(t *testing.T) {
 	rec := startRecorder(t, kapi, "/stress", from)
 	const procs, workers, count = 4, 4, 150
 	faults := 0
-	holds := runContenders(t, c, "/stress/lock", "/stress-res", procs, workers, count, 5, 150, func(i int) {
+	holds, ops := runContenders(t, c, "/stress/lock", "/stress-res", procs, workers, count, 5, 150, func(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		l, err := c.Leader(ctx)
@@ -68,5 +68,6 @@ func TestMutexStress(t *testing.T) {
 	evs := rec.waitIndex(t, marker(t, kapi, "/stress"), time.Minute)
 	checkExclusion(t, evs, "/stress/lock", holds)
 	t.Logf("%d acquisitions under %d faults checked against %d recorded events", len(holds), faults, len(evs))
+	checkLockLinearizable(t, ops)
 	waitChildren(t, kapi, "/stress/lock", 0)
 }
