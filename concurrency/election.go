@@ -300,7 +300,7 @@ func applyEvent(cands map[string]*client.Node, dir string, ev *client.Response) 
 		return
 	}
 	k := ev.Node.Key
-	if k == dir || (strings.HasPrefix(dir, k) && strings.HasPrefix(dir[len(k):], "/")) {
+	if a := strings.TrimSuffix(k, "/"); a == dir || strings.HasPrefix(dir, a+"/") {
 		// The directory or an ancestor changed: only its removal matters.
 		switch ev.Action {
 		case "delete", "expire", "compareAndDelete":
