@@ -322,3 +322,51 @@ func TestQueue(t *testing.T) {
 func waitWatchAny(t testing.TB, _ client.KeysAPI) {
 	time.Sleep(200 * time.Millisecond) // not a synchronisation: both orders must work
 }
+
+// TestBlockingCallsHonourContext: every blocking call returns ctx.Err()
+// when its context ends while it waits, and leaves no node behind.
+func TestBlockingCallsHonourContext(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	holder := newSession(t, kapi, 10*time.Second)
+	waiter := newSession(t, kapi, 10*time.Second)
+
+	m := concurrency.NewMutex(holder, "/ctx/mutex")
+	require.NoError(t, m.Lock(ctx))
+	e := concurrency.NewElection(holder, "/ctx/election")
+	require.NoError(t, e.Campaign(ctx, "x"))
+	sem := concurrency.NewSemaphore(holder, "/ctx/sem", 1)
+	require.NoError(t, sem.Acquire(ctx))
+	rw := concurrency.NewRWMutex(holder, "/ctx/rw")
+	require.NoError(t, rw.Lock(ctx))
+	b := concurrency.NewBarrier(kapi, "/ctx/barrier")
+	require.NoError(t, b.Hold(ctx))
+
+	calls := map[string]func(context.Context) error{
+		"Mutex.Lock": concurrency.NewMutex(waiter, "/ctx/mutex").Lock,
+		"Election.Campaign": func(ctx context.Context) error {
+			return concurrency.NewElection(waiter, "/ctx/election").Campaign(ctx, "y")
+		},
+		"Semaphore.Acquire": concurrency.NewSemaphore(waiter, "/ctx/sem", 1).Acquire,
+		"RWMutex.RLock":     concurrency.NewRWMutex(waiter, "/ctx/rw").RLock,
+		"RWMutex.Lock":      concurrency.NewRWMutex(waiter, "/ctx/rw").Lock,
+		"Barrier.Wait":      b.Wait,
+		"Queue.Dequeue": func(ctx context.Context) error {
+			_, err := concurrency.NewQueue(kapi, "/ctx/queue").Dequeue(ctx)
+			return err
+		},
+	}
+	for name, call := range calls {
+		cctx, ccancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		err := call(cctx)
+		ccancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, name)
+	}
+	for _, dir := range []string{"/ctx/mutex", "/ctx/election", "/ctx/sem", "/ctx/rw"} {
+		require.Len(t, children(t, kapi, dir), 1, "%s: a waiter's node was left behind", dir)
+	}
+	require.Empty(t, children(t, kapi, "/ctx/queue"))
+}
