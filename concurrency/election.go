@@ -265,11 +265,25 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 			// Follow the history from the snapshot.
 			w := kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: index, Recursive: true})
 			for {
-				ev, err := w.Next(ctx)
+				wctx, cancel := context.WithTimeout(ctx, watchCap)
+				ev, err := w.Next(wctx)
+				cancel()
 				if err != nil {
 					if ctx.Err() != nil {
 						yield(Leader{}, ctx.Err())
 						return
+					}
+					if wctx.Err() != nil {
+						// A quiet stretch: the watch may be served by a
+						// member cut off from its peers, which answers
+						// health checks but sees no new events. Probe the
+						// cluster with a quorum read (which such a member
+						// cannot serve), then resume the watch from its
+						// cursor, so nothing is skipped.
+						pctx, pcancel := context.WithTimeout(ctx, watchCap)
+						_, _ = kapi.Get(pctx, dir, &client.GetOptions{Quorum: true})
+						pcancel()
+						continue
 					}
 					if errCode(err, client.ErrorCodeEventIndexCleared) || errCode(err, client.ErrorCodeWatcherCleared) {
 						break // list again
