@@ -273,8 +273,9 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 						yield(Leader{}, ctx.Err())
 						return
 					}
-					if wctx.Err() != nil {
-						// A quiet stretch: the watch may be served by a
+					if err == context.DeadlineExceeded {
+						// The cap ended the wait (Next returns exactly
+						// its context's error). A quiet stretch: the watch may be served by a
 						// member cut off from its peers, which answers
 						// health checks but sees no new events. Probe the
 						// cluster with a quorum read (which such a member
