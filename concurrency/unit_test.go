@@ -63,4 +63,7 @@ func TestErrorsMatch(t *testing.T) {
 	require.True(t, serverRefused(client.Error{Code: 101}))
 	require.False(t, serverRefused(context.DeadlineExceeded))
 	require.False(t, serverRefused(&client.OutcomeUnknownError{Endpoint: "x", Err: errors.New("reset")}))
+	require.False(t, serverRefused(&client.OutcomeUnknownError{Endpoint: "x", Err: client.Error{Code: client.ErrorCodeRaftInternal}}))
+	require.False(t, serverRefused(client.Error{Code: client.ErrorCodeLeaderElect}))
+	require.True(t, serverRefused(client.Error{Code: client.ErrorCodeUnauthorized}))
 }
