@@ -29,6 +29,7 @@ const (
 	ttlEnv       = "RECIPES_TTL"       // session TTL in seconds
 	countEnv     = "RECIPES_COUNT"     // acquisitions per worker (contender)
 	workersEnv   = "RECIPES_WORKERS"   // workers per process (contender)
+	recipeEnv    = "RECIPES_RECIPE"    // holder: "election" to campaign instead of lock
 )
 
 // runContender is the main of a contender process. It prints one line per
@@ -72,12 +73,35 @@ func runContender(role string) int {
 			say("ERR %v", err)
 			return 1
 		}
-		m := concurrency.NewMutex(s, key)
-		if err := m.Lock(ctx); err != nil {
-			say("ERR %v", err)
-			return 1
+		var tok uint64
+		var unlock func(context.Context) error
+		if os.Getenv(recipeEnv) == "election" {
+			e := concurrency.NewElection(s, key)
+			if err := e.Campaign(ctx, "holder"); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			l, err := e.Leader(ctx)
+			if err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = l.Token
+			unlock = func(ctx context.Context) error {
+				if err := e.Proclaim(ctx, "still me?"); err == nil {
+					return errors.New("proclaimed after the session ended")
+				}
+				return e.Resign(ctx)
+			}
+		} else {
+			m := concurrency.NewMutex(s, key)
+			if err := m.Lock(ctx); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = m.Token()
+			unlock = m.Unlock
 		}
-		tok := m.Token()
 		say("GRANTED %d %d", tok, time.Now().UnixNano())
 		for i := 0; i < 2400; i++ { // at most 2 minutes
 			select {
@@ -85,7 +109,7 @@ func runContender(role string) int {
 				say("LOST %d", time.Now().UnixNano())
 				_, ferr := concurrency.FencedSet(ctx, kapi, res, "old holder", tok)
 				say("FENCE %v", ferr)
-				say("UNLOCK %v", m.Unlock(ctx))
+				say("UNLOCK %v", unlock(ctx))
 				return 0
 			default:
 			}
@@ -253,4 +277,3 @@ func atou(t testing.TB, s string) uint64 {
 	return v
 }
 
-var _ = errors.Is
