@@ -276,4 +276,3 @@ func atou(t testing.TB, s string) uint64 {
 	require.NoError(t, err)
 	return v
 }
-

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
