@@ -37,6 +37,7 @@ const (
 //
 //	GRANTED <token> <unix ns>       holder: the lock is held
 //	WROTE <token> <index> <unix ns> holder: a fenced write while believing to hold
+//	HELD <unix ns>                  holder: Done was open at this check
 //	LOST <unix ns>                  holder: Done was closed at this check
 //	FENCE <error>                   holder: the fenced write after the loss
 //	UNLOCK <error>                  holder: Unlock after the loss
@@ -113,6 +114,7 @@ func runContender(role string) int {
 				return 0
 			default:
 			}
+			say("HELD %d", time.Now().UnixNano())
 			r, err := concurrency.FencedSet(ctx, kapi, res, "holder", tok)
 			if err == nil {
 				say("WROTE %d %d %d", tok, r.Node.ModifiedIndex, time.Now().UnixNano())

@@ -88,8 +88,8 @@ func TestMutexHolderStopped(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
 
-	// Everything the holder printed before LOST: writes it made while
-	// believing it held the lock.
+	// Everything the holder printed before LOST: the checks at which it
+	// believed it held the lock, and the writes it made then.
 	var lost []string
 	tm := time.After(30 * time.Second)
 	for lost == nil {
@@ -97,6 +97,9 @@ func TestMutexHolderStopped(t *testing.T) {
 		case l := <-p.lines:
 			f := strings.Fields(l)
 			switch f[0] {
+			case "HELD":
+				at := time.Unix(0, int64(atou(t, f[1])))
+				require.True(t, at.Before(granted), "the holder believed it held the lock at %v, after the waiter's grant at %v", at, granted)
 			case "WROTE":
 				at := time.Unix(0, int64(atou(t, f[3])))
 				require.True(t, at.Before(granted), "the holder wrote at %v, after the waiter's grant at %v", at, granted)
