@@ -82,7 +82,12 @@ func TestMutexBasics(t *testing.T) {
 	// The holder's node survives several TTLs (renewed by refresh), and
 	// keeps its value (refresh with prevValue keeps it on etcd 3.5).
 	n := children(t, kapi, "/basics/lock")[0]
-	time.Sleep(8 * time.Second) // lets the TTL pass more than once: what is tested is that time passing changes nothing
+	// For more than a TTL, a watch on the node sees nothing: renewals
+	// (refresh=true) wake no watcher.
+	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
+	ev, err := kapi.Watcher(n.Key, &client.WatcherOptions{AfterIndex: n.ModifiedIndex}).Next(wctx)
+	wcancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a renewal woke a watcher: %+v", ev)
 	n2 := children(t, kapi, "/basics/lock")[0]
 	require.Equal(t, n.Key, n2.Key)
 	require.Equal(t, n.Value, n2.Value)

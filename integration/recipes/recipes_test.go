@@ -275,6 +275,24 @@ func TestQueue(t *testing.T) {
 	require.NoError(t, q.Enqueue(ctx, "late"))
 	require.Equal(t, "late", <-got)
 
+	// An enqueue and a dequeue claim whose answers are lost (the server
+	// applied them): the item is stored once and delivered once.
+	qk, qtr := newClient(t, c.ClientURLs())
+	aq := concurrency.NewQueue(qk, "/queue/jobs")
+	qtr.loseMatch.Store("POST /v2/keys/queue/jobs")
+	qtr.loseNext.Store(1)
+	require.NoError(t, aq.Enqueue(ctx, "ambiguous"))
+	require.Zero(t, qtr.loseNext.Load())
+	require.Len(t, children(t, kapi, "/queue/jobs"), 1)
+	qtr.loseMatch.Store("PUT /v2/keys/queue/jobs/")
+	qtr.loseNext.Store(1)
+	v, err := aq.Dequeue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "ambiguous", v)
+	require.Zero(t, qtr.loseNext.Load())
+	require.Empty(t, children(t, kapi, "/queue/jobs"))
+	qtr.loseMatch.Store("")
+
 	const items = 30
 	for i := 0; i < items; i++ {
 		require.NoError(t, q.Enqueue(ctx, strconv.Itoa(i)))
