@@ -29,7 +29,7 @@ const (
 	ttlEnv       = "RECIPES_TTL"       // session TTL in seconds
 	countEnv     = "RECIPES_COUNT"     // acquisitions per worker (contender)
 	workersEnv   = "RECIPES_WORKERS"   // workers per process (contender)
-	recipeEnv    = "RECIPES_RECIPE"    // holder: "election" to campaign instead of lock
+	recipeEnv    = "RECIPES_RECIPE"    // holder: "election" or "semaphore" (limit 2) instead of a mutex
 )
 
 // runContender is the main of a contender process. It prints one line per
@@ -94,6 +94,14 @@ func runContender(role string) int {
 				}
 				return e.Resign(ctx)
 			}
+		} else if os.Getenv(recipeEnv) == "semaphore" {
+			sem := concurrency.NewSemaphore(s, key, 2)
+			if err := sem.Acquire(ctx); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = sem.Token()
+			unlock = sem.Release
 		} else {
 			m := concurrency.NewMutex(s, key)
 			if err := m.Lock(ctx); err != nil {

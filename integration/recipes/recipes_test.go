@@ -388,3 +388,35 @@ func TestBlockingCallsHonourContext(t *testing.T) {
 	}
 	require.Empty(t, children(t, kapi, "/ctx/queue"))
 }
+
+// TestSemaphoreHolderKilled: two holder processes hold both permits of a
+// limit-2 semaphore; one is killed with -9; the waiter gets its permit
+// within TTL + 1s while the other holder still holds.
+func TestSemaphoreHolderKilled(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const ttl = 3
+	env := holderEnv(c, "/semkill/batch", "/semkill-res", ttl)
+	env[recipeEnv] = "semaphore"
+	p1 := startProc(t, "holder", env)
+	p1.expect(t, "GRANTED", 30*time.Second)
+	p2 := startProc(t, "holder", env)
+	g2 := p2.expect(t, "GRANTED", 30*time.Second)
+	sem := concurrency.NewSemaphore(newSession(t, kapi, 5*time.Second), "/semkill/batch", 2)
+	errc := make(chan error, 1)
+	go func() { errc <- sem.Acquire(ctx) }()
+	waitChildren(t, kapi, "/semkill/batch", 3)
+	at := time.Now()
+	require.NoError(t, p1.cmd.Process.Kill())
+	require.NoError(t, <-errc)
+	took := time.Since(at)
+	t.Logf("permit granted %v after a holder was killed (TTL %ds)", took, ttl)
+	require.LessOrEqual(t, took, ttl*time.Second+time.Second)
+	require.Greater(t, sem.Token(), atou(t, g2[1]))
+	live := children(t, kapi, "/semkill/batch")
+	require.Len(t, live, 2, "the other holder still holds")
+	require.NoError(t, sem.Release(ctx))
+}
