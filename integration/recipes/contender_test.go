@@ -169,7 +169,14 @@ func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n, 
 				continue
 			}
 		}
-		m := concurrency.NewMutex(s, key)
+		var m interface {
+			Lock(context.Context) error
+			Unlock(context.Context) error
+			Token() uint64
+		} = concurrency.NewMutex(s, key)
+		if os.Getenv(recipeEnv) == "semaphore" {
+			m = semLocker{concurrency.NewSemaphore(s, key, 2)}
+		}
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		call := time.Now().UnixNano()
 		err := m.Lock(lctx)
@@ -286,3 +293,9 @@ func atou(t testing.TB, s string) uint64 {
 	require.NoError(t, err)
 	return v
 }
+
+// semLocker lets a contender use a semaphore like a mutex.
+type semLocker struct{ *concurrency.Semaphore }
+
+func (l semLocker) Lock(ctx context.Context) error   { return l.Acquire(ctx) }
+func (l semLocker) Unlock(ctx context.Context) error { return l.Release(ctx) }

@@ -156,8 +156,15 @@ func sortHolds(h []hold) {
 // goroutine) each time i*step holds have been reported, i = 1, 2, ...;
 // step 0 means never. It returns the holds reported.
 func runContenders(t *testing.T, c *testbed.Cluster, dir, res string, procs, workers, count, ttl, step int, fault func(i int)) ([]hold, []lockOp) {
+	return runContendersOf(t, c, "mutex", dir, res, procs, workers, count, ttl, step, fault)
+}
+
+// runContendersOf is runContenders for a recipe: "mutex" or "semaphore"
+// (limit 2).
+func runContendersOf(t *testing.T, c *testbed.Cluster, recipe, dir, res string, procs, workers, count, ttl, step int, fault func(i int)) ([]hold, []lockOp) {
 	t.Helper()
 	env := map[string]string{
+		recipeEnv:    recipe,
 		endpointsEnv: strings.Join(c.ClientURLs(), ","),
 		keyEnv:       dir, resEnv: res,
 		ttlEnv: strconv.Itoa(ttl), countEnv: strconv.Itoa(count), workersEnv: strconv.Itoa(workers),
