@@ -83,7 +83,8 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 // Proclaim changes the leader's value without an election: a
 // compare-and-swap on the leader's node, conditional on the value it had
 // (which also renews its TTL). It returns ErrNotLeader when this handle is
-// not the leader or its node is gone.
+// not the leader or its node is gone, and ErrSessionExpired when the
+// session has ended. An unknown outcome is resolved by reading the node back.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	e.mu.Lock()
 	en := e.leader
