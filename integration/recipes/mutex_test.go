@@ -382,3 +382,47 @@ func TestMutexAmbiguousWrites(t *testing.T) {
 	require.Equal(t, 3, creates, "one create, then one create applied twice")
 	waitChildren(t, kapi, "/amb/lock", 0)
 }
+
+// TestMutexAmbiguousCreateThroughProxy: the fault proxy delays the waiter
+// node's create so that it reaches the server but its answer comes after
+// the client's per-attempt timeout (an unknown outcome). Lock finds the node
+// by its owner id, uses it, and creates no second one.
+func TestMutexAmbiguousCreateThroughProxy(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	ms := c.Members()
+	obsK, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
+	tr := newCountingTransport()
+	cl, err := client.New(client.Config{Endpoints: []string{ms[0].URL()}, Transport: tr, HeaderTimeoutPerRequest: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { cl.Close(); tr.base.CloseIdleConnections() })
+	k := client.NewKeysAPI(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	from := currentIndex(t, obsK)
+	rec := startRecorder(t, obsK, "/ambproxy", from)
+
+	m := concurrency.NewMutex(newSession(t, k, 10*time.Second), "/ambproxy/lock")
+	ms[0].Proxy().SetDelay(700 * time.Millisecond) // request at the server after 0.7s, answer after 1.4s > 1s timeout
+	errc := make(chan error, 1)
+	go func() { errc <- m.Lock(ctx) }()
+	select {
+	case <-tr.postFailed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the create never timed out")
+	}
+	ms[0].Proxy().SetDelay(0)
+	require.NoError(t, <-errc)
+	nodes := children(t, obsK, "/ambproxy/lock")
+	require.Len(t, nodes, 1)
+	require.Equal(t, nodes[0].Key, m.Key())
+	creates := 0
+	for _, e := range rec.waitIndex(t, marker(t, obsK, "/ambproxy"), 10*time.Second) {
+		if e.action == "create" && strings.HasPrefix(e.key, "/ambproxy/lock/") {
+			creates++
+		}
+	}
+	require.Equal(t, 1, creates, "the create was applied once")
+	require.Equal(t, int64(1), tr.posts.Load(), "the create whose answer was lost was found by reading back, not resent")
+	require.NoError(t, m.Unlock(ctx))
+}
