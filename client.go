@@ -194,7 +194,15 @@ type Config struct {
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
 	// the call's context, so that a hung endpoint leaves time to try
-	// another. A write that cannot be resent (see OutcomeUnknownError)
+	// another.
+	//
+	// The body of every answer but a watch's is read within its attempt,
+	// and a server that sends no data of it for the body's idle timeout
+	// (this value, at least DefaultHeaderTimeoutPerRequest; none when the
+	// value is negative) fails the attempt with ErrResponseStalled, which
+	// then fails over like any other failure.
+	//
+	// A write that cannot be resent (see OutcomeUnknownError)
 	// gets that share only until its request is written: then there is
 	// nowhere else to send it, and it keeps its whole timeout, up to the
 	// deadline.
@@ -441,6 +449,7 @@ type httpClusterClient struct {
 	maxSeen, floor              atomic.Uint64
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
+	chunks                      sync.Pool // *[bodyChunk]byte
 	// testHookProbeDone, when set (by tests, before use), is called after
 	// each readmission probe.
 	testHookProbeDone func(url string, err error)

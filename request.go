@@ -539,6 +539,13 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 	}
 	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
 	resp.Body = &st.body
+	if r.kind != KindWatch {
+		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
+			err = attemptError(actx, err)
+			st.body.Close()
+			return nil, true, err
+		}
+	}
 	return resp, true, nil
 }
 
@@ -562,8 +569,10 @@ type attemptState struct {
 	// the attempt then times out, raft held it, not a hung member.
 	alive   atomic.Bool
 	timeout time.Duration
-	url     url.URL
-	body    cappedBody
+	// idle is the body's idle timeout, once the headers came.
+	idle time.Duration
+	url  url.URL
+	body cappedBody
 	// resp is the answer handed to the caller.
 	resp response
 	// shard is the part of the client's in-flight set it is in.
@@ -576,8 +585,13 @@ const (
 	phaseGivenUp
 )
 
-// expire cancels the attempt when its per-attempt timeout passes.
+// expire cancels the attempt when its per-attempt timeout passes, or,
+// once the headers came, when its body stalled for the idle timeout.
 func (st *attemptState) expire() {
+	if st.phase.Load() == phaseAnswered {
+		st.cancel(stalledError(st.idle))
+		return
+	}
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
@@ -682,7 +696,7 @@ func (f *inflightSet) cancelAll(cause error) {
 func attemptError(actx context.Context, err error) error {
 	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 		var te *AttemptTimeoutError
-		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) {
+		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) || errors.Is(cause, ErrResponseStalled) {
 			return cause
 		}
 	}
@@ -730,11 +744,33 @@ type cappedBody struct {
 	// onClose, when set, runs after the attempt is released.
 	onClose func()
 	closed  bool
+	// buffered is set once the whole body is in chunks (every answer but
+	// a watch's); ci and off are the read position in them.
+	buffered bool
+	chunks   [][]byte
+	first    [1][]byte
+	ci, off  int
 	// drain is scratch space for finishBody.
 	drain [64]byte
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.buffered {
+		for b.ci < len(b.chunks) {
+			if ch := b.chunks[b.ci]; b.off < len(ch) {
+				n := copy(p, ch[b.off:])
+				b.off += n
+				return n, nil
+			}
+			b.ci, b.off = b.ci+1, 0
+		}
+		return 0, io.EOF
+	}
+	return b.readCapped(p)
+}
+
+// readCapped reads from the connection within the size cap.
+func (b *cappedBody) readCapped(p []byte) (int, error) {
 	if b.remaining < 0 {
 		return b.rc.Read(p)
 	}
@@ -760,6 +796,11 @@ func (b *cappedBody) Close() error {
 	}
 	b.closed = true
 	err := b.rc.Close()
+	for i, ch := range b.chunks {
+		b.c.chunks.Put((*[bodyChunk]byte)(ch[:bodyChunk]))
+		b.chunks[i] = nil
+	}
+	b.chunks = nil
 	b.st.release(b.c)
 	if b.onClose != nil {
 		b.onClose()
