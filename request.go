@@ -475,12 +475,12 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			},
 		})
 	}
-	check, final := c.livenessCheck(r, timeout)
-	if timeout > 0 && !final {
+	check, final, every := c.livenessCheck(r, timeout, st.capped)
+	if timeout > 0 && !final && every == 0 {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
 	if check > 0 {
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final) })
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -610,16 +610,17 @@ func (st *attemptState) release(c *httpClusterClient) {
 	st.cancel(nil)
 }
 
-// checkLive runs when an attempt that goes through raft (a write, a
-// quorum read) has waited its liveness-check time for headers. The
-// endpoint is asked for /version, which a member answers from memory. If
-// that goes unanswered too, the member is hung (stopped, black-holed): the
-// attempt ends as timed out and counts toward ejecting it. If it answers,
-// the member is alive and raft is what holds the request (an election, a
-// slow commit): a final check ends the attempt anyway, as an
+// checkLive runs when an attempt has waited its liveness-check time for
+// headers (see livenessCheck). The endpoint is asked for /version, which a
+// member answers from memory, within after. If that goes unanswered too,
+// the member is hung (stopped, black-holed): the attempt ends as timed out
+// and counts toward ejecting it. If it answers, the member is alive and
+// busy (raft holds a write: an election, a slow commit; a large read is
+// being built): a final check ends the attempt anyway, as an
 // AttemptTimeoutError with MemberAlive set, which does not count toward
-// ejection; otherwise the attempt keeps waiting.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool) {
+// ejection; otherwise the attempt keeps waiting, and with every > 0 is
+// checked again after every.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool, every time.Duration) {
 	c.setMu.Lock()
 	if c.closed.Load() || actx.Err() != nil {
 		c.setMu.Unlock()
@@ -636,11 +637,21 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			_ = finishBody(resp.Body)
 			st.alive.Store(true)
 		}
-		if actx.Err() != nil || alive && !final {
+		if actx.Err() != nil {
 			return
 		}
+		if alive && !final {
+			if every > 0 && st.phase.Load() == phaseWaiting {
+				st.check.Reset(every)
+			}
+			return
+		}
+		waited := after
+		if every > 0 {
+			waited = every // the read's timeout: half waiting, half checking
+		}
 		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
-			st.cancel(&AttemptTimeoutError{After: after, MemberAlive: alive})
+			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
 		}
 	}()
 }
