@@ -187,9 +187,16 @@ type Config struct {
 	// it gets during one, so the retry must come after it) and up to
 	// DefaultWriteHeaderTimeout for one that cannot (so that a slow commit
 	// is not reported as of unknown outcome), and its timeout does not
-	// count toward ejecting the live member. A positive value is used as it
-	// is for every request. A negative value means no per-attempt timeout
-	// at all.
+	// count toward ejecting the live member. A plain read is not given up
+	// on at the adaptive timeout either, since a member builds a large
+	// listing before it sends the headers: at half the timeout the client
+	// asks the member for /version, allowing it the other half; if that
+	// goes unanswered the member is hung and the read goes elsewhere (so a
+	// hung member still costs about one adaptive timeout), and while it
+	// answers the read goes on waiting, checked again every adaptive
+	// timeout, bounded only by the caller's deadline. A positive value is
+	// used as it is for every request. A negative value means no
+	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
