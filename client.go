@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -155,7 +154,9 @@ type Config struct {
 
 	// Password is the password for the specified user to add as an
 	// authorization header to the request. It never appears in logs,
-	// debug output or errors.
+	// debug output or errors, and printing the Config or the Client
+	// (fmt's %v, %+v, %#v, or slog: both are slog.LogValuers) shows it,
+	// and the Authorization header, as "[redacted]" or not at all.
 	Password string
 
 	// HeaderTimeoutPerRequest specifies the time limit to wait for the
@@ -370,8 +371,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
-		username:      cfg.Username,
-		password:      cfg.Password,
+		creds:         newCredentials(cfg.Username, cfg.Password),
 		headerTimeout: cfg.HeaderTimeoutPerRequest,
 		selector:      cfg.Selector,
 		logger:        cfg.Logger,
@@ -396,12 +396,9 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if c.maxBody == 0 {
 		c.maxBody = DefaultMaxResponseBytes
 	}
-	if c.username != "" || c.password != "" {
-		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
-	}
 	c.raftPatience = raftPatience
 	if _, ok := c.transport.(*http.Transport); ok {
-		c.headers = newSharedHeaders(c.authHeader)
+		c.headers = newSharedHeaders(c.creds.header)
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
@@ -414,10 +411,8 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 type httpClusterClient struct {
 	transport     CancelableTransport
 	checkRedirect CheckRedirectFunc
-	username      string
-	password      string
-	// authHeader is the Authorization header value, or "".
-	authHeader string
+	// creds are the credentials; printing them shows no secret.
+	creds credentials
 	// headerTimeout is Config.HeaderTimeoutPerRequest: 0 adaptive, <0 none.
 	headerTimeout time.Duration
 	selector      Selector

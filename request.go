@@ -912,8 +912,8 @@ func (c *httpClusterClient) headerSet(contentType string) http.Header {
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
-	if c.authHeader != "" {
-		h["Authorization"] = []string{c.authHeader}
+	if c.creds.header != "" {
+		h["Authorization"] = []string{c.creds.header}
 	}
 	return h
 }
