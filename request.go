@@ -644,6 +644,13 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			if every > 0 && st.phase.Load() == phaseWaiting {
 				st.check.Reset(every)
 			}
+			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
+				// Raft holds a request of a live member: until a
+				// request goes through it again, send those that
+				// need a leader elsewhere first (see candidates).
+				// A write that cannot be resent goes on waiting.
+				ep.st.noLeader.Store(true)
+			}
 			return
 		}
 		waited := after

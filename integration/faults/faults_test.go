@@ -544,7 +544,8 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 		run.Fault = fm
 	}
 	if ct.ours && !sc.baseline {
-		run.Unexpected = unexpectedFailures(recs, target.URL(), faultAt, run.Fault)
+		raftFault := sc.leader || sc.name == "isolate"
+		run.Unexpected = unexpectedFailures(recs, target.URL(), faultAt, run.Fault, raftFault)
 		for _, u := range run.Unexpected {
 			t.Errorf("unexpected failure: %s", u)
 		}
@@ -747,14 +748,27 @@ func ejectMetrics(fm *FaultMetrics, ps []statsAt, url string, faultAt, restoreAt
 	}
 }
 
+// raftWindow is how long after a fault of raft (the leader killed, a
+// member cut off from its peers) a write may still be sent to a member
+// that cannot commit it: about an election with the bed's timings, and the
+// client's raft patience, after which it knows the member has no leader.
+const raftWindow = 3 * time.Second
+
 // unexpectedFailures checks our client's failures against what may fail
-// under a fault of one member: no read, and no write but one whose
-// outcome is unknown (client.ErrOutcomeUnknown) because it was sent to the
-// target before the client gave the target up (its ejection; the end of
-// the fault when it was not ejected). Such a write reached the member as
-// it died or hung, and is not resent (README, "Writes whose outcome is
-// unknown"). It returns a description of each other failure, at most 10.
-func unexpectedFailures(recs []reqRec, target string, faultAt time.Duration, fm *FaultMetrics) []string {
+// under a fault of one member: no read, and no write but
+//
+//   - one whose outcome is unknown (client.ErrOutcomeUnknown) because it
+//     was sent to the target before the client gave the target up (its
+//     ejection; the end of the fault when it was not ejected): it reached
+//     the member as it died or hung;
+//   - with raftFault (leaderkill, isolate), one in flight at the fault or
+//     sent within raftWindow of it, which raft held on a live member that could not commit it
+//     (its leader dead, or its peers out of reach) until its outcome was
+//     unknown or the caller's deadline passed.
+//
+// Such writes are not resent (README, "Writes whose outcome is unknown").
+// It returns a description of each other failure, at most 10.
+func unexpectedFailures(recs []reqRec, target string, faultAt time.Duration, fm *FaultMetrics, raftFault bool) []string {
 	givenUp := time.Duration(1<<62 - 1)
 	if fm != nil && fm.EjectMs >= 0 {
 		givenUp = faultAt + time.Duration(fm.EjectMs*float64(time.Millisecond))
@@ -765,6 +779,10 @@ func unexpectedFailures(recs []reqRec, target string, faultAt time.Duration, fm 
 			continue
 		}
 		if r.write && strings.TrimSuffix(r.unknownAt, "/") == target && r.started <= givenUp {
+			continue
+		}
+		held := r.unknownAt != "" || r.err == context.DeadlineExceeded.Error()
+		if raftFault && r.write && held && r.done >= faultAt && r.started <= faultAt+raftWindow {
 			continue
 		}
 		if len(out) < 10 {

@@ -167,7 +167,7 @@ func renderTargets(p func(string, ...any), r *Results, bench string) {
 					v = fmt.Sprintf("reference: %d failed calls of %d", n, x.Total.Requests)
 				}
 			}
-			p("| 0 failed reads, and no failed Set but one of unknown outcome sent to the target before it was given up, under %s of one member | %s | %d reads, %d Sets failed (of %d / %d) | %s |\n",
+			p("| 0 failed reads, and no failed Set but one of unknown outcome sent to the target before it was given up (`unexpectedFailures`), under %s of one member | %s | %d reads, %d Sets failed (of %d / %d) | %s |\n",
 				sc, x.Contender, x.Total.ReadFails, x.Total.WriteFails, x.Total.Reads, x.Total.Writes, v)
 		}
 	}
