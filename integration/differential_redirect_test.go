@@ -2,7 +2,11 @@ package integration_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -213,4 +217,82 @@ func TestDifferentialRedirects(t *testing.T) {
 		t.Logf("%-15s calls=%v requests=%d action=%q value=%q err=%q", s.name, got.Calls, got.Requests, got.Action, got.Value, got.Err)
 	}
 	require.Zero(t, differing, "differing steps")
+}
+
+// TestDifferentialUntrustedCertificate puts a TLS front whose certificate
+// neither client trusts before a real member: both fail at the first
+// handshake with the x509 error in a cluster error of one entry, and this
+// client, like the official one with one endpoint, tries once.
+func TestDifferentialUntrustedCertificate(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := testbed.NewCluster(t, testbed.Options{Size: 1})
+	target, err := url.Parse(cl.ClientURLs()[0])
+	require.NoError(t, err)
+
+	type outcome struct {
+		Handshakes, Requests int64
+		Err                  string
+	}
+	describe := func(err error, errs []error) string {
+		if err == nil {
+			return "no error"
+		}
+		var ua x509.UnknownAuthorityError
+		s := "cluster error of " + strconv.Itoa(len(errs))
+		for _, e := range errs {
+			if errors.As(e, &ua) {
+				s += ", unknown authority"
+			}
+		}
+		return s
+	}
+	run := func(ours bool) outcome {
+		var out outcome
+		var hs, reqs atomic.Int64
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reqs.Add(1)
+			proxy.ServeHTTP(w, r)
+		}))
+		front.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			hs.Add(1)
+			return nil, nil
+		}}
+		front.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake failures are the point
+		front.StartTLS()
+		defer front.Close()
+		if ours {
+			tr := client.DefaultTransport.(*http.Transport).Clone()
+			defer tr.CloseIdleConnections()
+			c := newClient(t, client.Config{Endpoints: []string{front.URL}, Transport: tr})
+			_, err := client.NewKeysAPI(c).Get(ctx, "/x", nil)
+			var ce *client.ClusterError
+			errors.As(err, &ce)
+			var errs []error
+			if ce != nil {
+				errs = ce.Errors
+			}
+			out.Err = describe(err, errs)
+		} else {
+			tr := official.DefaultTransport.(*http.Transport).Clone()
+			defer tr.CloseIdleConnections()
+			c, err := official.New(official.Config{Endpoints: []string{front.URL}, Transport: tr})
+			require.NoError(t, err)
+			_, err = official.NewKeysAPI(c).Get(ctx, "/x", nil)
+			var ce *official.ClusterError
+			errors.As(err, &ce)
+			var errs []error
+			if ce != nil {
+				errs = ce.Errors
+			}
+			out.Err = describe(err, errs)
+		}
+		out.Handshakes, out.Requests = hs.Load(), reqs.Load()
+		return out
+	}
+	want, got := run(false), run(true)
+	require.Equal(t, want, got)
+	require.Equal(t, outcome{Handshakes: 1, Err: "cluster error of 1, unknown authority"}, got)
 }
