@@ -28,7 +28,9 @@
 // next one, each at most once. An attempt fails when the connection fails,
 // when no response headers come within the per-attempt timeout
 // (Config.HeaderTimeoutPerRequest, on by default, so a hung member costs
-// one timeout and not the caller's deadline), or when the member answers
+// one timeout and not the caller's deadline; a member that still answers a
+// liveness check is merely busy, with a large listing or a raft election,
+// and is waited for), when the body stalls, or when the member answers
 // with a 5xx error such as a raft timeout. When every endpoint failed, the
 // call returns a *ClusterError that lists each endpoint and its error.
 //
