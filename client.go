@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -41,8 +40,20 @@ const DefaultWriteHeaderTimeout = 8 * time.Second
 const DefaultRounds = 3
 
 // DefaultMaxResponseBytes is the largest response body read when
-// Config.MaxResponseBytes is zero: 256 MiB, room for a recursive listing of
-// a few hundred thousand keys.
+// Config.MaxResponseBytes is zero: 256 MiB.
+//
+// A listing costs about 60 bytes per node on top of its keys and values
+// (measured: a recursive read of 100,000 keys of 20 bytes with 1-byte
+// values is 8.2 MB, 81 bytes a key), and values are JSON-escaped. The
+// largest listings users of the v2 API have are registries of JSON objects,
+// such as Kubernetes' /registry/pods on etcd 2 (tens of thousands of pods
+// of 2 to 4 KiB each): about 200 MiB. The default leaves room for those,
+// and no more: a larger answer is far more likely a mistake, or a hostile
+// server, than a listing. Reading and decoding an answer allocates about
+// 4 times its size for a listing as etcd writes it (measured on 10,000
+// keys), and at most about 17 times, 11 times of it live, whatever its
+// content, since nodes without a key (etcd sends none but its root) are
+// refused; lower the cap where memory is tight.
 const DefaultMaxResponseBytes = 256 << 20
 
 // DefaultTransport is the transport used when Config.Transport is nil.
@@ -74,7 +85,9 @@ type CancelableTransport interface {
 
 // CheckRedirectFunc decides whether a redirect is followed. Its argument is
 // the number of requests already made for this attempt; a non-nil error
-// stops the attempt with that error.
+// ends the call at once, with a *ClusterError holding that error (as in
+// the original client with one endpoint): the answer would be the same at
+// every endpoint, so no other is tried.
 type CheckRedirectFunc func(via int) error
 
 // DefaultCheckRedirect follows up to 10 redirects, but no more.
@@ -135,11 +148,16 @@ type Config struct {
 	// If CheckRedirect is not nil, the Client calls it before
 	// following an HTTP redirect. The sole argument is the number of
 	// requests that have already been made. If CheckRedirect returns
-	// an error, the attempt stops with that error.
+	// an error, the call ends with that error (in a *ClusterError), and
+	// no other endpoint is tried.
 	//
 	// If CheckRedirect is nil, the Client uses its default policy,
 	// which is to stop after 10 consecutive requests. A relative
-	// Location is resolved against the request's URL.
+	// Location is resolved against the request's URL. Whatever
+	// CheckRedirect says, a redirect to another origin (scheme, host or
+	// port) than the endpoint's is not followed: the call ends with an
+	// error matching ErrCrossOriginRedirect, so that credentials and
+	// request bodies go nowhere else (the original client followed it).
 	CheckRedirect CheckRedirectFunc
 
 	// Username specifies the user credential to add as an authorization
@@ -148,7 +166,9 @@ type Config struct {
 
 	// Password is the password for the specified user to add as an
 	// authorization header to the request. It never appears in logs,
-	// debug output or errors.
+	// debug output or errors, and printing the Config or the Client
+	// (fmt's %v, %+v, %#v, or slog: both are slog.LogValuers) shows it,
+	// and the Authorization header, as "[redacted]" or not at all.
 	Password string
 
 	// HeaderTimeoutPerRequest specifies the time limit to wait for the
@@ -180,14 +200,32 @@ type Config struct {
 	// it gets during one, so the retry must come after it) and up to
 	// DefaultWriteHeaderTimeout for one that cannot (so that a slow commit
 	// is not reported as of unknown outcome), and its timeout does not
-	// count toward ejecting the live member. A positive value is used as it
-	// is for every request. A negative value means no per-attempt timeout
-	// at all.
+	// count toward ejecting the live member. A plain read is not given up
+	// on at the adaptive timeout either, since a member builds a large
+	// listing before it sends the headers: at half the timeout the client
+	// asks the member for /version, allowing it the other half; if that
+	// goes unanswered the member is hung and the read goes elsewhere (so a
+	// hung member still costs about one adaptive timeout), and while it
+	// answers the read goes on waiting, checked again every adaptive
+	// timeout, bounded only by the caller's deadline. A positive value is
+	// used as it is for every request. A negative value means no
+	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
 	// the call's context, so that a hung endpoint leaves time to try
 	// another.
+	//
+	// The body of every answer but a watch's is read within its attempt,
+	// and a server that sends no data of it for the body's idle timeout
+	// (this value, at least DefaultHeaderTimeoutPerRequest; none when the
+	// value is negative) fails the attempt with ErrResponseStalled, which
+	// then fails over like any other failure.
+	//
+	// A write that cannot be resent (see OutcomeUnknownError)
+	// gets that share only until its request is written: then there is
+	// nowhere else to send it, and it keeps its whole timeout, up to the
+	// deadline.
 	HeaderTimeoutPerRequest time.Duration
 
 	// Rounds is how many passes over the endpoints one request may make.
@@ -232,6 +270,20 @@ type Config struct {
 	// such as AutoSync. Nil means no logging. Credentials are never
 	// logged.
 	Logger *slog.Logger
+
+	// ResendUnconditionalSets, when set, lets a Set without conditions
+	// (no PrevExist, PrevValue, PrevIndex, Dir or Refresh) be sent again
+	// to another member after it may have reached a server and no answer
+	// came back, instead of failing with an error matching
+	// ErrOutcomeUnknown. The original client did so. If the first request
+	// was applied, the value is then applied twice: the second apply
+	// returns the first as PrevNode, the index moves twice, watchers see
+	// two events, a TTL starts again, and if another client set the key
+	// between the two applies, its newer value is overwritten with this
+	// older one (a reader may see v1, v2, v1). False (the default) resends
+	// a Set, like every other write, only when it provably never reached
+	// a server.
+	ResendUnconditionalSets bool
 
 	// MaxResponseBytes caps the size of a response body; a larger one
 	// fails with an error matching ErrResponseTooLarge. Zero means
@@ -280,7 +332,11 @@ type Client interface {
 	// SetEndpoints sets the set of API endpoints used by Client to resolve
 	// HTTP requests. If the given endpoints are not valid, an error will be
 	// returned and the endpoints are not changed. The list is shuffled so
-	// that clients spread over the members.
+	// that clients spread over the members. A list that shares no
+	// endpoint with the current one may be another cluster (or the same
+	// one rebuilt): the client then forgets the cluster ID it knew and
+	// takes the one of the first answer (see ClusterIDMismatchError); Sync
+	// never does.
 	SetEndpoints(eps []string) error
 
 	// GetVersion retrieves the current etcd server and cluster version.
@@ -288,8 +344,10 @@ type Client interface {
 
 	// Close stops every background goroutine of the client (AutoSync
 	// loops, leader refreshes), cancels requests in flight and closes idle
-	// connections. Calls made afterwards fail with ErrClosed. Close is
-	// idempotent and returns nil.
+	// connections. Calls in flight and calls made afterwards fail with
+	// ErrClosed; a write in flight that may have reached a server fails
+	// with an error matching both ErrClosed and ErrOutcomeUnknown. Close
+	// is idempotent and returns nil.
 	Close() error
 
 	// do sends a request to the cluster; it seals the interface.
@@ -329,12 +387,12 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
-		username:      cfg.Username,
-		password:      cfg.Password,
+		creds:         newCredentials(cfg.Username, cfg.Password),
 		headerTimeout: cfg.HeaderTimeoutPerRequest,
 		selector:      cfg.Selector,
 		logger:        cfg.Logger,
 		maxBody:       cfg.MaxResponseBytes,
+		resendSets:    cfg.ResendUnconditionalSets,
 	}
 	if c.transport == nil {
 		c.transport = DefaultTransport
@@ -354,12 +412,9 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if c.maxBody == 0 {
 		c.maxBody = DefaultMaxResponseBytes
 	}
-	if c.username != "" || c.password != "" {
-		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
-	}
 	c.raftPatience = raftPatience
 	if _, ok := c.transport.(*http.Transport); ok {
-		c.headers = newSharedHeaders(c.authHeader)
+		c.headers = newSharedHeaders(c.creds.header)
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
@@ -372,10 +427,8 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 type httpClusterClient struct {
 	transport     CancelableTransport
 	checkRedirect CheckRedirectFunc
-	username      string
-	password      string
-	// authHeader is the Authorization header value, or "".
-	authHeader string
+	// creds are the credentials; printing them shows no secret.
+	creds credentials
 	// headerTimeout is Config.HeaderTimeoutPerRequest: 0 adaptive, <0 none.
 	headerTimeout time.Duration
 	selector      Selector
@@ -383,6 +436,7 @@ type httpClusterClient struct {
 	wantLeader    bool
 	logger        *slog.Logger
 	maxBody       int64
+	resendSets    bool
 
 	// eps is the current endpoint list; replaced whole, never modified.
 	eps atomic.Pointer[endpointSet]
@@ -413,6 +467,7 @@ type httpClusterClient struct {
 	maxSeen, floor              atomic.Uint64
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
+	chunks                      sync.Pool // *[bodyChunk]byte
 	// testHookProbeDone, when set (by tests, before use), is called after
 	// each readmission probe.
 	testHookProbeDone func(url string, err error)
@@ -489,12 +544,22 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 	if old := c.eps.Load(); old != nil {
 		leader = old.leader
 		// Keep what is known about endpoints that stay.
+		shared := false
 		for _, e := range list {
 			for _, o := range old.list {
-				if o.raw == e.raw && o.verified.Load() {
-					e.verified.Store(true)
+				if o.raw == e.raw {
+					shared = true
+					if o.verified.Load() {
+						e.verified.Store(true)
+					}
 				}
 			}
+		}
+		if !shared {
+			// Another cluster, or the same one rebuilt: the cluster
+			// ID is learnt again from the first answer.
+			c.clusterID.Store(nil)
+			leader = ""
 		}
 	}
 	c.storeLocked(list, leader)

@@ -27,8 +27,11 @@ type Stats struct {
 	// StaleReads counts the plain reads answered below the monotonic-read
 	// floor and sent again as quorum reads (Config.MonotonicReads).
 	StaleReads uint64
-	// AttemptTimeout is the per-attempt timeout a replayable request gets
-	// now (before halving for the caller's deadline); 0 means none.
+	// AttemptTimeout is the per-attempt timeout now (before halving for
+	// the caller's deadline); 0 means none. When it is adaptive, it is
+	// when a plain read whose member answered its liveness check goes on
+	// waiting, and a raft request's member is checked, rather than when
+	// they end (see Config.HeaderTimeoutPerRequest).
 	AttemptTimeout time.Duration
 	// Endpoints has one entry per endpoint, in the client's list order.
 	Endpoints []EndpointStats

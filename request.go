@@ -33,10 +33,14 @@ type request struct {
 	// kind tells the selector what the request is.
 	kind RequestKind
 	// replayable means the request may be resent to another member even
-	// after it may have reached a server: reads, watches, and writes whose
-	// repetition cannot change their effect. A request that is not
-	// replayable fails with an error matching ErrOutcomeUnknown instead.
+	// after it may have reached a server: reads and watches (and
+	// unconditional sets when Config.ResendUnconditionalSets says so). A
+	// request that is not replayable fails with an error matching
+	// ErrOutcomeUnknown instead.
 	replayable bool
+	// overwrite marks an unconditional set: it is replayable when
+	// Config.ResendUnconditionalSets says so.
+	overwrite bool
 	// sensitive marks a body that holds a secret and is never printed.
 	sensitive bool
 }
@@ -133,8 +137,10 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 // pass each endpoint is tried at most once, in the order the selector
 // chooses among the candidates the health machinery leaves, without
 // waiting between attempts; passes are separated by a jittered backoff.
-// Attempts after the first take a token of the retry budget. A request
-// that is not replayable is not resent once it may have reached a server.
+// Attempts after the first take a token of the retry budget. An error
+// that every attempt would meet again (see permanent) ends the request at
+// once. A request that is not replayable is not resent once it may have
+// reached a server.
 // With MonotonicReads, a plain read answered below the client's floor is
 // sent again as a quorum read. When ctx ends, do returns exactly
 // ctx.Err().
@@ -144,6 +150,11 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 	}
 	if c.closed.Load() {
 		return nil, ErrClosed
+	}
+	if r.overwrite && c.resendSets && !r.replayable {
+		rr := *r
+		rr.replayable = true
+		r = &rr
 	}
 	set := c.eps.Load()
 	n := len(set.list)
@@ -229,7 +240,18 @@ rounds:
 				return nil, ctxErr
 			}
 			if c.closed.Load() {
+				if sent && !r.replayable {
+					// Close cut off a write that may have been applied.
+					return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: ErrClosed}
+				}
 				return nil, ErrClosed
+			}
+			if perm, cause := permanent(err); perm {
+				// Every other attempt would fail the same way: the
+				// caller's policy or configuration is at fault, not the
+				// member, whose health is left alone.
+				errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: cause})
+				return nil, newClusterError(errs)
 			}
 			c.recordOutcome(ep, info, err, elapsed, end, wasEjected)
 			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
@@ -426,24 +448,41 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 		// Close may have run before the add: it would have missed us.
 		cancel(ErrClosed)
 	}
-	check, final := c.livenessCheck(r, timeout)
-	if timeout > 0 && !final {
-		st.timer = time.AfterFunc(timeout, st.expire)
-	}
-	if check > 0 {
-		live := actx // not the traced context made below
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final) })
-	}
+	live := actx // the attempt's context, without the trace made below
 	var wrote *atomic.Bool
 	if !r.replayable {
 		wrote = new(atomic.Bool)
+		if capped {
+			// Until the request is written another endpoint may still
+			// be tried, so it gets only its share of the deadline; once
+			// it may have been written there is nowhere else to send
+			// it, and it gets its whole timeout, up to the deadline.
+			share := timeout
+			st.unwritten = time.AfterFunc(share, func() {
+				if !wrote.Load() {
+					st.cancel(&AttemptTimeoutError{After: share, byDeadline: true})
+				}
+			})
+			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
+			st.timeout, st.capped = timeout, false
+		}
 		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 			WroteRequest: func(info httptrace.WroteRequestInfo) {
 				if info.Err == nil {
 					wrote.Store(true)
+					if st.unwritten != nil {
+						st.unwritten.Stop()
+					}
 				}
 			},
 		})
+	}
+	check, final, every := c.livenessCheck(r, timeout, st.capped)
+	if timeout > 0 && !final && every == 0 {
+		st.timer = time.AfterFunc(timeout, st.expire)
+	}
+	if check > 0 {
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -467,20 +506,26 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			break
 		}
 		// A redirect: the only one a current etcd sends is Go's path
-		// cleaning, with a relative Location; resolve and follow it.
+		// cleaning, with a relative Location; resolve and follow it,
+		// but never to another origin. None of these failures would
+		// go otherwise on another attempt (see permanent).
 		loc, lerr := resp.Location()
 		resp.Body.Close()
 		if lerr != nil {
 			st.release(c)
-			return nil, mayHaveSent(), fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)}
 		}
 		if cerr := c.checkRedirect(via); cerr != nil {
 			st.release(c)
-			return nil, mayHaveSent(), cerr
+			return nil, mayHaveSent(), &permanentError{cerr}
 		}
 		if via >= maxRedirects {
 			st.release(c)
 			return nil, mayHaveSent(), ErrTooManyRedirects
+		}
+		if !sameOrigin(ep.url, loc) {
+			st.release(c)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("%w: from %s to %s://%s", ErrCrossOriginRedirect, ep.raw, loc.Scheme, loc.Host)}
 		}
 		u = loc
 	}
@@ -496,6 +541,13 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 	}
 	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
 	resp.Body = &st.body
+	if r.kind != KindWatch {
+		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
+			err = attemptError(actx, err)
+			st.body.Close()
+			return nil, true, err
+		}
+	}
 	return resp, true, nil
 }
 
@@ -509,6 +561,9 @@ type attemptState struct {
 	// check, for a request that goes through raft, starts the liveness
 	// check of its endpoint.
 	check *time.Timer
+	// unwritten, for a request that cannot be resent, gives it up at
+	// its share of the caller's deadline unless it has been written.
+	unwritten *time.Timer
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
 	phase atomic.Int32
@@ -516,8 +571,10 @@ type attemptState struct {
 	// the attempt then times out, raft held it, not a hung member.
 	alive   atomic.Bool
 	timeout time.Duration
-	url     url.URL
-	body    cappedBody
+	// idle is the body's idle timeout, once the headers came.
+	idle time.Duration
+	url  url.URL
+	body cappedBody
 	// resp is the answer handed to the caller.
 	resp response
 	// shard is the part of the client's in-flight set it is in.
@@ -530,8 +587,13 @@ const (
 	phaseGivenUp
 )
 
-// expire cancels the attempt when its per-attempt timeout passes.
+// expire cancels the attempt when its per-attempt timeout passes, or,
+// once the headers came, when its body stalled for the idle timeout.
 func (st *attemptState) expire() {
+	if st.phase.Load() == phaseAnswered {
+		st.cancel(stalledError(st.idle))
+		return
+	}
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
@@ -543,20 +605,24 @@ func (st *attemptState) release(c *httpClusterClient) {
 	if st.check != nil {
 		st.check.Stop()
 	}
+	if st.unwritten != nil {
+		st.unwritten.Stop()
+	}
 	c.inflight.remove(st)
 	st.cancel(nil)
 }
 
-// checkLive runs when an attempt that goes through raft (a write, a
-// quorum read) has waited its liveness-check time for headers. The
-// endpoint is asked for /version, which a member answers from memory. If
-// that goes unanswered too, the member is hung (stopped, black-holed): the
-// attempt ends as timed out and counts toward ejecting it. If it answers,
-// the member is alive and raft is what holds the request (an election, a
-// slow commit): a final check ends the attempt anyway, as an
+// checkLive runs when an attempt has waited its liveness-check time for
+// headers (see livenessCheck). The endpoint is asked for /version, which a
+// member answers from memory, within after. If that goes unanswered too,
+// the member is hung (stopped, black-holed): the attempt ends as timed out
+// and counts toward ejecting it. If it answers, the member is alive and
+// busy (raft holds a write: an election, a slow commit; a large read is
+// being built): a final check ends the attempt anyway, as an
 // AttemptTimeoutError with MemberAlive set, which does not count toward
-// ejection; otherwise the attempt keeps waiting.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool) {
+// ejection; otherwise the attempt keeps waiting, and with every > 0 is
+// checked again after every.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool, every time.Duration) {
 	c.setMu.Lock()
 	if c.closed.Load() || actx.Err() != nil {
 		c.setMu.Unlock()
@@ -573,11 +639,28 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			_ = finishBody(resp.Body)
 			st.alive.Store(true)
 		}
-		if actx.Err() != nil || alive && !final {
+		if actx.Err() != nil {
 			return
 		}
+		if alive && !final {
+			if every > 0 && st.phase.Load() == phaseWaiting {
+				st.check.Reset(every)
+			}
+			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
+				// Raft holds a request of a live member: until a
+				// request goes through it again, send those that
+				// need a leader elsewhere first (see candidates).
+				// A write that cannot be resent goes on waiting.
+				ep.st.noLeader.Store(true)
+			}
+			return
+		}
+		waited := after
+		if every > 0 {
+			waited = every // the read's timeout: half waiting, half checking
+		}
 		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
-			st.cancel(&AttemptTimeoutError{After: after, MemberAlive: alive})
+			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
 		}
 	}()
 }
@@ -633,7 +716,7 @@ func (f *inflightSet) cancelAll(cause error) {
 func attemptError(actx context.Context, err error) error {
 	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 		var te *AttemptTimeoutError
-		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) {
+		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) || errors.Is(cause, ErrResponseStalled) {
 			return cause
 		}
 	}
@@ -681,11 +764,33 @@ type cappedBody struct {
 	// onClose, when set, runs after the attempt is released.
 	onClose func()
 	closed  bool
+	// buffered is set once the whole body is in chunks (every answer but
+	// a watch's); ci and off are the read position in them.
+	buffered bool
+	chunks   [][]byte
+	first    [1][]byte
+	ci, off  int
 	// drain is scratch space for finishBody.
 	drain [64]byte
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.buffered {
+		for b.ci < len(b.chunks) {
+			if ch := b.chunks[b.ci]; b.off < len(ch) {
+				n := copy(p, ch[b.off:])
+				b.off += n
+				return n, nil
+			}
+			b.ci, b.off = b.ci+1, 0
+		}
+		return 0, io.EOF
+	}
+	return b.readCapped(p)
+}
+
+// readCapped reads from the connection within the size cap.
+func (b *cappedBody) readCapped(p []byte) (int, error) {
 	if b.remaining < 0 {
 		return b.rc.Read(p)
 	}
@@ -711,6 +816,12 @@ func (b *cappedBody) Close() error {
 	}
 	b.closed = true
 	err := b.rc.Close()
+	for i, ch := range b.chunks {
+		b.c.chunks.Put((*[bodyChunk]byte)(ch[:bodyChunk]))
+		b.chunks[i] = nil
+	}
+	b.chunks = nil
+	clear(b.first[:])
 	b.st.release(b.c)
 	if b.onClose != nil {
 		b.onClose()
@@ -811,8 +922,8 @@ func (c *httpClusterClient) headerSet(contentType string) http.Header {
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
-	if c.authHeader != "" {
-		h["Authorization"] = []string{c.authHeader}
+	if c.creds.header != "" {
+		h["Authorization"] = []string{c.creds.header}
 	}
 	return h
 }
