@@ -85,7 +85,9 @@ type CancelableTransport interface {
 
 // CheckRedirectFunc decides whether a redirect is followed. Its argument is
 // the number of requests already made for this attempt; a non-nil error
-// stops the attempt with that error.
+// ends the call at once, with a *ClusterError holding that error (as in
+// the original client with one endpoint): the answer would be the same at
+// every endpoint, so no other is tried.
 type CheckRedirectFunc func(via int) error
 
 // DefaultCheckRedirect follows up to 10 redirects, but no more.
@@ -146,11 +148,16 @@ type Config struct {
 	// If CheckRedirect is not nil, the Client calls it before
 	// following an HTTP redirect. The sole argument is the number of
 	// requests that have already been made. If CheckRedirect returns
-	// an error, the attempt stops with that error.
+	// an error, the call ends with that error (in a *ClusterError), and
+	// no other endpoint is tried.
 	//
 	// If CheckRedirect is nil, the Client uses its default policy,
 	// which is to stop after 10 consecutive requests. A relative
-	// Location is resolved against the request's URL.
+	// Location is resolved against the request's URL. Whatever
+	// CheckRedirect says, a redirect to another origin (scheme, host or
+	// port) than the endpoint's is not followed: the call ends with an
+	// error matching ErrCrossOriginRedirect, so that credentials and
+	// request bodies go nowhere else (the original client followed it).
 	CheckRedirect CheckRedirectFunc
 
 	// Username specifies the user credential to add as an authorization

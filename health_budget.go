@@ -59,16 +59,19 @@ type retryBudget struct {
 
 func newRetryBudget(cfg RetryBudget, now int64) *retryBudget {
 	ratio, perSec := cfg.Ratio, cfg.PerSecond
-	if ratio <= 0 {
+	if !(ratio > 0) { // NaN too
 		ratio = DefaultRetryRatio
 	}
-	if perSec <= 0 {
+	if !(perSec > 0) {
 		perSec = DefaultRetriesPerSecond
 	}
+	// A rate beyond what fills the bucket at once is the same as that
+	// rate, and is kept there so that the arithmetic cannot overflow.
+	const full = retryBudgetMax * 1000
 	return &retryBudget{
 		disabled: cfg.Disabled,
-		perReq:   int64(ratio * 1000),
-		perSec:   int64(perSec * 1000),
+		perReq:   int64(min(ratio*1000, full)),
+		perSec:   int64(min(perSec*1000, full*1e9)),
 		balance:  retryBudgetMax * 1000,
 		last:     now,
 	}
@@ -89,14 +92,14 @@ func (b *retryBudget) withdraw(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.balance += b.pending.Swap(0) * b.perReq
+	b.balance = min(b.balance, retryBudgetMax*1000)
 	if dt := now - b.last; dt > 0 {
-		if dt > 1e12 {
-			dt = 1e12 // more than enough to fill the bucket; avoids overflow
-		}
-		b.balance += dt * b.perSec / 1e9
+		// In floating point: dt × perSec overflows an int64 for a
+		// large PerSecond.
+		refill := float64(dt) * float64(b.perSec) / 1e9
+		b.balance = int64(min(float64(b.balance)+refill, retryBudgetMax*1000))
 		b.last = now
 	}
-	b.balance = min(b.balance, retryBudgetMax*1000)
 	if b.balance < 1000 {
 		b.denied.Add(1)
 		return false

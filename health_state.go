@@ -246,6 +246,9 @@ func classify(err error) failClass {
 	if errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return failIgnore
 	}
+	if perm, _ := permanent(err); perm {
+		return failIgnore // the caller's policy or configuration
+	}
 	if errors.Is(err, ErrClusterIDMismatch) {
 		return failHard
 	}

@@ -133,7 +133,9 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 // pass each endpoint is tried at most once, in the order the selector
 // chooses among the candidates the health machinery leaves, without
 // waiting between attempts; passes are separated by a jittered backoff.
-// Attempts after the first take a token of the retry budget. A request
+// Attempts after the first take a token of the retry budget. An error
+// that every attempt would meet again (see permanent) ends the request at
+// once. A request
 // that is not replayable is not resent once it may have reached a server.
 // With MonotonicReads, a plain read answered below the client's floor is
 // sent again as a quorum read. When ctx ends, do returns exactly
@@ -230,6 +232,13 @@ rounds:
 			}
 			if c.closed.Load() {
 				return nil, ErrClosed
+			}
+			if perm, cause := permanent(err); perm {
+				// Every other attempt would fail the same way: the
+				// caller's policy or configuration is at fault, not the
+				// member, whose health is left alone.
+				errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: cause})
+				return nil, &ClusterError{Errors: errs}
 			}
 			c.recordOutcome(ep, info, err, elapsed, end, wasEjected)
 			if sent && !r.replayable && !errors.Is(err, ErrClusterIDMismatch) {
@@ -467,20 +476,26 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			break
 		}
 		// A redirect: the only one a current etcd sends is Go's path
-		// cleaning, with a relative Location; resolve and follow it.
+		// cleaning, with a relative Location; resolve and follow it,
+		// but never to another origin. None of these failures would
+		// go otherwise on another attempt (see permanent).
 		loc, lerr := resp.Location()
 		resp.Body.Close()
 		if lerr != nil {
 			st.release(c)
-			return nil, mayHaveSent(), fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)}
 		}
 		if cerr := c.checkRedirect(via); cerr != nil {
 			st.release(c)
-			return nil, mayHaveSent(), cerr
+			return nil, mayHaveSent(), &permanentError{cerr}
 		}
 		if via >= maxRedirects {
 			st.release(c)
 			return nil, mayHaveSent(), ErrTooManyRedirects
+		}
+		if !sameOrigin(ep.url, loc) {
+			st.release(c)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("%w: from %s to %s://%s", ErrCrossOriginRedirect, ep.raw, loc.Scheme, loc.Host)}
 		}
 		u = loc
 	}

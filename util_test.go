@@ -16,3 +16,9 @@ func mustParse(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+func splitHostPort(t *testing.T, raw string) (scheme, port, host string) {
+	t.Helper()
+	u := mustParse(t, raw)
+	return u.Scheme, u.Port(), u.Hostname()
+}
