@@ -379,6 +379,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if _, ok := c.transport.(*http.Transport); ok {
 		c.headers = newSharedHeaders(c.authHeader)
 	}
+	c.transport = tlsExplainer{c.transport}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
 		return nil, err
