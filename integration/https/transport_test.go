@@ -3,9 +3,9 @@ package https_test
 import (
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
