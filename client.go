@@ -205,7 +205,10 @@ type Config struct {
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
 	// the call's context, so that a hung endpoint leaves time to try
-	// another.
+	// another. A write that cannot be resent (see OutcomeUnknownError)
+	// gets that share only until its request is written: then there is
+	// nowhere else to send it, and it keeps its whole timeout, up to the
+	// deadline.
 	HeaderTimeoutPerRequest time.Duration
 
 	// Rounds is how many passes over the endpoints one request may make.
@@ -250,6 +253,20 @@ type Config struct {
 	// such as AutoSync. Nil means no logging. Credentials are never
 	// logged.
 	Logger *slog.Logger
+
+	// ResendUnconditionalSets, when set, lets a Set without conditions
+	// (no PrevExist, PrevValue, PrevIndex, Dir or Refresh) be sent again
+	// to another member after it may have reached a server and no answer
+	// came back, instead of failing with an error matching
+	// ErrOutcomeUnknown. The original client did so. If the first request
+	// was applied, the value is then applied twice: the second apply
+	// returns the first as PrevNode, the index moves twice, watchers see
+	// two events, a TTL starts again, and if another client set the key
+	// between the two applies, its newer value is overwritten with this
+	// older one (a reader may see v1, v2, v1). False (the default) resends
+	// a Set, like every other write, only when it provably never reached
+	// a server.
+	ResendUnconditionalSets bool
 
 	// MaxResponseBytes caps the size of a response body; a larger one
 	// fails with an error matching ErrResponseTooLarge. Zero means
@@ -306,8 +323,10 @@ type Client interface {
 
 	// Close stops every background goroutine of the client (AutoSync
 	// loops, leader refreshes), cancels requests in flight and closes idle
-	// connections. Calls made afterwards fail with ErrClosed. Close is
-	// idempotent and returns nil.
+	// connections. Calls in flight and calls made afterwards fail with
+	// ErrClosed; a write in flight that may have reached a server fails
+	// with an error matching both ErrClosed and ErrOutcomeUnknown. Close
+	// is idempotent and returns nil.
 	Close() error
 
 	// do sends a request to the cluster; it seals the interface.
@@ -353,6 +372,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 		selector:      cfg.Selector,
 		logger:        cfg.Logger,
 		maxBody:       cfg.MaxResponseBytes,
+		resendSets:    cfg.ResendUnconditionalSets,
 	}
 	if c.transport == nil {
 		c.transport = DefaultTransport
@@ -402,6 +422,7 @@ type httpClusterClient struct {
 	wantLeader    bool
 	logger        *slog.Logger
 	maxBody       int64
+	resendSets    bool
 
 	// eps is the current endpoint list; replaced whole, never modified.
 	eps atomic.Pointer[endpointSet]

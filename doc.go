@@ -34,12 +34,18 @@
 //
 // Reads and watches are always safe to send again. A write is sent again
 // to another member only when it provably never left the client (the
-// connection was refused, say), or when repeating it cannot change its
-// effect (an unconditional Set). A create, a compare-and-swap, an in-order
-// create or a delete whose request may have reached a server without a
-// definite answer returns an error matching ErrOutcomeUnknown instead: the
-// write may or may not have been applied, and a blind resend could apply it
-// twice.
+// connection was refused, say). A write (a Set, a create, a
+// compare-and-swap, an in-order create, a delete) whose request may have
+// reached a server without a definite answer returns an error matching
+// ErrOutcomeUnknown instead: the write may or may not have been applied,
+// and a blind resend could apply it twice (even an unconditional Set: a
+// second apply moves the index again, fires watchers again and can
+// overwrite a newer value; Config.ResendUnconditionalSets allows it for
+// Sets). Once such a write has been sent it has nowhere else to go, so it
+// is given the whole of the caller's deadline. Errors that every attempt
+// would meet again (a refusal by Config.CheckRedirect, too many redirects,
+// a redirect to another origin, a server certificate that fails
+// verification) end the call at once.
 //
 // # Selection and health
 //

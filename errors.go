@@ -67,12 +67,14 @@ var (
 )
 
 // OutcomeUnknownError is returned for a write that is not safe to replay
-// (a create, a compare-and-swap or compare-and-delete, an in-order create,
-// a delete, a membership or auth change) after its request may have reached
-// a server and no definite answer came back: the connection broke after the
-// request was written, the per-attempt timeout fired, or the server answered
-// with a 5xx error such as a raft timeout (etcd error 300), after which the
-// write can still be committed.
+// (a set, unless Config.ResendUnconditionalSets allows resending it; a
+// create, a compare-and-swap or compare-and-delete, an in-order create, a
+// delete, a membership or auth change) after its request may have reached a
+// server and no definite answer came back: the connection broke after the
+// request was written, the per-attempt timeout fired, Close cut it off (the
+// error then also matches ErrClosed), or the server answered with a 5xx
+// error such as a raft timeout (etcd error 300), after which the write can
+// still be committed.
 //
 // The write may or may not have been applied. The client does not resend it
 // to another member, because a resend could apply it twice or turn success

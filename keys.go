@@ -437,14 +437,11 @@ func (k *httpKeysAPI) set(ctx context.Context, op, key, value string, opts *SetO
 	if o.NoValueOnSuccess {
 		q.Set("noValueOnSuccess", "true")
 	}
-	// Only a plain set may be resent after it may have reached a server:
-	// sending it twice leaves the same value. A resent create, update or
-	// compare-and-swap could fail although the first attempt succeeded.
-	replayable := o.PrevExist == PrevIgnore && o.PrevValue == "" && o.PrevIndex == 0 && !o.Dir && !o.Refresh
 	return k.roundTrip(ctx, &request{
 		method: http.MethodPut, path: kp.path, rawPath: kp.rawPath,
 		query: q.Encode(), body: []byte(form.Encode()), contentType: formContentType,
-		kind: KindWrite, replayable: replayable,
+		kind:      KindWrite,
+		overwrite: o.PrevExist == PrevIgnore && o.PrevValue == "" && o.PrevIndex == 0 && !o.Dir && !o.Refresh,
 	})
 }
 

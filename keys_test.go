@@ -139,8 +139,10 @@ func TestKeysWire(t *testing.T) {
 					t.Errorf("content type %q", r.contentType)
 				}
 			}
-			if r.kind != tt.kind || r.replayable != tt.replayable {
-				t.Errorf("kind %v replayable %v, want %v %v", r.kind, r.replayable, tt.kind, tt.replayable)
+			// replayable here: always, or (an unconditional set) when
+			// Config.ResendUnconditionalSets allows it.
+			if r.kind != tt.kind || (r.replayable || r.overwrite) != tt.replayable || r.replayable && r.overwrite {
+				t.Errorf("kind %v replayable %v overwrite %v, want %v %v", r.kind, r.replayable, r.overwrite, tt.kind, tt.replayable)
 			}
 		})
 	}
@@ -326,8 +328,9 @@ func TestKeysNotReplayed(t *testing.T) {
 	// the broken endpoint's health, and an ejected endpoint would not be
 	// offered to the selector again.
 	var k KeysAPI
+	resendSets := false
 	newKeys := func() {
-		c, err := New(Config{Endpoints: []string{broken.URL, goodSrv.URL}, Selector: pinFirst})
+		c, err := New(Config{Endpoints: []string{broken.URL, goodSrv.URL}, Selector: pinFirst, ResendUnconditionalSets: resendSets})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,6 +339,8 @@ func TestKeysNotReplayed(t *testing.T) {
 	}
 	ctx := context.Background()
 	writes := map[string]func() error{
+		"set":      func() error { _, err := k.Set(ctx, "/a", "v", nil); return err },
+		"ttl set":  func() error { _, err := k.Set(ctx, "/a", "v", &SetOptions{TTL: time.Minute}); return err },
 		"create":   func() error { _, err := k.Create(ctx, "/a", "v"); return err },
 		"update":   func() error { _, err := k.Update(ctx, "/a", "v"); return err },
 		"cas":      func() error { _, err := k.Set(ctx, "/a", "v", &SetOptions{PrevIndex: 1}); return err },
@@ -355,9 +360,19 @@ func TestKeysNotReplayed(t *testing.T) {
 	if hits[1] != 0 {
 		t.Fatalf("a non-replayable write reached the second endpoint")
 	}
+	// Opted in, an unconditional Set is resent; the others are still not.
+	resendSets = true
+	newKeys()
 	if _, err := k.Set(ctx, "/a", "v", nil); err != nil {
-		t.Fatalf("plain set: %v", err)
+		t.Fatalf("plain set with ResendUnconditionalSets: %v", err)
 	}
+	for _, name := range []string{"create", "cas", "refresh"} {
+		newKeys()
+		if err := writes[name](); !errors.Is(err, ErrOutcomeUnknown) {
+			t.Errorf("%s with ResendUnconditionalSets: got %v, want an unknown outcome", name, err)
+		}
+	}
+	newKeys()
 	if _, err := k.Get(ctx, "/a", nil); err != nil {
 		t.Fatalf("get: %v", err)
 	}

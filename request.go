@@ -33,10 +33,12 @@ type request struct {
 	// kind tells the selector what the request is.
 	kind RequestKind
 	// replayable means the request may be resent to another member even
-	// after it may have reached a server: reads, watches, and writes whose
-	// repetition cannot change their effect. A request that is not
-	// replayable fails with an *OutcomeUnknownError instead.
+	// after it may have reached a server: reads and watches. A request
+	// that is not replayable fails with an *OutcomeUnknownError instead.
 	replayable bool
+	// overwrite marks an unconditional set: it is replayable when
+	// Config.ResendUnconditionalSets says so.
+	overwrite bool
 	// sensitive marks a body that holds a secret and is never printed.
 	sensitive bool
 }
@@ -147,6 +149,11 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
+	if r.overwrite && c.resendSets && !r.replayable {
+		rr := *r
+		rr.replayable = true
+		r = &rr
+	}
 	set := c.eps.Load()
 	n := len(set.list)
 	buf := c.getBuf(n)
@@ -231,6 +238,10 @@ rounds:
 				return nil, ctxErr
 			}
 			if c.closed.Load() {
+				if sent && !r.replayable {
+					// Close cut off a write that may have been applied.
+					return nil, &OutcomeUnknownError{Endpoint: ep.raw, Err: ErrClosed}
+				}
 				return nil, ErrClosed
 			}
 			if perm, cause := permanent(err); perm {
@@ -435,24 +446,41 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 		// Close may have run before the add: it would have missed us.
 		cancel(ErrClosed)
 	}
+	live := actx // the attempt's context, without the trace made below
+	var wrote *atomic.Bool
+	if !r.replayable {
+		wrote = new(atomic.Bool)
+		if capped {
+			// Until the request is written another endpoint may still
+			// be tried, so it gets only its share of the deadline; once
+			// it may have been written there is nowhere else to send
+			// it, and it gets its whole timeout, up to the deadline.
+			share := timeout
+			st.unwritten = time.AfterFunc(share, func() {
+				if !wrote.Load() {
+					st.cancel(&AttemptTimeoutError{After: share, byDeadline: true})
+				}
+			})
+			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
+			st.timeout, st.capped = timeout, false
+		}
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				if info.Err == nil {
+					wrote.Store(true)
+					if st.unwritten != nil {
+						st.unwritten.Stop()
+					}
+				}
+			},
+		})
+	}
 	check, final := c.livenessCheck(r, timeout)
 	if timeout > 0 && !final {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
 	if check > 0 {
-		live := actx // not the traced context made below
 		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final) })
-	}
-	var wrote *atomic.Bool
-	if !r.replayable {
-		wrote = new(atomic.Bool)
-		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-			WroteRequest: func(info httptrace.WroteRequestInfo) {
-				if info.Err == nil {
-					wrote.Store(true)
-				}
-			},
-		})
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -524,6 +552,9 @@ type attemptState struct {
 	// check, for a request that goes through raft, starts the liveness
 	// check of its endpoint.
 	check *time.Timer
+	// unwritten, for a request that cannot be resent, gives it up at
+	// its share of the caller's deadline unless it has been written.
+	unwritten *time.Timer
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
 	phase atomic.Int32
@@ -557,6 +588,9 @@ func (st *attemptState) release(c *httpClusterClient) {
 	}
 	if st.check != nil {
 		st.check.Stop()
+	}
+	if st.unwritten != nil {
+		st.unwritten.Stop()
 	}
 	c.inflight.remove(st)
 	st.cancel(nil)
