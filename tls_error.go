@@ -48,7 +48,7 @@ const (
 	// TLSToPlainPort: an https:// endpoint is served over plain http.
 	// etcd closes the connection during the handshake (io.EOF), which the
 	// client tells from a member going away by a plain GET /version; a
-	// plain Go server answers in plain http (*tls.RecordHeaderError).
+	// plain Go server answers in plain http (tls.RecordHeaderError).
 	TLSToPlainPort
 )
 
@@ -103,7 +103,7 @@ func (p TLSProblem) fix() string {
 // message what to change. Err is the underlying error, reachable with
 // errors.As (x509.UnknownAuthorityError, x509.HostnameError,
 // x509.CertificateInvalidError, *tls.CertificateVerificationError,
-// *tls.RecordHeaderError, and tls.AlertError for an alert the member sent).
+// tls.RecordHeaderError, and tls.AlertError for an alert the member sent).
 //
 // Such a failure would be the same at every attempt, so the call ends at
 // once with a *ClusterError holding it (inside an *EndpointError), without
@@ -173,7 +173,7 @@ func explainTLSError(endpoint string, err error, sentCert bool) *TLSError {
 		he  x509.HostnameError
 		ci  x509.CertificateInvalidError
 		cv  *tls.CertificateVerificationError
-		rh  *tls.RecordHeaderError
+		rh  tls.RecordHeaderError
 		out = &TLSError{Endpoint: endpoint, Err: err}
 	)
 	switch {

@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -252,7 +253,11 @@ func TestDifferentialOfficialClient(t *testing.T) {
 	our := &ours{k: ok, base: r1.Index}
 
 	c2 := testbed.NewCluster(t, testbed.Options{Size: 1})
-	oc, err := official.New(official.Config{Endpoints: c2.ClientURLs(), Transport: official.DefaultTransport})
+	otr := official.DefaultTransport
+	if testbed.TLSFromEnv() {
+		otr = envHTTPTransport(official.DefaultTransport.(*http.Transport).Clone())
+	}
+	oc, err := official.New(official.Config{Endpoints: c2.ClientURLs(), Transport: otr})
 	require.NoError(t, err)
 	tk := official.NewKeysAPI(oc)
 	r2, err := tk.Get(ctx, "/", nil)

@@ -137,7 +137,7 @@ func tryStartCluster(tb testing.TB, opts Options, bin string) (*Cluster, error) 
 		isolated: map[*Member]bool{},
 	}
 	if opts.ClientTLS != nil {
-		c.tlsInfo = &ClientTLSInfo{CA: opts.ClientTLS.CA, Client: opts.ClientTLS.CA.Issue(tb, CertSpec{CommonName: "testbed-client", ClientOnly: true})}
+		c.tlsInfo = clusterClientTLS(tb, opts)
 		c.httpc.Transport.(*http.Transport).TLSClientConfig = bedTransportTLS(c.tlsInfo)
 	}
 	tb.Cleanup(func() {

@@ -13,23 +13,24 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// EnvTLS is the environment variable that, set to "1", makes NewCluster
+// EnvTLSVar is the environment variable that, set to "1", makes NewCluster
 // serve every cluster over TLS (see TLSFromEnv) unless its Options say
 // otherwise.
-const EnvTLS = "ETCDV2_TLS"
+const EnvTLSVar = "ETCDV2_TLS"
 
 // TLSFromEnv reports whether ETCDV2_TLS=1 is set. NewCluster then gives a
 // cluster whose Options have neither ClientTLS nor PeerTLS set, nor Plain,
 // TLS on both its client and peer URLs with client-certificate
-// authentication (&TLSOptions{ClientCertAuth: true} for both), so that the
-// same tests run once more over https. Tests build their clients from
-// Cluster.ClientTLS.
-func TLSFromEnv() bool { return os.Getenv(EnvTLS) == "1" }
+// authentication, all such clusters sharing one CA and client certificate
+// (EnvTLS), so that the same tests run once more over https with clients
+// made from EnvTLS.
+func TLSFromEnv() bool { return os.Getenv(EnvTLSVar) == "1" }
 
 // TLSOptions configures TLS on a cluster's client or peer URLs.
 // The zero value is server TLS only, with certificates from a new CA made
@@ -69,9 +70,17 @@ type CA struct {
 // NewCA makes a new CA named name under tb.TempDir. Failure is fatal to tb.
 func NewCA(tb testing.TB, name string) *CA {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newCA(tb.TempDir(), name)
 	if err != nil {
 		tb.Fatalf("testbed: NewCA: %v", err)
+	}
+	return ca
+}
+
+func newCA(parent, name string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -87,22 +96,22 @@ func NewCA(tb testing.TB, name string) *CA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		tb.Fatalf("testbed: NewCA: %v", err)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		tb.Fatalf("testbed: NewCA: %v", err)
+		return nil, err
 	}
-	dir, err := os.MkdirTemp(tb.TempDir(), "ca-")
+	dir, err := os.MkdirTemp(parent, "ca-")
 	if err != nil {
-		tb.Fatalf("testbed: NewCA: %v", err)
+		return nil, err
 	}
 	ca := &CA{Name: name, Cert: cert, key: key, dir: dir, CertFile: filepath.Join(dir, "ca.pem")}
 	ca.serial.Store(1)
 	if err := writeFileAtomic(ca.CertFile, ca.CertPEM()); err != nil {
-		tb.Fatalf("testbed: NewCA: %v", err)
+		return nil, err
 	}
-	return ca
+	return ca, nil
 }
 
 // CertPEM returns the CA certificate in PEM.
@@ -159,13 +168,22 @@ func (kp KeyPair) TLSCertificate() tls.Certificate {
 // ca's directory. Failure is fatal to tb.
 func (ca *CA) Issue(tb testing.TB, spec CertSpec) KeyPair {
 	tb.Helper()
-	f, err := os.CreateTemp(ca.dir, "leaf-*")
+	kp, err := ca.issueNew(spec)
 	if err != nil {
 		tb.Fatalf("testbed: Issue: %v", err)
 	}
-	f.Close()
-	os.Remove(f.Name())
-	return ca.IssueTo(tb, spec, f.Name()+".pem", f.Name()+"-key.pem")
+	return kp
+}
+
+func (ca *CA) issueNew(spec CertSpec) (KeyPair, error) {
+	kp, err := ca.issue(spec)
+	if err != nil {
+		return kp, err
+	}
+	n := ca.serial.Load()
+	kp.CertFile = filepath.Join(ca.dir, fmt.Sprintf("leaf-%d.pem", n))
+	kp.KeyFile = filepath.Join(ca.dir, fmt.Sprintf("leaf-%d-key.pem", n))
+	return kp, kp.write()
 }
 
 // IssueTo is Issue writing to the given files, each replaced atomically
@@ -297,8 +315,12 @@ type clusterTLS struct {
 // the CAs and the client certificate.
 func setupTLS(tb testing.TB, opts *Options) {
 	if !opts.Plain && opts.ClientTLS == nil && opts.PeerTLS == nil && TLSFromEnv() {
-		opts.ClientTLS = &TLSOptions{ClientCertAuth: true}
-		opts.PeerTLS = &TLSOptions{ClientCertAuth: true}
+		info := EnvTLS()
+		if info == nil {
+			tb.Fatalf("testbed: %s=1: %v", EnvTLSVar, envTLS.err)
+		}
+		opts.ClientTLS = &TLSOptions{CA: info.CA, ClientCertAuth: true}
+		opts.PeerTLS = &TLSOptions{CA: info.CA, ClientCertAuth: true}
 	}
 	if opts.ClientTLS != nil {
 		o := *opts.ClientTLS
@@ -425,4 +447,64 @@ func (m *Member) RotateServerCert(tb testing.TB, ca *CA, spec CertSpec) KeyPair 
 	kp := ca.IssueTo(tb, spec, m.serverCert.CertFile, m.serverCert.KeyFile)
 	m.serverCert = kp
 	return kp
+}
+
+// envTLS is the TLS material shared by every cluster started because of
+// ETCDV2_TLS=1, made on first use in a directory that Main removes.
+var envTLS struct {
+	once sync.Once
+	dir  string
+	info *ClientTLSInfo
+	err  error
+}
+
+// EnvTLS returns the CA and client certificate shared by every cluster
+// that NewCluster serves over TLS because of ETCDV2_TLS=1, so that a test
+// helper can make a TLS client without knowing the cluster; nil when
+// ETCDV2_TLS is not 1 (or the files could not be made, which NewCluster
+// then reports).
+func EnvTLS() *ClientTLSInfo {
+	if !TLSFromEnv() {
+		return nil
+	}
+	envTLS.once.Do(func() {
+		envTLS.dir, envTLS.err = os.MkdirTemp("", "etcdv2-testbed-tls-")
+		if envTLS.err != nil {
+			return
+		}
+		var ca *CA
+		if ca, envTLS.err = newCA(envTLS.dir, "testbed client and peer CA"); envTLS.err != nil {
+			return
+		}
+		var kp KeyPair
+		if kp, envTLS.err = ca.issueNew(CertSpec{CommonName: "testbed-client", ClientOnly: true}); envTLS.err != nil {
+			return
+		}
+		envTLS.info = &ClientTLSInfo{CA: ca, Client: kp}
+	})
+	return envTLS.info
+}
+
+// EnvTLSConfig returns EnvTLS().Config(), or nil when ETCDV2_TLS is not 1.
+func EnvTLSConfig() *tls.Config {
+	if i := EnvTLS(); i != nil {
+		return i.Config()
+	}
+	return nil
+}
+
+// removeEnvTLS removes EnvTLS's files, if any were made.
+func removeEnvTLS() {
+	if envTLS.dir != "" {
+		os.RemoveAll(envTLS.dir)
+	}
+}
+
+// clusterClientTLS returns the client TLS material of a cluster: EnvTLS's
+// when the cluster uses its CA, else a new client certificate.
+func clusterClientTLS(tb testing.TB, opts Options) *ClientTLSInfo {
+	if env := EnvTLS(); env != nil && opts.ClientTLS.CA == env.CA {
+		return env
+	}
+	return &ClientTLSInfo{CA: opts.ClientTLS.CA, Client: opts.ClientTLS.CA.Issue(tb, CertSpec{CommonName: "testbed-client", ClientOnly: true})}
 }
