@@ -35,6 +35,7 @@ func main() {
 	commit := flag.String("commit", "unknown", "commit of github.com/etcdv2/client measured")
 	count := flag.Int("count", 0, "the number of rounds the benchmarks ran (for the text)")
 	notes := flag.String("notes", "", "markdown file of observations pasted after the targets (optional)")
+	section := flag.String("section", "", `"tls": write only the TLS section into the -out file (replacing the one there, or before "## Targets")`)
 	flag.Parse()
 
 	var r io.Reader = os.Stdin
@@ -74,10 +75,30 @@ func main() {
 		}
 		notesText = strings.TrimSpace(string(b))
 	}
-	doc := render(res, meta{
+	m := meta{
 		goVersion: *goVersion, official: *officialVersion, commit: *commit, count: *count,
 		date: date, raw: string(raw), notes: notesText,
-	})
+	}
+	if *section == "tls" {
+		if *out == "" {
+			fatal(fmt.Errorf("-section tls needs -out"))
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			fatal(err)
+		}
+		doc, err := spliceTLS(string(old), renderTLSSection(res, m, true))
+		if err != nil {
+			fatal(err)
+		}
+		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+			fatal(err)
+		}
+		return
+	} else if *section != "" {
+		fatal(fmt.Errorf("unknown -section %q", *section))
+	}
+	doc := render(res, m)
 	if *out == "" {
 		fmt.Print(doc)
 		return
@@ -374,6 +395,10 @@ func render(r *results, m meta) string {
 	w("For latency, bytes, allocations and dials below 1x means ours is better; for Gets/s above 1x does.\n\n")
 	for _, t := range tables {
 		renderTable(&b, r, t)
+	}
+
+	if hasTLS(r) {
+		b.WriteString(renderTLSSection(r, m, false))
 	}
 
 	w("## Targets\n\n")
