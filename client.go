@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -166,7 +165,9 @@ type Config struct {
 
 	// Password is the password for the specified user to add as an
 	// authorization header to the request. It never appears in logs,
-	// debug output or errors.
+	// debug output or errors, and printing the Config or the Client
+	// (fmt's %v, %+v, %#v, or slog: both are slog.LogValuers) shows it,
+	// and the Authorization header, as "[redacted]" or not at all.
 	Password string
 
 	// HeaderTimeoutPerRequest specifies the time limit to wait for the
@@ -198,14 +199,29 @@ type Config struct {
 	// it gets during one, so the retry must come after it) and up to
 	// DefaultWriteHeaderTimeout for one that cannot (so that a slow commit
 	// is not reported as of unknown outcome), and its timeout does not
-	// count toward ejecting the live member. A positive value is used as it
-	// is for every request. A negative value means no per-attempt timeout
-	// at all.
+	// count toward ejecting the live member. A plain read is not given up
+	// on at the adaptive timeout either, since a member builds a large
+	// listing before it sends the headers: at half the timeout the client
+	// asks the member for /version, allowing it the other half; if that
+	// goes unanswered the member is hung and the read goes elsewhere (so a
+	// hung member still costs about one adaptive timeout), and while it
+	// answers the read goes on waiting, checked again every adaptive
+	// timeout, bounded only by the caller's deadline. A positive value is
+	// used as it is for every request. A negative value means no
+	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
 	// attempt gets at most half of the time left before the deadline of
 	// the call's context, so that a hung endpoint leaves time to try
-	// another. A write that cannot be resent (see OutcomeUnknownError)
+	// another.
+	//
+	// The body of every answer but a watch's is read within its attempt,
+	// and a server that sends no data of it for the body's idle timeout
+	// (this value, at least DefaultHeaderTimeoutPerRequest; none when the
+	// value is negative) fails the attempt with ErrResponseStalled, which
+	// then fails over like any other failure.
+	//
+	// A write that cannot be resent (see OutcomeUnknownError)
 	// gets that share only until its request is written: then there is
 	// nowhere else to send it, and it keeps its whole timeout, up to the
 	// deadline.
@@ -366,8 +382,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
-		username:      cfg.Username,
-		password:      cfg.Password,
+		creds:         newCredentials(cfg.Username, cfg.Password),
 		headerTimeout: cfg.HeaderTimeoutPerRequest,
 		selector:      cfg.Selector,
 		logger:        cfg.Logger,
@@ -392,12 +407,9 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if c.maxBody == 0 {
 		c.maxBody = DefaultMaxResponseBytes
 	}
-	if c.username != "" || c.password != "" {
-		c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password))
-	}
 	c.raftPatience = raftPatience
 	if _, ok := c.transport.(*http.Transport); ok {
-		c.headers = newSharedHeaders(c.authHeader)
+		c.headers = newSharedHeaders(c.creds.header)
 	}
 	c.transport = tlsExplainer{c.transport}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
@@ -411,10 +423,8 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 type httpClusterClient struct {
 	transport     CancelableTransport
 	checkRedirect CheckRedirectFunc
-	username      string
-	password      string
-	// authHeader is the Authorization header value, or "".
-	authHeader string
+	// creds are the credentials; printing them shows no secret.
+	creds credentials
 	// headerTimeout is Config.HeaderTimeoutPerRequest: 0 adaptive, <0 none.
 	headerTimeout time.Duration
 	selector      Selector
@@ -453,6 +463,7 @@ type httpClusterClient struct {
 	maxSeen, floor              atomic.Uint64
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
+	chunks                      sync.Pool // *[bodyChunk]byte
 	// testHookProbeDone, when set (by tests, before use), is called after
 	// each readmission probe.
 	testHookProbeDone func(url string, err error)

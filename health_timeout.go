@@ -165,19 +165,40 @@ func throughRaft(k RequestKind) bool { return k == KindWrite || k == KindQuorumR
 const raftPatience = 3 * time.Second
 
 // livenessCheck returns how long an attempt of r waits for its headers
-// before the client checks that the endpoint still answers at all, or 0
-// for no check. Only requests that go through raft get one, and only when
-// the timeout is the client's own (Config.HeaderTimeoutPerRequest zero):
-// a member holds them while the cluster elects a leader or commits slowly,
-// which is no reason to give up on it, let alone eject it; a member that
-// no longer answers /version either is hung.
-func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration) (after time.Duration, final bool) {
-	if c.headerTimeout != 0 || !throughRaft(r.kind) {
-		return 0, false
+// before the client checks that the endpoint still answers at all (0 for no
+// check), whether that check ends the attempt even if the member answers
+// (final), and, for a check that repeats while the member answers, its
+// period (every). Checks are made only when the timeout is the client's
+// own (Config.HeaderTimeoutPerRequest zero):
+//
+//   - a request that goes through raft is checked once, after the adaptive
+//     timeout: a member holds it while the cluster elects a leader or
+//     commits slowly, which is no reason to give up on it, let alone eject
+//     it;
+//   - a plain read is checked at half its timeout, with the other half for
+//     the check, and again every timeout while the member answers: a member
+//     builds a large listing before it sends the headers, which can take
+//     far longer than the adaptive timeout, and is then merely slow, not
+//     hung. The attempt then has no timeout of its own (see attemptWith),
+//     but the share of the caller's deadline (capped).
+//
+// A member that no longer answers /version either is hung.
+func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, capped bool) (after time.Duration, final bool, every time.Duration) {
+	if c.headerTimeout != 0 {
+		return 0, false, 0
+	}
+	if r.kind == KindRead && timeout > 0 {
+		if capped {
+			return timeout / 2, false, 0
+		}
+		return timeout / 2, false, timeout
+	}
+	if !throughRaft(r.kind) {
+		return 0, false, 0
 	}
 	check := c.hist.current()
 	if timeout > 0 && check >= timeout {
-		return 0, false
+		return 0, false, 0
 	}
-	return check, false
+	return check, false, 0
 }

@@ -32,6 +32,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 //
 //   - a refusal by Config.CheckRedirect, and ErrTooManyRedirects;
 //   - a redirect without a usable Location, or to another origin;
+//   - an answer larger than Config.MaxResponseBytes;
 //   - a server certificate that fails verification (the *tls.
 //     CertificateVerificationError, or the x509 error of a transport that
 //     returns it bare, stays reachable with errors.As).
@@ -46,7 +47,7 @@ func permanent(err error) (bool, error) {
 		}
 		return true, err
 	}
-	if errors.Is(err, ErrTooManyRedirects) {
+	if errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrResponseTooLarge) {
 		return true, err
 	}
 	var (

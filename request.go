@@ -475,12 +475,12 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			},
 		})
 	}
-	check, final := c.livenessCheck(r, timeout)
-	if timeout > 0 && !final {
+	check, final, every := c.livenessCheck(r, timeout, st.capped)
+	if timeout > 0 && !final && every == 0 {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
 	if check > 0 {
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final) })
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -539,6 +539,13 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 	}
 	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
 	resp.Body = &st.body
+	if r.kind != KindWatch {
+		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
+			err = attemptError(actx, err)
+			st.body.Close()
+			return nil, true, err
+		}
+	}
 	return resp, true, nil
 }
 
@@ -562,8 +569,10 @@ type attemptState struct {
 	// the attempt then times out, raft held it, not a hung member.
 	alive   atomic.Bool
 	timeout time.Duration
-	url     url.URL
-	body    cappedBody
+	// idle is the body's idle timeout, once the headers came.
+	idle time.Duration
+	url  url.URL
+	body cappedBody
 	// resp is the answer handed to the caller.
 	resp response
 	// shard is the part of the client's in-flight set it is in.
@@ -576,8 +585,13 @@ const (
 	phaseGivenUp
 )
 
-// expire cancels the attempt when its per-attempt timeout passes.
+// expire cancels the attempt when its per-attempt timeout passes, or,
+// once the headers came, when its body stalled for the idle timeout.
 func (st *attemptState) expire() {
+	if st.phase.Load() == phaseAnswered {
+		st.cancel(stalledError(st.idle))
+		return
+	}
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
@@ -596,16 +610,17 @@ func (st *attemptState) release(c *httpClusterClient) {
 	st.cancel(nil)
 }
 
-// checkLive runs when an attempt that goes through raft (a write, a
-// quorum read) has waited its liveness-check time for headers. The
-// endpoint is asked for /version, which a member answers from memory. If
-// that goes unanswered too, the member is hung (stopped, black-holed): the
-// attempt ends as timed out and counts toward ejecting it. If it answers,
-// the member is alive and raft is what holds the request (an election, a
-// slow commit): a final check ends the attempt anyway, as an
+// checkLive runs when an attempt has waited its liveness-check time for
+// headers (see livenessCheck). The endpoint is asked for /version, which a
+// member answers from memory, within after. If that goes unanswered too,
+// the member is hung (stopped, black-holed): the attempt ends as timed out
+// and counts toward ejecting it. If it answers, the member is alive and
+// busy (raft holds a write: an election, a slow commit; a large read is
+// being built): a final check ends the attempt anyway, as an
 // AttemptTimeoutError with MemberAlive set, which does not count toward
-// ejection; otherwise the attempt keeps waiting.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool) {
+// ejection; otherwise the attempt keeps waiting, and with every > 0 is
+// checked again after every.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool, every time.Duration) {
 	c.setMu.Lock()
 	if c.closed.Load() || actx.Err() != nil {
 		c.setMu.Unlock()
@@ -622,11 +637,21 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			_ = finishBody(resp.Body)
 			st.alive.Store(true)
 		}
-		if actx.Err() != nil || alive && !final {
+		if actx.Err() != nil {
 			return
 		}
+		if alive && !final {
+			if every > 0 && st.phase.Load() == phaseWaiting {
+				st.check.Reset(every)
+			}
+			return
+		}
+		waited := after
+		if every > 0 {
+			waited = every // the read's timeout: half waiting, half checking
+		}
 		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
-			st.cancel(&AttemptTimeoutError{After: after, MemberAlive: alive})
+			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
 		}
 	}()
 }
@@ -682,7 +707,7 @@ func (f *inflightSet) cancelAll(cause error) {
 func attemptError(actx context.Context, err error) error {
 	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 		var te *AttemptTimeoutError
-		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) {
+		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) || errors.Is(cause, ErrResponseStalled) {
 			return cause
 		}
 	}
@@ -730,11 +755,33 @@ type cappedBody struct {
 	// onClose, when set, runs after the attempt is released.
 	onClose func()
 	closed  bool
+	// buffered is set once the whole body is in chunks (every answer but
+	// a watch's); ci and off are the read position in them.
+	buffered bool
+	chunks   [][]byte
+	first    [1][]byte
+	ci, off  int
 	// drain is scratch space for finishBody.
 	drain [64]byte
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.buffered {
+		for b.ci < len(b.chunks) {
+			if ch := b.chunks[b.ci]; b.off < len(ch) {
+				n := copy(p, ch[b.off:])
+				b.off += n
+				return n, nil
+			}
+			b.ci, b.off = b.ci+1, 0
+		}
+		return 0, io.EOF
+	}
+	return b.readCapped(p)
+}
+
+// readCapped reads from the connection within the size cap.
+func (b *cappedBody) readCapped(p []byte) (int, error) {
 	if b.remaining < 0 {
 		return b.rc.Read(p)
 	}
@@ -760,6 +807,11 @@ func (b *cappedBody) Close() error {
 	}
 	b.closed = true
 	err := b.rc.Close()
+	for i, ch := range b.chunks {
+		b.c.chunks.Put((*[bodyChunk]byte)(ch[:bodyChunk]))
+		b.chunks[i] = nil
+	}
+	b.chunks = nil
 	b.st.release(b.c)
 	if b.onClose != nil {
 		b.onClose()
@@ -860,8 +912,8 @@ func (c *httpClusterClient) headerSet(contentType string) http.Header {
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
-	if c.authHeader != "" {
-		h["Authorization"] = []string{c.authHeader}
+	if c.creds.header != "" {
+		h["Authorization"] = []string{c.creds.header}
 	}
 	return h
 }
