@@ -304,13 +304,6 @@ func (i *ClientTLSInfo) Config() *tls.Config {
 	return &tls.Config{RootCAs: i.CA.Pool(), Certificates: []tls.Certificate{i.Client.TLSCertificate()}}
 }
 
-// clusterTLS is the TLS material of a cluster.
-type clusterTLS struct {
-	client *TLSOptions // nil: plain http
-	peer   *TLSOptions
-	info   *ClientTLSInfo
-}
-
 // setupTLS resolves opts' TLS settings (ETCDV2_TLS included) and makes
 // the CAs and the client certificate.
 func setupTLS(tb testing.TB, opts *Options) {
