@@ -49,8 +49,8 @@ type TLSInfo struct {
 // key that do not match (one file replaced but not yet the other) are
 // ignored in favour of the last pair that did.
 //
-// Through an HTTP proxy (HTTPS_PROXY), the CA file is the one read here;
-// the client certificate is still read again for each connection.
+// Through an HTTP proxy (HTTPS_PROXY), the CA file read here is used for
+// the life of the transport.
 func NewTLSTransport(info TLSInfo) (*http.Transport, error) {
 	f := &tlsFiles{info: info}
 	if (info.CertFile == "") != (info.KeyFile == "") {
@@ -148,12 +148,17 @@ func (f *tlsFiles) roots() (*x509.CertPool, error) {
 // dialTLS dials addr and makes a TLS connection with base's settings, the
 // current CA file and, unless base names one, addr's host as server name.
 func (f *tlsFiles) dialTLS(ctx context.Context, d *net.Dialer, base *tls.Config, handshakeTimeout time.Duration, network, addr string) (net.Conn, error) {
-	roots, err := f.roots()
-	if err != nil {
-		return nil, err
-	}
 	cfg := base.Clone()
-	cfg.RootCAs = roots
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if f.info.TrustedCAFile != "" {
+		roots, err := f.roots()
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = roots
+	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

@@ -2,12 +2,21 @@ package client
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +113,61 @@ func TestNewTLSTransportNeedsBothCertAndKey(t *testing.T) {
 	tr, err := NewTLSTransport(TLSInfo{})
 	require.NoError(t, err, "the zero TLSInfo: system CAs, no client certificate")
 	require.Equal(t, DefaultTransport.(*http.Transport).MaxIdleConnsPerHost, tr.MaxIdleConnsPerHost)
+}
+
+// selfSigned returns a PEM certificate and key for name.
+func selfSigned(t *testing.T, name string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
+}
+
+// Files being rewritten: a certificate and key that do not match, or a CA
+// file without a certificate yet, leave the last good ones in use; a
+// complete new pair or bundle replaces them.
+func TestTLSFilesKeepLastGoodDuringRotation(t *testing.T) {
+	dir := t.TempDir()
+	info := TLSInfo{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), TrustedCAFile: filepath.Join(dir, "ca.pem")}
+	c1, k1 := selfSigned(t, "one")
+	c2, k2 := selfSigned(t, "two")
+	write := func(path string, b []byte) { require.NoError(t, os.WriteFile(path, b, 0o600)) }
+	write(info.CertFile, c1)
+	write(info.KeyFile, k1)
+	write(info.TrustedCAFile, c1)
+	f := &tlsFiles{info: info}
+	leafName := func() string {
+		t.Helper()
+		c, err := f.clientCert(nil)
+		require.NoError(t, err)
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		require.NoError(t, err)
+		return leaf.Subject.CommonName
+	}
+	require.Equal(t, "one", leafName())
+	pool1, err := f.roots()
+	require.NoError(t, err)
+
+	write(info.CertFile, c2) // the key is not replaced yet
+	require.Equal(t, "one", leafName(), "mismatched pair: the last good one")
+	write(info.KeyFile, k2)
+	require.Equal(t, "two", leafName(), "the new pair")
+
+	write(info.TrustedCAFile, nil) // truncated while being rewritten
+	p, err := f.roots()
+	require.NoError(t, err)
+	require.Same(t, pool1, p, "the last good bundle")
+	write(info.TrustedCAFile, append(c1, c2...))
+	p, err = f.roots()
+	require.NoError(t, err)
+	require.NotSame(t, pool1, p, "the new bundle")
 }
