@@ -34,6 +34,7 @@ func checkTLSFailure(t *testing.T, c client.Client, ct *counted, endpoints []str
 		took := time.Since(start)
 		attempts := ct.requests.Load() - before
 		require.Error(t, err, op)
+		require.ErrorAs(t, err, new(*client.ClusterError), op)
 		var te *client.TLSError
 		require.ErrorAs(t, err, &te, "%s: %v", op, err)
 		require.Equal(t, problem, te.Problem, "%s: %v", op, err)

@@ -83,3 +83,21 @@ func TestTLSExpiredServerCertAndRotation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, st)
 }
+
+func TestTLSPeerOnly(t *testing.T) {
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true, PeerTLS: &testbed.TLSOptions{ClientCertAuth: true}})
+	require.Nil(t, c.ClientTLS())
+	for _, m := range c.Members() {
+		require.True(t, strings.HasPrefix(m.ClientURL(), "http://"), m.ClientURL())
+		require.True(t, strings.HasPrefix(m.PeerURL(), "https://"), m.PeerURL())
+	}
+	// Raft works over the https peer URLs (through the peer proxies): a
+	// write through one member is read by quorum from another.
+	u0, u1 := c.Members()[0].URL(), c.Members()[2].URL()
+	st, err := put(t, u0, "peer-tls", "v")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, st)
+	st, err = tlsGet(u1+"/v2/keys/peer-tls?quorum=true", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, st)
+}
