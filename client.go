@@ -331,7 +331,11 @@ type Client interface {
 	// SetEndpoints sets the set of API endpoints used by Client to resolve
 	// HTTP requests. If the given endpoints are not valid, an error will be
 	// returned and the endpoints are not changed. The list is shuffled so
-	// that clients spread over the members.
+	// that clients spread over the members. A list that shares no
+	// endpoint with the current one may be another cluster (or the same
+	// one rebuilt): the client then forgets the cluster ID it knew and
+	// takes the one of the first answer (see ClusterIDMismatchError); Sync
+	// never does.
 	SetEndpoints(eps []string) error
 
 	// GetVersion retrieves the current etcd server and cluster version.
@@ -540,12 +544,22 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 	if old := c.eps.Load(); old != nil {
 		leader = old.leader
 		// Keep what is known about endpoints that stay.
+		shared := false
 		for _, e := range list {
 			for _, o := range old.list {
-				if o.raw == e.raw && o.verified.Load() {
-					e.verified.Store(true)
+				if o.raw == e.raw {
+					shared = true
+					if o.verified.Load() {
+						e.verified.Store(true)
+					}
 				}
 			}
+		}
+		if !shared {
+			// Another cluster, or the same one rebuilt: the cluster
+			// ID is learnt again from the first answer.
+			c.clusterID.Store(nil)
+			leader = ""
 		}
 	}
 	c.storeLocked(list, leader)

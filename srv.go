@@ -27,8 +27,12 @@ func NewSRVDiscover() Discoverer {
 //
 // For a domain it looks up "_etcd-client-ssl._tcp.<domain>", whose targets
 // become "https://host:port" endpoints, and "_etcd-client._tcp.<domain>",
-// whose targets become "http://host:port" endpoints. An SRVDiscoverer is safe
-// for concurrent use as long as its fields are not modified.
+// whose targets become "http://host:port" endpoints. When the TLS name has
+// usable records, only its endpoints are returned: unlike the original
+// client, which returned both kinds (so that a client would send its
+// credentials over plain http to some of the members), the plain http
+// records are then ignored. An SRVDiscoverer is safe for concurrent use as
+// long as its fields are not modified.
 type SRVDiscoverer struct {
 	// Resolver used for look-ups; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -47,9 +51,9 @@ func (d *SRVDiscoverer) Discover(domain string) ([]string, error) {
 // DiscoverContext looks up the etcd client endpoints for domain.
 //
 // Both SRV names are looked up concurrently. The endpoints of the TLS name
-// ("https://...") come first, then those of the plain name ("http://..."),
-// each in the order the resolver returns them (SRV priority, then weight);
-// duplicates are removed. Trailing dots are stripped from targets, IPv6
+// ("https://...") are returned if there are any, otherwise those of the
+// plain name ("http://..."), in the order the resolver returns them (SRV
+// priority, then weight); duplicates are removed. Trailing dots are stripped from targets, IPv6
 // literal hosts are bracketed, and targets of "." (service not available,
 // RFC 2782) are skipped.
 //
@@ -125,6 +129,11 @@ func (d *SRVDiscoverer) DiscoverContext(ctx context.Context, domain string) ([]s
 	var endpoints []string
 	seen := make(map[string]bool)
 	for i, l := range lookups {
+		if i > 0 && len(endpoints) > 0 {
+			// TLS endpoints exist: plain http ones are not mixed in,
+			// so that credentials never go over plain http.
+			break
+		}
 		// The resolver drops malformed records and reports an error
 		// alongside any valid ones left; those are still used.
 		n := 0

@@ -69,18 +69,18 @@ func TestSRVDiscoverBothKinds(t *testing.T) {
 	s.AddSRV("_etcd-client-ssl._tcp.example.test", 10, 0, 2379, "a.example.test.")
 	s.AddSRV("_etcd-client-ssl._tcp.example.test", 30, 0, 2379, "a.example.test.") // duplicate
 	s.AddSRV("_etcd-client._tcp.example.test", 5, 0, 4001, "c.example.test.")
-	s.AddSRV("_etcd-client._tcp.example.test", 1, 0, 2379, "a.example.test.") // other scheme: kept
+	s.AddSRV("_etcd-client._tcp.example.test", 1, 0, 2379, "a.example.test.")
 	s.AddA("a.example.test", net.IPv4(127, 0, 0, 1))
 
 	got, err := d.Discover("example.test")
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
+	// TLS records exist: the plain http ones are left out, so that no
+	// credentials go over plain http.
 	want := []string{
 		"https://a.example.test:2379",
 		"https://b.example.test:2379",
-		"http://a.example.test:2379",
-		"http://c.example.test:4001",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Discover = %q, want %q", got, want)
@@ -196,9 +196,16 @@ func TestSRVDiscoverServiceName(t *testing.T) {
 	s.AddSRV("_etcd-client._tcp.example.test", 0, 0, 2379, "default.example.test.")
 	s.AddSRV("_etcd-client-ssl-prod._tcp.example.test", 0, 0, 2379, "prod1.example.test.")
 	s.AddSRV("_etcd-client-prod._tcp.example.test", 0, 0, 2379, "prod2.example.test.")
+	s.AddSRV("_etcd-client-plain._tcp.example.test", 0, 0, 2379, "plain.example.test.")
 
 	got, err := d.Discover("example.test")
-	want := []string{"https://prod1.example.test:2379", "http://prod2.example.test:2379"}
+	want := []string{"https://prod1.example.test:2379"} // TLS records exist: only those
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Discover = %q, %v; want %q", got, err, want)
+	}
+	d.ServiceName = "plain"
+	got, err = d.Discover("example.test")
+	want = []string{"http://plain.example.test:2379"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Discover = %q, %v; want %q", got, err, want)
 	}
