@@ -29,9 +29,18 @@ func TestTLSSRVDiscovery(t *testing.T) {
 		dns.AddSRV("_etcd-client-ssl._tcp.example.test", 0, 0, uint16(port), "localhost.")
 		want = append(want, "https://localhost:"+u.Port())
 	}
+	// Plain-http records of the same members, as a domain that publishes
+	// both has: with TLS records present they are not used.
+	for _, m := range cl.Members() {
+		u, err := url.Parse(m.URL())
+		require.NoError(t, err)
+		port, err := strconv.Atoi(u.Port())
+		require.NoError(t, err)
+		dns.AddSRV("_etcd-client._tcp.example.test", 0, 0, uint16(port), "localhost.")
+	}
 	eps, err := (&client.SRVDiscoverer{Resolver: dns.Resolver()}).DiscoverContext(ctxT(t, 10*time.Second), "example.test")
 	require.NoError(t, err)
-	require.Equal(t, want, eps)
+	require.Equal(t, want, eps, "only the https endpoints")
 
 	c, ct := newTLSClient(t, eps, clusterTLSInfo(cl), client.Config{})
 	kapi := client.NewKeysAPI(c)
