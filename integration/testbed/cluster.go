@@ -206,6 +206,7 @@ func (c *Cluster) newMember() (*Member, error) {
 		if m.clientProxy, err = newProxy(c.tb, m.clientAddr()); err != nil {
 			return nil, err
 		}
+		m.clientProxy.https = c.opts.ClientTLS != nil
 	}
 	if c.opts.ProxyPeers {
 		if m.peerProxy, err = newProxy(c.tb, m.peerAddr()); err != nil {
@@ -214,6 +215,7 @@ func (c *Cluster) newMember() (*Member, error) {
 			}
 			return nil, err
 		}
+		m.peerProxy.https = c.opts.PeerTLS != nil
 	}
 	return m, nil
 }

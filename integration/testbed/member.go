@@ -65,7 +65,7 @@ func (m *Member) ClientURL() string { return m.c.clientScheme() + "://" + m.clie
 // the member advertises as its client URL.
 func (m *Member) URL() string {
 	if m.clientProxy != nil {
-		return m.c.clientScheme() + "://" + m.clientProxy.Addr()
+		return m.clientProxy.URL()
 	}
 	return m.ClientURL()
 }
@@ -75,7 +75,7 @@ func (m *Member) URL() string {
 // it listens on.
 func (m *Member) PeerURL() string {
 	if m.peerProxy != nil {
-		return m.c.peerScheme() + "://" + m.peerProxy.Addr()
+		return m.peerProxy.URL()
 	}
 	return m.c.peerScheme() + "://" + m.peerAddr()
 }
