@@ -307,6 +307,10 @@ func TestClusterIDMismatch(t *testing.T) {
 	c := newTestClient(t, Config{Endpoints: []string{a.URL}})
 	_, err := get(c, context.Background(), "/v2/keys/x")
 	require.NoError(t, err)
+	// Through a list sharing an endpoint with the old one, so that the
+	// client keeps the cluster's identity (a list sharing none starts a
+	// new one: TestSetEndpointsToAnotherClusterStartsANewIdentity).
+	require.NoError(t, c.SetEndpoints([]string{a.URL, b.URL}))
 	require.NoError(t, c.SetEndpoints([]string{b.URL}))
 	_, err = get(c, context.Background(), "/v2/keys/x")
 	require.ErrorIs(t, err, ErrClusterIDMismatch)

@@ -72,11 +72,42 @@ var oddBodies = []string{
 	`{"node":{"expiration":""}}`, `{"node":{"expiration":"2026-11-21T11:27:25.414162477Z"},"prevNode":{"expiration":"2026-11-21T11:27:25Z"}}`,
 }
 
-// decodeReference is what decodeJSON must match: encoding/json's Decoder.
+// keyedBodies are the odd bodies with a key in their top-level node, so
+// that what they test is not hidden by the refusal of a node without key.
+var keyedBodies = func() (out []string) {
+	for _, b := range oddBodies {
+		if k := strings.ReplaceAll(b, `"node":{"`, `"node":{"key":"/k","`); k != b {
+			out = append(out, k)
+		}
+	}
+	return out
+}()
+
+// decodeReference is what decodeJSON must match: encoding/json's Decoder,
+// and an error for a node without a key, but for a top-level directory
+// (etcd's root).
 func decodeReference(data []byte) (*Response, error) {
 	var r Response
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&r); err != nil {
 		return nil, err
+	}
+	var keyless func(n *Node, top bool) bool
+	keyless = func(n *Node, top bool) bool {
+		if n == nil {
+			return false
+		}
+		if n.Key == "" && (!top || !n.Dir) {
+			return true
+		}
+		for _, c := range n.Nodes {
+			if keyless(c, false) {
+				return true
+			}
+		}
+		return false
+	}
+	if keyless(r.Node, true) || keyless(r.PrevNode, true) {
+		return nil, errors.New("a node without a key")
 	}
 	return &r, nil
 }
@@ -85,7 +116,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	for _, b := range etcdBodies {
 		f.Add([]byte(b))
 	}
-	for _, b := range oddBodies {
+	for _, b := range append(oddBodies, keyedBodies...) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -200,7 +231,7 @@ func checkStream(t *testing.T, name string, data []byte, r io.Reader) {
 func TestDecodeStreamRefills(t *testing.T) {
 	_, listing := benchBodies(t)
 	bodies := [][]byte{listing}
-	for _, b := range append(append([]string{}, etcdBodies...), oddBodies...) {
+	for _, b := range append(append(append([]string{}, etcdBodies...), oddBodies...), keyedBodies...) {
 		bodies = append(bodies, []byte(b))
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

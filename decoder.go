@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"math/bits"
 	"sync"
@@ -108,6 +110,66 @@ type streamDecoder struct {
 	nodes  int
 	times  []time.Time
 	ntimes int
+	// bad is set when the body is refused outright, without the fallback
+	// to encoding/json: it is not something etcd sends.
+	bad error
+}
+
+// errNodeWithoutKey refuses a node without a key: etcd sends none but the
+// root directory (the top-level node of a read of "/"). Requiring a key
+// also bounds what an answer may allocate: every Node (about 100 bytes)
+// then costs at least the 11 bytes of {"key":"x"} in the body.
+var errNodeWithoutKey = errors.New("a node without a key")
+
+// maxFallbackBytes bounds the answers decoded by encoding/json when they
+// are outside the form etcd writes (see decodeResponseStream): the stream
+// decoder bounds allocation by refusing nodes without keys, encoding/json
+// cannot, so it gets only bodies this small.
+const maxFallbackBytes = 1 << 20
+
+// errFallbackTooLarge refuses a large answer outside etcd's form.
+var errFallbackTooLarge = fmt.Errorf("%w: an answer of more than %d bytes not in the form etcd writes", ErrInvalidJSON, maxFallbackBytes)
+
+// fallbackReader fails with errFallbackTooLarge past maxFallbackBytes.
+type fallbackReader struct {
+	r io.Reader
+	n int
+}
+
+func (f *fallbackReader) Read(p []byte) (int, error) {
+	if f.n >= maxFallbackBytes {
+		return 0, errFallbackTooLarge
+	}
+	if len(p) > maxFallbackBytes-f.n {
+		p = p[:maxFallbackBytes-f.n]
+	}
+	n, err := f.r.Read(p)
+	f.n += n
+	return n, err
+}
+
+// checkKeys applies the stream decoder's rule on keys (errNodeWithoutKey)
+// to an answer decoded by encoding/json.
+func checkKeys(resp *Response) error {
+	var walk func(n *Node, top bool) error
+	walk = func(n *Node, top bool) error {
+		if n == nil {
+			return nil
+		}
+		if n.Key == "" && !(top && n.Dir) {
+			return fmt.Errorf("%w: %w", ErrInvalidJSON, errNodeWithoutKey)
+		}
+		for _, c := range n.Nodes {
+			if err := walk(c, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(resp.Node, true); err != nil {
+		return err
+	}
+	return walk(resp.PrevNode, true)
 }
 
 var streamDecoderPool = sync.Pool{New: func() any { return new(streamDecoder) }}
@@ -130,7 +192,17 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 		return nil
 	}
 	*resp = orig
-	return decodeStd(d.replay(), resp)
+	if d.bad != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, d.bad)
+	}
+	if err := decodeStd(&fallbackReader{r: d.replay()}, resp); err != nil {
+		return err
+	}
+	if err := checkKeys(resp); err != nil {
+		*resp = orig
+		return err
+	}
+	return nil
 }
 
 // release forgets the reader and the answer, and pools d unless its
@@ -146,6 +218,7 @@ func (d *streamDecoder) release() {
 	d.nodes = 0
 	d.times = nil
 	d.ntimes = 0
+	d.bad = nil
 	if cap(d.buf) > maxPooledBuffer || cap(d.scratch) > maxPooledBuffer {
 		return
 	}
@@ -336,6 +409,17 @@ func (d *streamDecoder) response(resp *Response) bool {
 		switch string(k) {
 		case "action":
 			bit = fieldAction
+		case "node":
+			bit = fieldNode
+		case "prevNode":
+			bit = fieldPrevNode
+		}
+		if seen&bit != 0 {
+			return false // a duplicate: see node
+		}
+		switch string(k) {
+		case "action":
+			bit = fieldAction
 			if !d.null() {
 				d.intern = true // the few action names need no allocation
 				ok := d.str(&resp.Action)
@@ -472,16 +556,21 @@ func (d *streamDecoder) node() (*Node, bool) {
 		return nil, false
 	}
 	n := d.newNode()
+	top := d.depth == 1
 	if c, ok := d.next(); !ok {
 		return nil, false
 	} else if c == '}' {
-		d.i++
-		d.depth--
-		return n, true
+		d.bad = errNodeWithoutKey
+		return nil, false
 	}
 	var seen uint
 	for {
 		bit := d.nodeField()
+		if seen&bit != 0 {
+			// A duplicate: encoding/json merges, before the value is
+			// decoded here (which could refuse what the merge fixes).
+			return nil, false
+		}
 		var ok bool
 		switch bit {
 		case fieldKey:
@@ -547,6 +636,10 @@ func (d *streamDecoder) node() (*Node, bool) {
 			return nil, false
 		}
 		if !more {
+			if n.Key == "" && !(top && n.Dir) {
+				d.bad = errNodeWithoutKey
+				return nil, false
+			}
 			d.depth--
 			return n, true
 		}

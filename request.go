@@ -137,8 +137,8 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 // waiting between attempts; passes are separated by a jittered backoff.
 // Attempts after the first take a token of the retry budget. An error
 // that every attempt would meet again (see permanent) ends the request at
-// once. A request
-// that is not replayable is not resent once it may have reached a server.
+// once. A request that is not replayable is not resent once it may have
+// reached a server.
 // With MonotonicReads, a plain read answered below the client's floor is
 // sent again as a quorum read. When ctx ends, do returns exactly
 // ctx.Err().
@@ -644,6 +644,13 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			if every > 0 && st.phase.Load() == phaseWaiting {
 				st.check.Reset(every)
 			}
+			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
+				// Raft holds a request of a live member: until a
+				// request goes through it again, send those that
+				// need a leader elsewhere first (see candidates).
+				// A write that cannot be resent goes on waiting.
+				ep.st.noLeader.Store(true)
+			}
 			return
 		}
 		waited := after
@@ -812,6 +819,7 @@ func (b *cappedBody) Close() error {
 		b.chunks[i] = nil
 	}
 	b.chunks = nil
+	clear(b.first[:])
 	b.st.release(b.c)
 	if b.onClose != nil {
 		b.onClose()

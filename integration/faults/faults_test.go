@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -257,6 +258,7 @@ func answered(err error) bool {
 // reqRec is one scheduled request.
 type reqRec struct {
 	sched    time.Duration // since start
+	started  time.Duration // the call began (later than sched when queued)
 	done     time.Duration // 0: not finished
 	write    bool
 	delayed  bool
@@ -264,6 +266,9 @@ type reqRec struct {
 	ok       bool
 	ep       string
 	err      string
+	// unknownAt is the endpoint of a failed write whose outcome is
+	// unknown (client.OutcomeUnknownError, ours only).
+	unknownAt string
 }
 
 func runOne(t *testing.T, sc scenario, ct contender) Run {
@@ -374,6 +379,7 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 					continue
 				}
 				busy.Add(1)
+				r.started = time.Since(start)
 				ctx, cancel := context.WithTimeout(runCtx, reqTimeout)
 				key := fmt.Sprintf("/faults/k%d", keyOf[i])
 				var ep string
@@ -393,6 +399,10 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 					r.unserved = true
 				default:
 					r.err = err.Error()
+					var oue *client.OutcomeUnknownError
+					if errors.As(err, &oue) {
+						r.unknownAt = oue.Endpoint
+					}
 				}
 			}
 		}()
@@ -534,6 +544,13 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 			ejectMetrics(fm, polls, tu, faultAt, restoreAt, atts, host)
 		}
 		run.Fault = fm
+	}
+	if ct.ours && !sc.baseline {
+		raftFault := sc.leader || sc.name == "isolate"
+		run.Unexpected = unexpectedFailures(recs, target.URL(), faultAt, run.Fault, raftFault)
+		for _, u := range run.Unexpected {
+			t.Errorf("unexpected failure: %s", u)
+		}
 	}
 	t.Logf("%s / %s: target %s; total %d req, read fails %d, write fails %d, p50 %.1f ms, p99 %.1f ms, max %.0f ms",
 		sc.name, ct.name, run.Target, run.Total.Requests, run.Total.ReadFails, run.Total.WriteFails, run.Total.P50, run.Total.P99, run.Total.Max)
@@ -731,4 +748,52 @@ func ejectMetrics(fm *FaultMetrics, ps []statsAt, url string, faultAt, restoreAt
 			}
 		}
 	}
+}
+
+// raftWindow is how long after a fault of raft (the leader killed, a
+// member cut off from its peers) a write may still be sent to a member
+// that cannot commit it: about an election with the bed's timings, and the
+// client's raft patience, after which it knows the member has no leader.
+const raftWindow = 3 * time.Second
+
+// unexpectedFailures checks our client's failures against what may fail
+// under a fault of one member: no read, and no write but
+//
+//   - one whose outcome is unknown (client.ErrOutcomeUnknown) because it
+//     was sent to the target before the client gave the target up (its
+//     ejection; the end of the fault when it was not ejected): it reached
+//     the member as it died or hung;
+//   - with raftFault (leaderkill, isolate), one in flight at the fault or
+//     sent within raftWindow of it, which raft held on a live member that could not commit it
+//     (its leader dead, or its peers out of reach) until its outcome was
+//     unknown or the caller's deadline passed.
+//
+// Such writes are not resent (README, "Writes whose outcome is unknown").
+// It returns a description of each other failure, at most 10.
+func unexpectedFailures(recs []reqRec, target string, faultAt time.Duration, fm *FaultMetrics, raftFault bool) []string {
+	givenUp := time.Duration(1<<62 - 1)
+	if fm != nil && fm.EjectMs >= 0 {
+		givenUp = faultAt + time.Duration(fm.EjectMs*float64(time.Millisecond))
+	}
+	var out []string
+	for _, r := range recs {
+		if r.ok || r.unserved || r.err == "" {
+			continue
+		}
+		if r.write && strings.TrimSuffix(r.unknownAt, "/") == target && r.started <= givenUp {
+			continue
+		}
+		held := r.unknownAt != "" || r.err == context.DeadlineExceeded.Error()
+		if raftFault && r.write && held && r.done >= faultAt && r.started <= faultAt+raftWindow {
+			continue
+		}
+		if len(out) < 10 {
+			kind := "read"
+			if r.write {
+				kind = "write"
+			}
+			out = append(out, fmt.Sprintf("%s started at %v (fault at %v): %s", kind, r.started.Round(time.Millisecond), faultAt.Round(time.Millisecond), r.err))
+		}
+	}
+	return out
 }

@@ -69,6 +69,10 @@ type Run struct {
 	// Transitions are the health state changes seen by polling Stats
 	// every 20 ms (ours only).
 	Transitions []Transition `json:"transitions,omitempty"`
+	// Unexpected lists failures of ours beyond what a fault of one member
+	// may cause: any read; a write, unless its outcome is unknown because
+	// it was sent to the target before the client gave the target up.
+	Unexpected []string `json:"unexpected,omitempty"`
 	// Note says anything unusual about the run.
 	Note string `json:"note,omitempty"`
 }
