@@ -61,17 +61,28 @@ const DefaultMaxResponseBytes = 256 << 20
 // for many concurrent callers and long-poll watches, so that a busy client
 // reuses connections instead of dialing (and leaving TIME_WAIT sockets) for
 // most requests.
-var DefaultTransport CancelableTransport = &http.Transport{
-	Proxy: http.ProxyFromEnvironment,
-	DialContext: (&net.Dialer{
-		Timeout:   30 * time.Second,
-		KeepAlive: 30 * time.Second,
-	}).DialContext,
-	TLSHandshakeTimeout:   10 * time.Second,
-	MaxIdleConns:          1024,
-	MaxIdleConnsPerHost:   256,
-	IdleConnTimeout:       90 * time.Second,
-	ExpectContinueTimeout: time.Second,
+var DefaultTransport CancelableTransport = newDefaultTransport()
+
+// Dialer settings of DefaultTransport.
+const (
+	dialTimeout   = 30 * time.Second
+	dialKeepAlive = 30 * time.Second
+)
+
+// newDefaultTransport returns a new transport tuned like DefaultTransport.
+func newDefaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   dialTimeout,
+			KeepAlive: dialKeepAlive,
+		}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 }
 
 // CancelableTransport mimics net/http.Transport, but requires that the
@@ -416,6 +427,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 	if _, ok := c.transport.(*http.Transport); ok {
 		c.headers = newSharedHeaders(c.creds.header)
 	}
+	c.transport = tlsExplainer{c.transport}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	if err := c.SetEndpoints(cfg.Endpoints); err != nil {
 		return nil, err

@@ -191,4 +191,5 @@ func closeShared() {
 	if sharedTB != nil {
 		sharedTB.close()
 	}
+	closeTLSShared()
 }

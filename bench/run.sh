@@ -9,6 +9,9 @@
 #                          listing decode), with the top entries printed
 #   bench/run.sh report    only regenerate the markdown from
 #                          bench/results.txt of an earlier run
+#   bench/run.sh tls       only the TLS benchmarks (their own https
+#                          cluster), replacing the TLS section of
+#                          docs/benchmarks.md (log: bench/results-tls.txt)
 #
 # Environment: COUNT (rounds, default 5), BENCHTIME (default 1s), BENCH
 # (-bench pattern, default all), OUT (markdown file, default
@@ -38,6 +41,26 @@ if [ "${1:-}" = report ]; then
 fi
 
 go test -c -o "$work/bench.test" .
+
+if [ "${1:-}" = tls ]; then
+	results=$here/results-tls.txt
+	{
+		echo "# loadavg-before: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "# commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+		echo "# rounds: $COUNT"
+		for round in $(seq 1 "$COUNT"); do
+			echo "# round: $round"
+			"$work/bench.test" -test.run '^$' -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" \
+				-test.bench '^BenchmarkTLS' -test.timeout 30m
+		done
+		echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	} 2>&1 | tee "$results"
+	go run ./cmd/report -in "$results" -out "$OUT" -section tls -go "$(go version)" \
+		-official "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v2)"
+	echo "wrote the TLS section of $OUT"
+	exit 0
+fi
 
 if [ "${1:-}" = profile ]; then
 	prof=${PROFILE_DIR:-$here/profiles}

@@ -75,7 +75,7 @@ func memberByURL(t *testing.T, c *testbed.Cluster, url string) *testbed.Member {
 
 func newClient(t *testing.T, cfg client.Config) client.Client {
 	t.Helper()
-	c, err := client.New(cfg)
+	c, err := client.New(withEnvTLS(t, cfg))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c

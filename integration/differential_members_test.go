@@ -78,7 +78,7 @@ func oursAPI(t *testing.T, urls []string) *apiDriver {
 }
 
 func theirsAPI(t *testing.T, urls []string) *apiDriver {
-	tr := &http.Transport{Proxy: nil}
+	tr := envHTTPTransport(&http.Transport{Proxy: nil})
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := official.New(official.Config{
 		Endpoints: urls, Transport: tr, Username: "root", Password: rootPassword,

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -295,7 +296,11 @@ func TestDifferentialOfficialClient(t *testing.T) {
 	our := &ours{k: ok, base: r1.Index, eps: c1.ClientURLs()}
 
 	c2 := testbed.NewCluster(t, testbed.Options{Size: 1})
-	oc, err := official.New(official.Config{Endpoints: c2.ClientURLs(), Transport: official.DefaultTransport})
+	otr := official.DefaultTransport
+	if testbed.TLSFromEnv() {
+		otr = envHTTPTransport(official.DefaultTransport.(*http.Transport).Clone())
+	}
+	oc, err := official.New(official.Config{Endpoints: c2.ClientURLs(), Transport: otr})
 	require.NoError(t, err)
 	tk := official.NewKeysAPI(oc)
 	r2, err := tk.Get(ctx, "/", nil)

@@ -22,7 +22,7 @@ func newClientAs(t *testing.T, urls []string, user, password string) client.Clie
 		Username:                user,
 		Password:                password,
 		HeaderTimeoutPerRequest: 10 * time.Second, // above the server's 7 s write timeout
-		Transport:               &http.Transport{Proxy: nil},
+		Transport:               envHTTPTransport(&http.Transport{Proxy: nil}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ type keyAnswer struct {
 
 // rawHTTP is a plain HTTP client that keeps no connection, so nothing
 // lingers for the leak check.
-var rawHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+var rawHTTP = &http.Client{Timeout: 10 * time.Second, Transport: envHTTPTransport(&http.Transport{DisableKeepAlives: true, Proxy: nil})}
 
 // keyRequest sends GET (value == "") or PUT (value set) /v2/keys/<key> to
 // base, with basic auth when user is not empty.

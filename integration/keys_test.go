@@ -21,7 +21,7 @@ import (
 // newKeys returns a KeysAPI of a client on the given endpoints.
 func newKeys(t *testing.T, cfg client.Config) (client.KeysAPI, client.Client) {
 	t.Helper()
-	c, err := client.New(cfg)
+	c, err := client.New(withEnvTLS(t, cfg))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return client.NewKeysAPI(c), c
@@ -319,7 +319,7 @@ func rawRequest(t *testing.T, method, url, form string) (int, string) {
 	req, err := http.NewRequest(method, url, strings.NewReader(form))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rawHTTP.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -303,6 +303,8 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 		base = official.DefaultTransport.(*http.Transport).Clone()
 	}
 	base.Proxy = nil // loopback only, whatever the environment says
+	// https with ETCDV2_TLS=1.
+	base.TLSClientConfig = testbed.EnvTLSConfig()
 	rec := &recorder{base: base, start: time.Now()}
 	kv := newKV(t, ct, urls, rec)
 	defer base.CloseIdleConnections()

@@ -50,6 +50,15 @@ type Options struct {
 	ElectionMS int
 	// ExtraArgs are appended to every member's command line.
 	ExtraArgs []string
+	// ClientTLS, when set, serves the client URLs over https (see
+	// TLSOptions); Cluster.ClientTLS then has what clients need. nil means
+	// plain http, unless ETCDV2_TLS=1 (TLSFromEnv).
+	ClientTLS *TLSOptions
+	// PeerTLS, when set, serves the peer URLs over https. nil means plain
+	// http, unless ETCDV2_TLS=1.
+	PeerTLS *TLSOptions
+	// Plain keeps both plain http even when ETCDV2_TLS=1.
+	Plain bool
 }
 
 // Cluster is a set of etcd member processes started by NewCluster. Its
@@ -62,6 +71,8 @@ type Cluster struct {
 	dir   string
 	token string
 	httpc *http.Client
+	// tlsInfo is the client TLS material, or nil (plain http).
+	tlsInfo *ClientTLSInfo
 
 	mu       sync.Mutex
 	members  []*Member
@@ -93,6 +104,7 @@ func NewCluster(tb testing.TB, opts Options) *Cluster {
 	if opts.ElectionMS <= 0 {
 		opts.ElectionMS = DefaultElectionMS
 	}
+	setupTLS(tb, &opts)
 	bin := EtcdBinary(tb)
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
@@ -123,6 +135,10 @@ func tryStartCluster(tb testing.TB, opts Options, bin string) (*Cluster, error) 
 		token:    randomToken(),
 		httpc:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
 		isolated: map[*Member]bool{},
+	}
+	if opts.ClientTLS != nil {
+		c.tlsInfo = clusterClientTLS(tb, opts)
+		c.httpc.Transport.(*http.Transport).TLSClientConfig = bedTransportTLS(c.tlsInfo)
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
@@ -185,10 +201,12 @@ func (c *Cluster) newMember() (*Member, error) {
 	}
 	m.dataDir = filepath.Join(dir, "data")
 	m.logPath = filepath.Join(dir, "etcd.log")
+	m.setupTLS(c.tb, dir)
 	if c.opts.ProxyClients {
 		if m.clientProxy, err = newProxy(c.tb, m.clientAddr()); err != nil {
 			return nil, err
 		}
+		m.clientProxy.https = c.opts.ClientTLS != nil
 	}
 	if c.opts.ProxyPeers {
 		if m.peerProxy, err = newProxy(c.tb, m.peerAddr()); err != nil {
@@ -197,6 +215,7 @@ func (c *Cluster) newMember() (*Member, error) {
 			}
 			return nil, err
 		}
+		m.peerProxy.https = c.opts.PeerTLS != nil
 	}
 	return m, nil
 }

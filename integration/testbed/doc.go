@@ -68,6 +68,18 @@
 //     so Member.Isolate can partition one member from the rest while it
 //     still answers (stale) reads; see Isolate for how.
 //
+// # TLS
+//
+// Options.ClientTLS and Options.PeerTLS serve the client and the peer URLs
+// over https with ECDSA certificates made in the test (crypto/x509, files
+// under tb.TempDir): a CA per cluster unless TLSOptions.CA names one
+// (NewCA), member certificates for 127.0.0.1, ::1 and "localhost", optional
+// client-certificate authentication, any validity (expired ones included).
+// Cluster.ClientTLS has the CA and a client certificate for the tests;
+// Member.RotateServerCert replaces a member's certificate while it runs.
+// ETCDV2_TLS=1 turns TLS on for every cluster that does not choose (see
+// TLSFromEnv), so that the same tests run once more over https.
+//
 // # Timing
 //
 // Defaults are a 100 ms heartbeat and a 1 s election timeout

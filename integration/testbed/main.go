@@ -23,6 +23,7 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "testbed: killed leftover etcd processes %v\n", pids)
 	}
 	code := m.Run()
+	removeEnvTLS()
 	if code == 0 {
 		if err := leakcheck.Check(10 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -26,6 +26,7 @@ type Member struct {
 	clientPort, peerPort   int
 	clientProxy, peerProxy *Proxy
 	args                   []string // command line, fixed at first start
+	serverCert, peerCert   KeyPair  // with Options.ClientTLS, PeerTLS
 
 	mu      sync.Mutex
 	id      string
@@ -57,7 +58,7 @@ func (m *Member) clientAddr() string { return "127.0.0.1:" + strconv.Itoa(m.clie
 func (m *Member) peerAddr() string   { return "127.0.0.1:" + strconv.Itoa(m.peerPort) }
 
 // ClientURL returns the member's own client URL (bypassing any proxy).
-func (m *Member) ClientURL() string { return "http://" + m.clientAddr() }
+func (m *Member) ClientURL() string { return m.c.clientScheme() + "://" + m.clientAddr() }
 
 // URL returns the URL clients should use for this member: the client
 // proxy's URL with Options.ProxyClients, else ClientURL. It is also what
@@ -76,7 +77,7 @@ func (m *Member) PeerURL() string {
 	if m.peerProxy != nil {
 		return m.peerProxy.URL()
 	}
-	return "http://" + m.peerAddr()
+	return m.c.peerScheme() + "://" + m.peerAddr()
 }
 
 // LogPath returns the file receiving the member's stdout and stderr (all
@@ -108,7 +109,7 @@ func (m *Member) buildArgs(initialCluster, state string) []string {
 		"--data-dir=" + m.dataDir,
 		"--listen-client-urls=" + m.ClientURL(),
 		"--advertise-client-urls=" + m.URL(),
-		"--listen-peer-urls=http://" + m.peerAddr(),
+		"--listen-peer-urls=" + m.c.peerScheme() + "://" + m.peerAddr(),
 		"--initial-advertise-peer-urls=" + m.PeerURL(),
 		"--initial-cluster=" + initialCluster,
 		"--initial-cluster-state=" + state,
@@ -119,6 +120,7 @@ func (m *Member) buildArgs(initialCluster, state string) []string {
 		"--logger=zap",
 		"--log-outputs=stderr",
 	}
+	args = append(args, m.tlsArgs()...)
 	return append(args, o.ExtraArgs...)
 }
 

@@ -48,6 +48,8 @@ type Proxy struct {
 	tb     testing.TB
 	target string
 	addr   string // fixed 127.0.0.1:port
+	// https marks the proxy of a TLS member's port, for URL.
+	https bool
 
 	delay atomic.Int64 // nanoseconds
 
@@ -144,8 +146,15 @@ func newProxy(tb testing.TB, target string) (*Proxy, error) {
 // change across Refuse(true)/Refuse(false).
 func (p *Proxy) Addr() string { return p.addr }
 
-// URL returns "http://" + Addr().
-func (p *Proxy) URL() string { return "http://" + p.addr }
+// URL returns "http://" + Addr(), or "https://" + Addr() for the proxy of
+// a member port that serves TLS (Options.ClientTLS, PeerTLS); the proxy
+// itself forwards bytes and does not take part in TLS.
+func (p *Proxy) URL() string {
+	if p.https {
+		return "https://" + p.addr
+	}
+	return "http://" + p.addr
+}
 
 // Target returns the address the proxy forwards to.
 func (p *Proxy) Target() string { return p.target }

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { testbed.Main(m) }
 func client(timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: testbed.EnvTLSConfig()},
 	}
 }
 

@@ -35,6 +35,7 @@ func main() {
 	commit := flag.String("commit", "unknown", "commit of github.com/etcdv2/client measured")
 	count := flag.Int("count", 0, "the number of rounds the benchmarks ran (for the text)")
 	notes := flag.String("notes", "", "markdown file of observations pasted after the targets (optional)")
+	section := flag.String("section", "", `"tls": write only the TLS section into the -out file (replacing the one there, or before "## Targets")`)
 	flag.Parse()
 
 	var r io.Reader = os.Stdin
@@ -74,10 +75,30 @@ func main() {
 		}
 		notesText = strings.TrimSpace(string(b))
 	}
-	doc := render(res, meta{
+	m := meta{
 		goVersion: *goVersion, official: *officialVersion, commit: *commit, count: *count,
 		date: date, raw: string(raw), notes: notesText,
-	})
+	}
+	if *section == "tls" {
+		if *out == "" {
+			fatal(fmt.Errorf("-section tls needs -out"))
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			fatal(err)
+		}
+		doc, err := spliceTLS(string(old), renderTLSSection(res, m, true))
+		if err != nil {
+			fatal(err)
+		}
+		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+			fatal(err)
+		}
+		return
+	} else if *section != "" {
+		fatal(fmt.Errorf("unknown -section %q", *section))
+	}
+	doc := render(res, m)
 	if *out == "" {
 		fmt.Print(doc)
 		return
@@ -376,6 +397,10 @@ func render(r *results, m meta) string {
 		renderTable(&b, r, t)
 	}
 
+	if hasTLS(r) {
+		b.WriteString(renderTLSSection(r, m, false))
+	}
+
 	w("## Targets\n\n")
 	renderTargets(&b, r)
 
@@ -392,7 +417,8 @@ func render(r *results, m meta) string {
 	w("## How to regenerate\n\n")
 	w("From the repository root, with only Go installed (the first run builds the etcd 3.5 server from its Go module into the test bed's cache, about a minute):\n\n")
 	w("```sh\nbench/run.sh            # all benchmarks, 5 rounds, writes docs/benchmarks.md (about 10-15 minutes on 2 cores)\n")
-	w("COUNT=3 bench/run.sh    # fewer rounds\nbench/run.sh profile    # CPU and memory profiles of this client's sequential Get\n```\n\n")
+	w("COUNT=3 bench/run.sh    # fewer rounds\nbench/run.sh profile    # CPU and memory profiles of this client's sequential Get\n")
+	w("bench/run.sh tls        # only the TLS benchmarks, replacing the TLS section\n```\n\n")
 	w("Single benchmarks run as usual, e.g. `go -C bench test -run '^$' -bench 'GetParallel/c=64' -benchmem`. ")
 	w("`go -C bench test ./...` without `-bench` runs only quick checks that need no etcd.\n\n")
 
