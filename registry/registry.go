@@ -248,6 +248,7 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 		deadline: sent.Add(o.ttl - o.margin),
 		done:     make(chan struct{}),
 		stop:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
 		checkAt:  time.Now().Add(o.checkTTL),
 		stopped:  make(chan struct{}),
 	}
@@ -320,6 +321,7 @@ type Registration struct {
 	mayExist bool
 
 	done    chan struct{}
+	kick    chan struct{} // SetStatus changed what the loop waits for
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -408,6 +410,9 @@ func (g *Registration) loop() {
 		case <-g.stop:
 			t.Stop()
 			return
+		case <-g.kick:
+			t.Stop()
+			continue
 		case <-t.C:
 		}
 		now := time.Now()
@@ -512,6 +517,10 @@ func (g *Registration) SetStatus(ctx context.Context, status Status, output stri
 	}
 	if err == nil && g.opts.checkTTL > 0 {
 		g.checkAt = time.Now().Add(g.opts.checkTTL)
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
