@@ -506,7 +506,7 @@ func (c *Cache) remove(r *client.Response, key string, idx uint64) {
 			prev, removed = p, true
 			delete(c.nodes, key)
 		}
-		if r.Node.Dir || (r.PrevNode != nil && r.PrevNode.Dir) || prev == nil || prev.Dir {
+		if r.Node.Dir || (r.PrevNode != nil && r.PrevNode.Dir) || (prev != nil && prev.Dir) {
 			pfx := key + "/"
 			for k := range c.nodes {
 				if strings.HasPrefix(k, pfx) {
