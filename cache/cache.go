@@ -39,7 +39,9 @@
 //   - a server event (set, create, update, compareAndSwap, delete, expire,
 //     compareAndDelete) is reported once, as one Event with the event's
 //     index. A Delete of a directory removes everything below it; it is one
-//     Event, as it is one write on the server.
+//     Event, as it is one write on the server. A write that created the
+//     missing directories on its path (as a set of /a/b/c creates /a and
+//     /a/b) is preceded by a Put of each, with the same index.
 //   - after a listing (the first one, and every resync) the difference to
 //     the previous content is reported as Events with Resync set: a Put for
 //     each node that is new or differs (in value, type or indexes), in

@@ -9,7 +9,7 @@
 // Each instance is one file key, <root>/<service>/<id>, whose value is the
 // instance as JSON (address, tags, meta, status, output and a random token
 // of the registration that wrote it) and whose TTL is the registration's.
-// The registering process refreshes the TTL every third of it with a
+// The registering process refreshes the TTL about every third of it with a
 // conditional refresh (SetOptions.Refresh with PrevValue), which wakes no
 // watcher; a status or output change rewrites the value (PrevValue again),
 // which does. An instance whose process dies disappears when the TTL runs
@@ -32,6 +32,7 @@ package registry
 import (
 	"context"
 	"crypto/rand"
+	mrand "math/rand/v2"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -391,9 +392,11 @@ func (g *Registration) expiredLocked() bool {
 // deadline and runs the check timer.
 func (g *Registration) loop() {
 	defer close(g.stopped)
-	period := g.opts.ttl / 3
+	// Every third of the TTL, less up to a tenth of it at random, so that
+	// registrations made together do not refresh together.
+	period := func() time.Duration { return g.opts.ttl/3 - mrand.N(g.opts.ttl/10+1) }
 	retry := max(g.opts.ttl/10, 200*time.Millisecond)
-	next := time.Now().Add(period)
+	next := time.Now().Add(period())
 	for {
 		g.mu.Lock()
 		if g.expiredLocked() {
@@ -438,7 +441,7 @@ func (g *Registration) loop() {
 		if err != nil {
 			next = time.Now().Add(retry)
 		} else {
-			next = time.Now().Add(period)
+			next = time.Now().Add(period())
 		}
 	}
 }
@@ -573,9 +576,12 @@ func (g *Registration) writeCtxLocked(ctx context.Context, status Status, output
 }
 
 // Deregister stops refreshing and deletes the instance if it is still
-// this registration's (a conditional delete: never another's). It
-// returns nil when the instance is gone, also when it was already gone.
-// Afterwards Done is closed and Err matches ErrLost.
+// this registration's (a delete conditional on the value: never
+// another's). A delete whose outcome is unknown, or that failed, is sent
+// again (it cannot remove anything else) until ctx ends. It returns nil
+// when the instance is gone, also when it was already gone, and ctx.Err()
+// if ctx ended first (the instance then expires by its TTL, since it is no
+// longer refreshed). Afterwards Done is closed and Err matches ErrLost.
 func (g *Registration) Deregister(ctx context.Context) error {
 	g.once.Do(func() { close(g.stop) })
 	<-g.stopped
@@ -584,15 +590,24 @@ func (g *Registration) Deregister(ctx context.Context) error {
 	if g.err != nil && !g.mayExist {
 		return nil // deleted, expired or replaced: nothing of ours to delete
 	}
-	_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
-	if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
-		g.lose("deregistered")
-		return nil
+	backoff := 50 * time.Millisecond
+	for {
+		_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
+		if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
+			g.lose("deregistered")
+			g.mayExist = false
+			return nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			g.lose("deregistered, but the delete did not complete; the instance expires by its TTL")
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
 
 // Filter selects instances in Instances and Watch.
