@@ -32,12 +32,12 @@ package registry
 import (
 	"context"
 	"crypto/rand"
-	mrand "math/rand/v2"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	mrand "math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
