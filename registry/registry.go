@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	mrand "math/rand/v2"
 	"slices"
 	"sort"
@@ -197,7 +198,7 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Register writes inst with a TTL and keeps refreshing it until ctx of
+// Register writes inst with a TTL and keeps refreshing it until
 // Deregister, the loss of the instance or the local deadline. It fails
 // with an *ExistsError (errors.Is ErrExists) when another registration's
 // instance has the same service and ID, unless WithReplace is given.
@@ -229,6 +230,7 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 	if o.margin >= o.ttl {
 		return nil, fmt.Errorf("%w: margin %v is not below the TTL %v", ErrInvalid, o.margin, o.ttl)
 	}
+	inst.Tags, inst.Meta = slices.Clone(inst.Tags), maps.Clone(inst.Meta)
 	inst.Status = o.status
 	inst.Output = ""
 	inst.CreateIndex, inst.ModifyIndex = 0, 0
@@ -336,7 +338,7 @@ func (g *Registration) Instance() Instance {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	inst := g.env.Instance
-	inst.Tags = slices.Clone(inst.Tags)
+	inst.Tags, inst.Meta = slices.Clone(inst.Tags), maps.Clone(inst.Meta)
 	return inst
 }
 
