@@ -269,7 +269,7 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	var clusterID string
 	switch {
 	case err == nil:
-		listed = make(map[string]*client.Node)
+		listed = make(map[string]*client.Node, countNodes(resp.Node))
 		c.flatten(resp.Node, listed)
 		index, clusterID = resp.Index, resp.ClusterID
 	case client.IsKeyNotFound(err):
@@ -321,31 +321,38 @@ func (c *Cache) keyOrRoot() string {
 	return c.prefix
 }
 
-// relSegments returns the path segments of key below the prefix, and
-// false when key is not strictly below it.
-func (c *Cache) relSegments(key string) ([]string, bool) {
-	if !strings.HasPrefix(key, c.prefix+"/") {
-		return nil, false
+// relInfo describes key relative to the prefix without allocating: ok is
+// false unless key is strictly below the prefix; depth counts its
+// segments below the prefix; hidden reports a segment starting with "_"
+// (or an empty one).
+func (c *Cache) relInfo(key string) (depth int, hidden, ok bool) {
+	if len(key) <= len(c.prefix)+1 || key[len(c.prefix)] != '/' || key[:len(c.prefix)] != c.prefix {
+		return 0, false, false
 	}
 	rel := key[len(c.prefix)+1:]
-	if rel == "" {
-		return nil, false
+	depth = 1
+	if rel[0] == '_' {
+		hidden = true
 	}
-	return strings.Split(rel, "/"), true
+	for i := 0; i < len(rel); i++ {
+		if rel[i] != '/' {
+			continue
+		}
+		depth++
+		if i+1 == len(rel) || rel[i+1] == '_' || rel[i+1] == '/' {
+			hidden = true
+		}
+	}
+	return depth, hidden, true
 }
 
 // keeps reports whether the node n belongs in the cache.
 func (c *Cache) keeps(n *client.Node) bool {
-	segs, ok := c.relSegments(n.Key)
-	if !ok {
+	depth, hidden, ok := c.relInfo(n.Key)
+	if !ok || hidden {
 		return false
 	}
-	for _, s := range segs {
-		if s == "" || s[0] == '_' {
-			return false
-		}
-	}
-	if c.opts.depth > 0 && len(segs) > c.opts.depth {
+	if c.opts.depth > 0 && depth > c.opts.depth {
 		return false
 	}
 	return c.opts.filter == nil || c.opts.filter(n)
@@ -358,37 +365,54 @@ func flat(n *client.Node) *client.Node {
 	return &cp
 }
 
-// flatten adds n's descendants that the cache keeps to out.
+// countNodes returns the number of n's descendants.
+func countNodes(n *client.Node) int {
+	if n == nil {
+		return 0
+	}
+	total := len(n.Nodes)
+	for _, ch := range n.Nodes {
+		total += countNodes(ch)
+	}
+	return total
+}
+
+// flatten moves n's descendants that the cache keeps to out, detaching
+// them from their parents (the listing is the cache's own).
 func (c *Cache) flatten(n *client.Node, out map[string]*client.Node) {
 	if n == nil {
 		return
 	}
 	for _, ch := range n.Nodes {
-		if _, ok := c.relSegments(ch.Key); !ok {
+		if _, hidden, ok := c.relInfo(ch.Key); !ok || hidden {
 			continue
-		}
-		if isHiddenName(ch.Key) {
-			continue
-		}
-		if c.keeps(ch) {
-			out[ch.Key] = flat(ch)
 		}
 		c.flatten(ch, out)
+		ch.Nodes = nil
+		if c.keeps(ch) {
+			out[ch.Key] = ch
+		}
 	}
-}
-
-func isHiddenName(key string) bool {
-	i := strings.LastIndexByte(key, '/')
-	return i+1 < len(key) && key[i+1] == '_'
+	n.Nodes = nil
 }
 
 // applyListing replaces the content with listed (at store index index)
 // and reports the difference.
 func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
+	// The difference is computed only for someone to report it to; a
+	// subscriber arriving meanwhile waits for the swap (subMu).
+	c.subMu.Lock()
+	listening := c.opts.handler != nil || len(c.subs) > 0
 	c.mu.Lock()
 	old := c.nodes
 	var puts, dels []Event
+	if !listening {
+		old = nil
+	}
 	for k, n := range listed {
+		if old == nil {
+			break
+		}
 		p, ok := old[k]
 		if ok && sameNode(p, n) {
 			listed[k] = p
@@ -418,6 +442,7 @@ func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
 	// after a cluster change, when the old indexes mean nothing.
 	c.index = index
 	c.mu.Unlock()
+	c.subMu.Unlock()
 
 	sort.Slice(puts, func(i, j int) bool {
 		if puts[i].Index != puts[j].Index {
@@ -482,14 +507,8 @@ func (c *Cache) applyEvent(r *client.Response) {
 func (c *Cache) remove(r *client.Response, key string, idx uint64) {
 	all := key == c.prefix || strings.HasPrefix(c.prefix, key+"/") || key == ""
 	if !all {
-		segs, ok := c.relSegments(key)
-		if !ok {
+		if _, hidden, ok := c.relInfo(key); !ok || hidden {
 			return
-		}
-		for _, s := range segs {
-			if s == "" || s[0] == '_' {
-				return
-			}
 		}
 	}
 	c.mu.Lock()
@@ -529,14 +548,9 @@ func (c *Cache) remove(r *client.Response, key string, idx uint64) {
 
 // put applies a set, create, update or compareAndSwap of key.
 func (c *Cache) put(r *client.Response, key string, idx uint64) {
-	segs, ok := c.relSegments(key)
-	if !ok {
+	depth, hidden, ok := c.relInfo(key)
+	if !ok || hidden {
 		return
-	}
-	for _, s := range segs {
-		if s == "" || s[0] == '_' {
-			return
-		}
 	}
 	n := flat(r.Node)
 	n.Key = key
@@ -550,8 +564,10 @@ func (c *Cache) put(r *client.Response, key string, idx uint64) {
 	// A write below the prefix creates the missing directories on its
 	// path, with the write's index.
 	var implied []*client.Node
-	for i := 1; i < len(segs); i++ {
-		dk := c.prefix + "/" + strings.Join(segs[:i], "/")
+	for i, d := len(c.prefix)+1, 1; d < depth; d++ {
+		i += strings.IndexByte(key[i:], '/')
+		dk := key[:i]
+		i++
 		if _, ok := c.nodes[dk]; ok {
 			continue
 		}
