@@ -113,9 +113,12 @@ type Instance struct {
 	// Output is the text of the last SetStatus. Ignored by Register.
 	Output string `json:"output,omitempty"`
 	// CreateIndex and ModifyIndex are the etcd indexes of the instance's
-	// key, filled in by Instances and Watch. ModifyIndex also moves on
-	// TTL refreshes.
+	// key, filled in by Instances and Watch. A TTL refresh moves the
+	// key's modifiedIndex without telling watchers, so Instances shows
+	// the latest ModifyIndex and Watch that of the last write a watcher
+	// saw (the registration or the last status change).
 	CreateIndex uint64 `json:"-"`
+	// ModifyIndex: see CreateIndex.
 	ModifyIndex uint64 `json:"-"`
 }
 
