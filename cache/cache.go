@@ -49,9 +49,9 @@
 //     with the listing's index. Applying them to the previous content gives
 //     the listing's content.
 //
-// So a program that applies the events it receives, in order, to an empty
-// map (removing a directory's subtree on its Delete) holds what the cache
-// holds.
+// So a program that subscribed before Run and applies the events it
+// receives, in order, to an empty map (removing a directory's subtree on
+// its Delete) holds what the cache holds.
 package cache
 
 import (
