@@ -43,11 +43,13 @@
 //     missing directories on its path (as a set of /a/b/c creates /a and
 //     /a/b) is preceded by a Put of each, with the same index.
 //   - after a listing (the first one, and every resync) the difference to
-//     the previous content is reported as Events with Resync set: a Put for
-//     each node that is new or differs (in value, type or indexes), in
-//     ModifiedIndex order, then a Delete for each topmost node that is gone,
-//     with the listing's index. Applying them to the previous content gives
-//     the listing's content.
+//     the previous content is reported as Events with Resync set and the
+//     listing's index: a Put for each node that is new or differs (in
+//     value, type or indexes), in ModifiedIndex order, then a Delete for
+//     each topmost node that is gone. Applying them to the previous
+//     content gives the listing's content. A node whose TTL was refreshed
+//     (invisible to watchers) differs by its ModifiedIndex, so it gets a
+//     Put too.
 //
 // So a program that subscribed before Run and applies the events it
 // receives, in order, to an empty map (removing a directory's subtree on
@@ -110,8 +112,9 @@ type Event struct {
 	// none.
 	PrevNode *client.Node
 	// Index is the store index of the change: the server event's index,
-	// a Resync Put's ModifiedIndex, or the listing's index for a Resync
-	// Delete.
+	// or for a Resync Event the listing's index (a Resync Put's node
+	// keeps its own ModifiedIndex). Events come in non-decreasing Index
+	// order, except after a cluster change, whose indexes start anew.
 	Index uint64
 	// Action is the server's action name ("set", "expire", ...), or
 	// "resync" for an Event computed from a listing.
@@ -418,7 +421,7 @@ func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
 			listed[k] = p
 			continue
 		}
-		ev := Event{Type: Put, Node: n, Index: n.ModifiedIndex, Action: "resync", Resync: true}
+		ev := Event{Type: Put, Node: n, Index: index, Action: "resync", Resync: true}
 		if ok {
 			ev.PrevNode = p
 		}
@@ -445,8 +448,8 @@ func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
 	c.subMu.Unlock()
 
 	sort.Slice(puts, func(i, j int) bool {
-		if puts[i].Index != puts[j].Index {
-			return puts[i].Index < puts[j].Index
+		if a, b := puts[i].Node.ModifiedIndex, puts[j].Node.ModifiedIndex; a != b {
+			return a < b
 		}
 		return puts[i].Node.Key < puts[j].Node.Key
 	})

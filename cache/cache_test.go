@@ -112,7 +112,7 @@ func TestResyncOnClusterChangeAnd401(t *testing.T) {
 	s.gets <- listing(10, "A", "a", "1")
 	require.NoError(t, c.WaitSynced(ctx))
 	ev := next(t, evs)
-	require.Equal(t, cache.Event{Type: cache.Put, Node: ev.Node, Index: 1, Action: "resync", Resync: true}, ev)
+	require.Equal(t, cache.Event{Type: cache.Put, Node: ev.Node, Index: 10, Action: "resync", Resync: true}, ev)
 	require.Equal(t, "/p/a", ev.Node.Key)
 
 	s.events <- event("set", "/p/_hidden", "x", 11, "A")

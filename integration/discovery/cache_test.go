@@ -280,6 +280,9 @@ func checkStream(t *testing.T, prefix string, rec []*client.Response, got []cach
 		byIndex[ev.Node.ModifiedIndex] = ev
 		recIdx = append(recIdx, ev.Node.ModifiedIndex)
 	}
+	for i := 1; i < len(got); i++ {
+		require.GreaterOrEqual(t, got[i].Index, got[i-1].Index, "event %d goes back in index", i)
+	}
 	// Group live events by index.
 	type group struct {
 		index        uint64
