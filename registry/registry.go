@@ -258,6 +258,7 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 		checkAt:  time.Now().Add(o.checkTTL),
 		stopped:  make(chan struct{}),
 	}
+	reg.loopCtx, reg.cancelLoop = context.WithCancel(context.Background())
 	go reg.loop()
 	return reg, nil
 }
@@ -325,6 +326,10 @@ type Registration struct {
 	// mayExist is true when the registration was lost on its own clock
 	// only: the instance may still be on the server.
 	mayExist bool
+
+	// loopCtx is the parent of the loop's writes; Deregister cancels it.
+	loopCtx    context.Context
+	cancelLoop context.CancelFunc
 
 	done    chan struct{}
 	kick    chan struct{} // SetStatus changed what the loop waits for
@@ -397,6 +402,7 @@ func (g *Registration) expiredLocked() bool {
 // deadline and runs the check timer.
 func (g *Registration) loop() {
 	defer close(g.stopped)
+	defer g.cancelLoop()
 	// Every third of the TTL, less up to a tenth of it at random, so that
 	// registrations made together do not refresh together.
 	period := func() time.Duration { return g.opts.ttl/3 - mrand.N(g.opts.ttl/10+1) }
@@ -466,7 +472,7 @@ func (g *Registration) writeTimeout() time.Duration {
 // refreshLocked refreshes the TTL without changing the value (g.mu held).
 func (g *Registration) refreshLocked() error {
 	sent := time.Now()
-	ctx, cancel := context.WithDeadline(context.Background(), earliest(sent.Add(g.writeTimeout()), g.deadline))
+	ctx, cancel := context.WithDeadline(g.loopCtx, earliest(sent.Add(g.writeTimeout()), g.deadline))
 	defer cancel()
 	resp, err := g.r.kapi.Set(ctx, g.key, "", &client.SetOptions{
 		Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
@@ -538,7 +544,7 @@ func (g *Registration) SetStatus(ctx context.Context, status Status, output stri
 
 // writeLocked rewrites the value with a new status from the loop.
 func (g *Registration) writeLocked(status Status, output string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), g.writeTimeout())
+	ctx, cancel := context.WithTimeout(g.loopCtx, g.writeTimeout())
 	defer cancel()
 	return g.writeCtxLocked(ctx, status, output)
 }
@@ -588,7 +594,10 @@ func (g *Registration) writeCtxLocked(ctx context.Context, status Status, output
 // if ctx ended first (the instance then expires by its TTL, since it is no
 // longer refreshed). Afterwards Done is closed and Err matches ErrLost.
 func (g *Registration) Deregister(ctx context.Context) error {
-	g.once.Do(func() { close(g.stop) })
+	g.once.Do(func() {
+		close(g.stop)
+		g.cancelLoop() // a refresh in flight ends at once
+	})
 	<-g.stopped
 	g.mu.Lock()
 	defer g.mu.Unlock()
