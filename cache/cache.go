@@ -704,17 +704,24 @@ func (c *Cache) Index() uint64 {
 // (Event{}, ctx.Err()) and ends when ctx ends, and (Event{}, ErrStopped)
 // once Run has returned and the Events applied before are delivered.
 // Events are queued for a slow consumer without limit, so the cache never
-// waits for it.
+// waits for it. The queueing ends when the iteration ends or ctx ends;
+// range over the iterator once.
 func (c *Cache) Events(ctx context.Context) iter.Seq2[Event, error] {
 	s := &subscriber{wake: make(chan struct{}, 1)}
 	c.subMu.Lock()
 	c.subs[s] = struct{}{}
 	c.subMu.Unlock()
+	unsubscribe := func() {
+		c.subMu.Lock()
+		delete(c.subs, s)
+		c.subMu.Unlock()
+	}
+	// An iterator that is never ranged over stops queueing when ctx ends.
+	stop := context.AfterFunc(ctx, unsubscribe)
 	return func(yield func(Event, error) bool) {
 		defer func() {
-			c.subMu.Lock()
-			delete(c.subs, s)
-			c.subMu.Unlock()
+			stop()
+			unsubscribe()
 		}()
 		for {
 			for {
