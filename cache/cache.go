@@ -131,8 +131,9 @@ type options struct {
 	depth   int
 	filter  func(*client.Node) bool
 	handler func(Event)
-	backoff time.Duration
-	maxPoll time.Duration
+	backoff  time.Duration
+	maxPoll  time.Duration
+	progress time.Duration
 }
 
 // WithDepth keeps only nodes at most depth levels below the prefix (1:
@@ -152,6 +153,23 @@ func WithFilter(keep func(*client.Node) bool) Option {
 // next change is applied. h must not block for long: while it runs the
 // cache does not watch. The default is no handler.
 func WithEventHandler(h func(Event)) Option { return func(o *options) { o.handler = h } }
+
+// DefaultProgressInterval is the interval of the progress check when
+// WithProgressInterval is not given.
+const DefaultProgressInterval = 10 * time.Second
+
+// WithProgressInterval sets how often, while the cache watches, it checks
+// that the member its reads reach keeps up with the cluster: a quorum read
+// and a plain read, each of a key that does not exist. A member that has
+// not reached the cluster's index of the check before is taken for cut
+// off from its peers (such a member keeps a watch open and reports
+// nothing), and the cache lists the prefix again with a quorum read. So a
+// stuck watch leaves the cache stale for about two intervals plus the time
+// a quorum read takes to move off that member (measured: 7 s with a 2 s
+// interval), when the plain read reaches the member the watch is on, as
+// with the client's default Sticky selection. Zero or less disables the
+// check; the default is DefaultProgressInterval.
+func WithProgressInterval(d time.Duration) Option { return func(o *options) { o.progress = d } }
 
 // WithMaxPollDuration bounds each watch poll (client.WatcherOptions
 // MaxPollDuration). Zero, the default, uses the client's default.
@@ -188,6 +206,7 @@ func New(kapi client.KeysAPI, prefix string, opts ...Option) *Cache {
 		subs:    make(map[*subscriber]struct{}),
 	}
 	c.opts.backoff = 100 * time.Millisecond
+	c.opts.progress = DefaultProgressInterval
 	for _, o := range opts {
 		o(&c.opts)
 	}
@@ -290,12 +309,27 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	w := c.kapi.Watcher(c.keyOrRoot(), &client.WatcherOptions{
 		AfterIndex: index, Recursive: true, MaxPollDuration: c.opts.maxPoll,
 	})
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.opts.progress > 0 {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.checkProgress(wctx, cancel)
+		}()
+		defer wg.Wait()
+		defer cancel(nil)
+	}
 	backoff := time.Duration(0)
 	for {
-		ev, err := w.Next(ctx)
+		ev, err := w.Next(wctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if context.Cause(wctx) == errStale {
+				return errResync
 			}
 			if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
 				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
@@ -303,8 +337,11 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 			}
 			// The watcher keeps its cursor: poll again after a pause.
 			backoff = nextBackoff(backoff, c.opts.backoff)
-			if err := sleep(ctx, backoff); err != nil {
-				return err
+			if err := sleep(wctx, backoff); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errResync
 			}
 			continue
 		}
@@ -314,6 +351,58 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 		}
 		c.applyEvent(ev)
 	}
+}
+
+// errStale ends a watch whose member fell behind the cluster.
+var errStale = errors.New("cache: the watched member is behind the cluster")
+
+// checkProgress runs while a watch is open. Every progress interval it
+// reads the index of the member a plain read reaches (with the default
+// Sticky selection, the member the watch is on) and then the cluster's
+// index with a quorum read; when that member has not reached the quorum
+// index of the round before, it is stuck (cut off from its peers, it
+// answers reads and keeps the watch open but gets no new events), and the
+// watch is ended with errStale so that the cache lists again by quorum.
+func (c *Cache) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.opts.progress)
+	defer t.Stop()
+	var prevQuorum uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// The plain read first: it is compared with the quorum index of
+		// the round before, and a quorum read on a stuck member is slow.
+		l, err := c.storeIndex(ctx, false)
+		if err == nil && prevQuorum > 0 && l < prevQuorum {
+			cancel(errStale)
+			return
+		}
+		if q, err := c.storeIndex(ctx, true); err == nil {
+			prevQuorum = q
+		}
+	}
+}
+
+// storeIndex reads the store index with a read of a key that does not
+// exist (a hidden name below the prefix): cheap whatever the prefix
+// holds.
+func (c *Cache) storeIndex(ctx context.Context, quorum bool) (uint64, error) {
+	// Long enough for a quorum read to move on from a member that cannot
+	// reach its leader.
+	rctx, cancel := context.WithTimeout(ctx, max(c.opts.progress, 5*time.Second))
+	defer cancel()
+	resp, err := c.kapi.Get(rctx, c.prefix+"/_etcdv2-client-progress", &client.GetOptions{Quorum: quorum})
+	if err == nil {
+		return resp.Index, nil
+	}
+	var e client.Error
+	if errors.As(err, &e) && e.Code == client.ErrorCodeKeyNotFound && e.Index > 0 {
+		return e.Index, nil
+	}
+	return 0, err
 }
 
 // keyOrRoot is the key to read and watch: the prefix, or "/" for the root.
