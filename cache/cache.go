@@ -128,9 +128,9 @@ type Event struct {
 type Option func(*options)
 
 type options struct {
-	depth   int
-	filter  func(*client.Node) bool
-	handler func(Event)
+	depth    int
+	filter   func(*client.Node) bool
+	handler  func(Event)
 	backoff  time.Duration
 	maxPoll  time.Duration
 	progress time.Duration
