@@ -242,6 +242,7 @@ func TestEventsWatchLeavesIsolatedMember(t *testing.T) {
 	require.Eventually(t, func() bool { return len(w.ids()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	ms[0].Isolate(t)
 	start := time.Now()
+	waitQuorum(t, newKAPI(t, []string{ms[1].URL(), ms[2].URL()}))
 	for i := 0; i < 5; i++ {
 		id, err := ev.Fire(ctx, "iso", []byte(fmt.Sprint(i)))
 		require.NoError(t, err)
