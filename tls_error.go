@@ -120,9 +120,12 @@ type TLSError struct {
 	Err error
 }
 
-// Error says what is wrong, the cause, and the fix.
+// Error names the endpoint and says what is wrong, the cause, and the fix.
+// It is also the entry of ClusterError.Errors for the endpoint, so the
+// text of the ClusterError (which keeps the original client's shape) says
+// it too; the original client's entry was the cause alone.
 func (e *TLSError) Error() string {
-	return fmt.Sprintf("TLS: %s (%v); fix: %s", e.Problem, e.Err, e.Problem.fix())
+	return fmt.Sprintf("TLS: %s: %s (%v); fix: %s", e.Endpoint, e.Problem, e.Err, e.Problem.fix())
 }
 
 // Unwrap returns Err.
