@@ -1,0 +1,268 @@
+package v3adapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/etcdv2/client"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// MigrateOptions configures Migrate. The zero value copies the visible
+// tree into DefaultPrefix in batches of 100 keys and catches up until the
+// source has been quiet for 2 seconds.
+type MigrateOptions struct {
+	// Prefix is the adapter prefix to copy into (as WithPrefix); "" means
+	// DefaultPrefix.
+	Prefix string
+	// Hidden lists hidden paths (a "_" element) to copy as well: a v2
+	// listing leaves them out, so Migrate cannot find them by itself. Each
+	// is read again, with its subtree, after the catch-up.
+	Hidden []string
+	// Batch is the number of keys written per v3 transaction; 0 means 100.
+	// It must not exceed the server's --max-txn-ops (128 by default).
+	Batch int
+	// Quiet ends the catch-up once the source sent no event for this long;
+	// 0 means 2 seconds.
+	Quiet time.Duration
+}
+
+// Migrate copies the v2 tree that src serves into the adapter's layout in
+// the v3 keyspace of cli, while writers may keep writing to src:
+//
+//  1. it lists the whole tree (and the Hidden paths) at index I,
+//  2. writes every node in batches (one v3 transaction each; a node with a
+//     TTL gets a lease of its remaining TTL, shared per batch and TTL),
+//  3. deletes the keys under the prefix that the listing does not have
+//     (left by an earlier, interrupted run or older data),
+//  4. replays the source's events after I through the adapter until the
+//     source is quiet for Quiet, then copies the Hidden paths again.
+//
+// Every step overwrites rather than appends, so an interrupted run is
+// resumed by running Migrate again. The new nodes get new v3 revisions as
+// their indexes (v2 indexes cannot be kept); in-order keys keep their names.
+// If the source's history no longer holds I (error 401), Migrate starts
+// again from the listing, up to three times. It returns the number of nodes
+// written in the copy steps.
+func Migrate(ctx context.Context, src client.KeysAPI, cli *clientv3.Client, opts MigrateOptions) (int, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 100
+	}
+	if opts.Quiet <= 0 {
+		opts.Quiet = 2 * time.Second
+	}
+	dst := NewKeysAPI(cli, WithPrefix(opts.Prefix)).(*keysAPI)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var n int
+		n, err = migrateOnce(ctx, src, dst, opts)
+		if !errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) {
+			return n, err
+		}
+	}
+	return 0, err
+}
+
+func migrateOnce(ctx context.Context, src client.KeysAPI, dst *keysAPI, opts MigrateOptions) (int, error) {
+	list, err := src.Get(ctx, "/", &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
+	if err != nil {
+		return 0, err
+	}
+	nodes := map[string]*client.Node{}
+	var flatten func(n *client.Node)
+	flatten = func(n *client.Node) {
+		if n.Key != "" && n.Key != "/" {
+			nodes[cleanPath(n.Key)] = n
+		}
+		for _, c := range n.Nodes {
+			flatten(c)
+		}
+	}
+	flatten(list.Node)
+	for _, h := range opts.Hidden {
+		r, err := src.Get(ctx, h, &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
+		if client.IsKeyNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		flatten(r.Node)
+	}
+	written, err := dst.copyNodes(ctx, nodes, opts.Batch)
+	if err != nil {
+		return written, err
+	}
+	if err := dst.sweep(ctx, nodes, opts.Batch); err != nil {
+		return written, err
+	}
+	if err := dst.catchUp(ctx, src, list.Index, opts.Quiet); err != nil {
+		return written, err
+	}
+	for _, h := range opts.Hidden {
+		r, err := src.Get(ctx, h, &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
+		if client.IsKeyNotFound(err) {
+			if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
+				return written, err
+			}
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+		sub := map[string]*client.Node{}
+		var walkSub func(n *client.Node)
+		walkSub = func(n *client.Node) {
+			sub[cleanPath(n.Key)] = n
+			for _, c := range n.Nodes {
+				walkSub(c)
+			}
+		}
+		walkSub(r.Node)
+		if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
+			return written, err
+		}
+		n, err := dst.copyNodes(ctx, sub, opts.Batch)
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// copyNodes writes nodes (parents before children) in batches.
+func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, batch int) (int, error) {
+	paths := make([]string, 0, len(nodes))
+	for p := range nodes {
+		paths = append(paths, p)
+	}
+	// Parents first: a shorter path never sorts after its own children
+	// when compared element by element.
+	sort.Slice(paths, func(i, j int) bool { return paths[i] < paths[j] })
+	dirLease := map[string]clientv3.LeaseID{}
+	written := 0
+	for len(paths) > 0 {
+		n := min(batch, len(paths))
+		chunk := paths[:n]
+		paths = paths[n:]
+		leases := map[int64]*lease{}
+		ops := make([]clientv3.Op, 0, n)
+		for _, p := range chunk {
+			node := nodes[p]
+			st := stored{dir: node.Dir, flags: flagTarget, action: "set", value: node.Value}
+			var id clientv3.LeaseID
+			if node.TTL > 0 {
+				l := leases[node.TTL]
+				if l == nil {
+					var err error
+					if l, err = k.grant(ctx, node.TTL); err != nil {
+						return written, err
+					}
+					leases[node.TTL] = l
+				}
+				st.expires, id = l.expires, l.id
+			} else {
+				for a := parentOf(p); a != "/"; a = parentOf(a) {
+					if dl, ok := dirLease[a]; ok {
+						id = dl
+						break
+					}
+				}
+			}
+			if node.Dir && id != 0 {
+				dirLease[p] = id
+			}
+			var lo []clientv3.OpOption
+			if id != 0 {
+				lo = append(lo, clientv3.WithLease(id))
+			}
+			ops = append(ops, clientv3.OpPut(k.key(p), string(encode(st)), lo...))
+		}
+		if _, err := k.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return written, fmt.Errorf("v3adapter: migrate: writing %d keys from %s: %w", len(ops), chunk[0], err)
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// sweep deletes the keys under the prefix that are not in nodes.
+func (k *keysAPI) sweep(ctx context.Context, nodes map[string]*client.Node, batch int) error {
+	start := k.below("/")
+	end := clientv3.GetPrefixRangeEnd(start)
+	for {
+		r, err := k.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(1000))
+		if err != nil {
+			return err
+		}
+		var ops []clientv3.Op
+		for _, kv := range r.Kvs {
+			if _, ok := nodes[k.pathOf(kv.Key)]; !ok {
+				ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+			}
+			if len(ops) == batch {
+				if _, err := k.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+					return err
+				}
+				ops = nil
+			}
+		}
+		if len(ops) > 0 {
+			if _, err := k.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				return err
+			}
+		}
+		if !r.More || len(r.Kvs) == 0 {
+			return nil
+		}
+		start = string(r.Kvs[len(r.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// catchUp replays src's events after index until src is quiet.
+func (k *keysAPI) catchUp(ctx context.Context, src client.KeysAPI, index uint64, quiet time.Duration) error {
+	w := src.Watcher("/", &client.WatcherOptions{AfterIndex: index, Recursive: true})
+	for {
+		wctx, cancel := context.WithTimeout(ctx, quiet)
+		ev, err := w.Next(wctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return nil // quiet
+			}
+			return err
+		}
+		if err := k.apply(ctx, ev); err != nil {
+			return err
+		}
+	}
+}
+
+// apply replays one v2 event.
+func (k *keysAPI) apply(ctx context.Context, ev *client.Response) error {
+	n := ev.Node
+	switch ev.Action {
+	case "delete", "compareAndDelete", "expire":
+		_, err := k.Delete(ctx, n.Key, &client.DeleteOptions{Recursive: true})
+		if err != nil && !client.IsKeyNotFound(err) {
+			return err
+		}
+		return nil
+	}
+	if n.Dir {
+		_, err := k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration()})
+		if errors.Is(err, client.Error{Code: client.ErrorCodeNotFile}) {
+			return nil // already a directory
+		}
+		return err
+	}
+	_, err := k.Set(ctx, n.Key, n.Value, &client.SetOptions{TTL: n.TTLDuration()})
+	return err
+}
