@@ -75,6 +75,7 @@ type Cluster struct {
 	nextIdx  int
 	closed   bool
 	isolated map[*Member]bool
+	v3api    bool // members run without the v2 API (DisableV2, Upgrade)
 }
 
 // startTimeout bounds waiting for a newly started cluster to be healthy.

@@ -80,7 +80,11 @@ func versionModuleDir(sub string) (string, error) {
 }
 
 // v3only reports whether the cluster's members serve only the v3 API.
-func (c *Cluster) v3only() bool { return c.opts.Version != "" }
+func (c *Cluster) v3only() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opts.Version != "" || c.v3api
+}
 
 // v3Post sends a JSON request to the v3 gRPC gateway of m (direct URL).
 func (c *Cluster) v3Post(ctx context.Context, m *Member, path string, out any) error {
@@ -155,4 +159,49 @@ func (c *Cluster) refreshIDsV3(ctx context.Context) error {
 		last = errors.New("no running member")
 	}
 	return last
+}
+
+// DisableV2 restarts every member, one at a time, without --enable-v2 and
+// waits after each until the cluster is healthy; from then on the test bed
+// talks to the members through the v3 gateway. (A 3.5 member with v2
+// enabled answers /health with a quorum read through the v2 store, a raft
+// entry that etcd 3.6 refuses to replay.) Failure is fatal to tb.
+func (c *Cluster) DisableV2(tb testing.TB) {
+	tb.Helper()
+	c.mu.Lock()
+	version := c.opts.Version
+	c.mu.Unlock()
+	c.Upgrade(tb, version)
+}
+
+// Upgrade restarts every member, one at a time, on the etcd release version
+// (as Options.Version: "" 3.5, "3.6", "3.7") with the same data directory,
+// ports and flags minus --enable-v2, waiting after each until the cluster is
+// healthy. From then on the test bed talks to the members through the v3
+// gateway, which 3.5 serves too, so mixed clusters are handled. Failure is
+// fatal to tb.
+func (c *Cluster) Upgrade(tb testing.TB, version string) {
+	tb.Helper()
+	bin := EtcdBinaryVersion(tb, version)
+	c.mu.Lock()
+	c.bin = bin
+	c.opts.Version = version
+	c.v3api = true
+	c.mu.Unlock()
+	for _, m := range c.Members() {
+		args := make([]string, 0, len(m.args))
+		for _, a := range m.args {
+			if a != "--enable-v2=true" {
+				args = append(args, a)
+			}
+		}
+		m.args = args
+		m.Restart(tb)
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout(len(c.Members())))
+		err := c.WaitHealthy(ctx)
+		cancel()
+		if err != nil {
+			tb.Fatalf("testbed: Upgrade to %q: %s: %v\n%s", version, m.name, err, m.LogTail(30))
+		}
+	}
 }
