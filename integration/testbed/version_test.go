@@ -43,7 +43,7 @@ func TestVersions(t *testing.T) {
 				require.NotEmpty(t, m.ID())
 				require.True(t, strings.HasPrefix(serverVersion(t, m.ClientURL()), tc.version+"."), m.Name())
 			}
-			resp, err := client(2*time.Second).Get(l.ClientURL() + "/v2/keys/")
+			resp, err := client(2 * time.Second).Get(l.ClientURL() + "/v2/keys/")
 			require.NoError(t, err)
 			resp.Body.Close()
 			require.Equal(t, http.StatusNotFound, resp.StatusCode)
