@@ -461,6 +461,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	}()
 	// A directory whose TTL changes takes its subtree to the new lease.
 	w := readWhat{below: o.Dir && action == "update"}
+	var oldLease int64 // the node's own lease, left without keys by the write
 	resp, err := k.write(ctx, p, w, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
 		create := action == "set" || action == "create"
 		if err := walk(p, s, create); err != nil {
@@ -526,6 +527,10 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 				newSt.flags |= flagRefresh
 			}
 		}
+		oldLease = 0
+		if cur != nil && cur.Lease != 0 && curSt.expires != 0 && (l == nil || clientv3.LeaseID(cur.Lease) != l.id) {
+			oldLease = cur.Lease
+		}
 		ops, inherit := k.parents(p, s)
 		var leaseOpt []clientv3.OpOption
 		switch {
@@ -567,8 +572,23 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	})
 	if err == nil {
 		used = true
+		if oldLease != 0 {
+			k.dropLease(ctx, oldLease)
+		}
 	}
 	return resp, err
+}
+
+// dropLease revokes a lease that the write just detached its last key from
+// (a key's own lease after a rewrite or delete). A lease that still has keys
+// (shared by a directory's children, or by Migrate's batch) is kept.
+// Best effort: an orphaned lease also ends by itself when its TTL runs out.
+func (k *keysAPI) dropLease(ctx context.Context, id int64) {
+	r, err := k.cli.TimeToLive(ctx, clientv3.LeaseID(id), clientv3.WithAttachedKeys())
+	if err != nil || r.TTL <= 0 || len(r.Keys) > 0 {
+		return
+	}
+	_, _ = k.cli.Revoke(ctx, clientv3.LeaseID(id))
 }
 
 // CreateInOrder implements client.KeysAPI. The new key's name is the
@@ -667,7 +687,8 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 		action = "compareAndDelete"
 	}
 	w := readWhat{countOnly: o.Dir && !o.Recursive}
-	return k.write(ctx, p, w, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
+	var oldLease int64
+	resp, err := k.write(ctx, p, w, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
 		if err := walk(p, s, false); err != nil {
 			return nil, nil, err
 		}
@@ -705,6 +726,10 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 				return nil, nil, v2err(client.ErrorCodeDirNotEmpty, p, s.rev)
 			}
 		}
+		oldLease = 0
+		if s.self.Lease != 0 && st.expires != 0 {
+			oldLease = s.self.Lease
+		}
 		ops := []clientv3.Op{clientv3.OpDelete(k.key(p))}
 		if st.dir {
 			ops = append(ops, clientv3.OpDelete(k.below(p), clientv3.WithPrefix()))
@@ -714,4 +739,8 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 			return &client.Response{Action: action, Node: n, PrevNode: prev, Index: uint64(rev)}
 		}, nil
 	})
+	if err == nil && oldLease != 0 {
+		k.dropLease(ctx, oldLease)
+	}
+	return resp, err
 }

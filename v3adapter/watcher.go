@@ -2,13 +2,17 @@ package v3adapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/etcdv2/client"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Watcher implements client.KeysAPI. See watcher.Next.
@@ -90,8 +94,14 @@ func (w *watcher) poll(ctx context.Context) error {
 			return v2err(client.ErrorCodeEventIndexCleared,
 				fmt.Sprintf("the requested history has been cleared [%v/%v]", resp.CompactRevision, w.next), resp.Header.Revision)
 		}
-		if resp.Err() != nil {
-			return ctx.Err()
+		if err := resp.Err(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, rpctypes.ErrNoLeader) || status.Code(err) == codes.Unavailable {
+				return nil // Next reopens the watch
+			}
+			return err
 		}
 		evs := resp.Events
 		for len(evs) > 0 {

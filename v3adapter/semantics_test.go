@@ -1,0 +1,173 @@
+package v3adapter_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/testbed"
+	"github.com/etcdv2/client/v3adapter"
+)
+
+// TestSemantics pins the adapter's guarantees and documented differences
+// on a 3-member etcd 3.6 cluster.
+func TestSemantics(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, Version: "3.6"})
+	cli := newV3(t, c)
+	k := v3adapter.NewKeysAPI(cli)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	t.Run("directory TTL", func(t *testing.T) {
+		r, err := k.Set(ctx, "/td", "", &client.SetOptions{Dir: true, TTL: 2 * time.Second})
+		require.NoError(t, err)
+		_, err = k.Set(ctx, "/td/child", "c", nil)
+		require.NoError(t, err)
+		_, err = k.Set(ctx, "/td/own", "o", &client.SetOptions{TTL: 30 * time.Second})
+		require.NoError(t, err)
+		w := k.Watcher("/td/child", &client.WatcherOptions{AfterIndex: r.Index + 2})
+		ev, err := w.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "expire", ev.Action)
+		require.Equal(t, "/td", ev.Node.Key, "the directory's event, as v2")
+		require.True(t, ev.Node.Dir)
+		_, err = k.Get(ctx, "/td/child", nil)
+		require.True(t, client.IsKeyNotFound(err), "%v", err)
+		// Difference 7: the node with its own TTL outlives the directory
+		// but cannot be read: its parent is gone.
+		_, err = k.Get(ctx, "/td/own", nil)
+		require.Equal(t, "/td", err.(client.Error).Cause)
+	})
+
+	t.Run("directory TTL change moves the subtree", func(t *testing.T) {
+		_, err := k.Set(ctx, "/tm", "", &client.SetOptions{Dir: true, TTL: 2 * time.Second})
+		require.NoError(t, err)
+		_, err = k.Set(ctx, "/tm/a/b", "c", nil)
+		require.NoError(t, err)
+		old, err := cli.Get(ctx, "/v2keys/tm/a/b")
+		require.NoError(t, err)
+		oldLease := clientv3.LeaseID(old.Kvs[0].Lease)
+		require.NotZero(t, oldLease, "the child shares the directory's lease")
+		r, err := k.Set(ctx, "/tm", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: time.Minute})
+		require.NoError(t, err)
+		require.Equal(t, "update", r.Action)
+		require.EqualValues(t, 60, r.Node.TTL)
+		require.Eventually(t, func() bool { // the old lease is gone
+			l, err := cli.TimeToLive(ctx, oldLease)
+			return err == nil && l.TTL == -1
+		}, 10*time.Second, 100*time.Millisecond)
+		g, err := k.Get(ctx, "/tm/a/b", nil)
+		require.NoError(t, err)
+		require.Equal(t, "c", g.Node.Value)
+	})
+
+	t.Run("delete before expiry is delete", func(t *testing.T) {
+		r, err := k.Set(ctx, "/del", "v", &client.SetOptions{TTL: 30 * time.Second})
+		require.NoError(t, err)
+		_, err = k.Delete(ctx, "/del", nil)
+		require.NoError(t, err)
+		ev, err := k.Watcher("/del", &client.WatcherOptions{AfterIndex: r.Index}).Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "delete", ev.Action)
+	})
+
+	t.Run("leases of rewritten keys are revoked", func(t *testing.T) {
+		before, err := cli.Leases(ctx)
+		require.NoError(t, err)
+		for i := 0; i < 5; i++ {
+			_, err := k.Set(ctx, "/lease", fmt.Sprint(i), &client.SetOptions{TTL: time.Hour})
+			require.NoError(t, err)
+		}
+		after, err := cli.Leases(ctx)
+		require.NoError(t, err)
+		require.Len(t, after.Leases, len(before.Leases)+1)
+		_, err = k.Delete(ctx, "/lease", nil)
+		require.NoError(t, err)
+		after, err = cli.Leases(ctx)
+		require.NoError(t, err)
+		require.Len(t, after.Leases, len(before.Leases))
+	})
+
+	t.Run("members", func(t *testing.T) {
+		mapi := v3adapter.NewMembersAPI(cli)
+		ms, err := mapi.List(ctx)
+		require.NoError(t, err)
+		require.Len(t, ms, 3)
+		_, err = mapi.Add(ctx, ms[0].PeerURLs[0])
+		var me *client.MemberError
+		require.ErrorAs(t, err, &me)
+		require.Equal(t, 409, me.StatusCode)
+	})
+
+	t.Run("no half-applied directory change", func(t *testing.T) {
+		// A raw v3 watcher replays every revision into a model and checks
+		// that no node is ever visible without its parent directory.
+		start, err := cli.Get(ctx, "/v2keys/atom", clientv3.WithCountOnly())
+		require.NoError(t, err)
+		wctx, wcancel := context.WithCancel(ctx)
+		defer wcancel()
+		wch := cli.Watch(wctx, "/v2keys/atom", clientv3.WithPrefix(), clientv3.WithRev(start.Header.Revision+1))
+		const rounds = 40
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for g := 0; g < 2; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < rounds; i++ {
+					var err error
+					if g == 0 {
+						_, err = k.Set(ctx, fmt.Sprintf("/atom/d%d/x/y", i%3), "v", nil)
+					} else {
+						_, err = k.Delete(ctx, "/atom", &client.DeleteOptions{Recursive: true})
+						if client.IsKeyNotFound(err) {
+							err = nil
+						}
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		require.NoError(t, <-errs)
+		end, err := cli.Get(ctx, "/v2keys/atom", clientv3.WithCountOnly())
+		require.NoError(t, err)
+		model := map[string]bool{}
+		checked := int64(0)
+		for resp := range wch {
+			require.NoError(t, resp.Err())
+			for i, ev := range resp.Events {
+				key := strings.TrimPrefix(string(ev.Kv.Key), "/v2keys")
+				model[key] = ev.Type == clientv3.EventTypePut
+				if !model[key] {
+					delete(model, key)
+				}
+				if i+1 < len(resp.Events) && resp.Events[i+1].Kv.ModRevision == ev.Kv.ModRevision {
+					continue // check after the whole revision
+				}
+				for p := range model {
+					if par := p[:strings.LastIndex(p, "/")]; par != "" {
+						require.True(t, model[par], "revision %d: %s visible without %s", ev.Kv.ModRevision, p, par)
+					}
+				}
+				checked = ev.Kv.ModRevision
+			}
+			if checked >= end.Header.Revision {
+				break
+			}
+		}
+		require.Equal(t, end.Header.Revision, checked)
+	})
+}
