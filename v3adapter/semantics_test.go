@@ -101,10 +101,15 @@ func TestSemantics(t *testing.T) {
 		ms, err := mapi.List(ctx)
 		require.NoError(t, err)
 		require.Len(t, ms, 3)
-		_, err = mapi.Add(ctx, ms[0].PeerURLs[0])
+		// A just-started cluster refuses reconfiguration with 412 until
+		// its members have been connected for a few seconds.
 		var me *client.MemberError
-		require.ErrorAs(t, err, &me)
-		require.Equal(t, 409, me.StatusCode)
+		require.Eventually(t, func() bool {
+			_, err = mapi.Add(ctx, ms[0].PeerURLs[0])
+			require.ErrorAs(t, err, &me)
+			return me.StatusCode != 412
+		}, 20*time.Second, 200*time.Millisecond)
+		require.Equal(t, 409, me.StatusCode, "%v", err)
 	})
 
 	t.Run("no half-applied directory change", func(t *testing.T) {
