@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { testbed.Main(m) }
 
 // newV3 returns a v3 client on the cluster, closed when t ends.
-func newV3(t *testing.T, c *testbed.Cluster) *clientv3.Client {
+func newV3(t testing.TB, c *testbed.Cluster) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   c.ClientURLs(),
@@ -30,7 +30,7 @@ func newV3(t *testing.T, c *testbed.Cluster) *clientv3.Client {
 }
 
 // newV2 returns the native v2 KeysAPI on a 3.5 cluster.
-func newV2(t *testing.T, c *testbed.Cluster) client.KeysAPI {
+func newV2(t testing.TB, c *testbed.Cluster) client.KeysAPI {
 	t.Helper()
 	cl, err := client.New(client.Config{Endpoints: c.ClientURLs()})
 	require.NoError(t, err)
