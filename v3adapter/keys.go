@@ -460,7 +460,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 		}
 	}()
 	// A directory whose TTL changes takes its subtree to the new lease.
-	w := readWhat{below: o.Dir && action == "update"}
+	w := readWhat{below: action == "update"}
 	var oldLease int64 // the node's own lease, left without keys by the write
 	resp, err := k.write(ctx, p, w, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
 		create := action == "set" || action == "create"
@@ -541,17 +541,21 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 			leaseOpt = []clientv3.OpOption{clientv3.WithLease(inherit)}
 		}
 		ops = append(ops, clientv3.OpPut(k.key(p), string(encode(newSt)), leaseOpt...))
-		if newSt.dir && cur != nil && cur.Lease != 0 {
-			// Keys that shared the directory's lease move to the new one.
+		if newSt.dir && cur != nil && (cur.Lease != 0 || l != nil) {
+			// Keys that live and die with the directory (they share its
+			// lease, or neither has one) move to its new lease, or to none.
 			for _, kv := range s.below {
 				if kv.Lease != cur.Lease {
 					continue
 				}
-				// Not this write's own node: no watch event for it.
 				cst, err := decode(kv.Value)
 				if err != nil {
 					return nil, nil, err
 				}
+				if cst.expires != 0 {
+					continue // the node's own lease (Migrate shares one per batch)
+				}
+				// Not this write's own node: no watch event for it.
 				cst.flags &^= flagTarget | flagRefresh
 				ops = append(ops, clientv3.OpPut(string(kv.Key), string(encode(cst)), leaseOpt...))
 			}

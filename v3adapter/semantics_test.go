@@ -70,6 +70,21 @@ func TestSemantics(t *testing.T) {
 		require.Equal(t, "c", g.Node.Value)
 	})
 
+	t.Run("a TTL given to a directory takes its subtree", func(t *testing.T) {
+		_, err := k.Set(ctx, "/pd", "", &client.SetOptions{Dir: true})
+		require.NoError(t, err)
+		_, err = k.Set(ctx, "/pd/a/b", "v", nil)
+		require.NoError(t, err)
+		r, err := k.Set(ctx, "/pd", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: time.Second})
+		require.NoError(t, err)
+		ev, err := k.Watcher("/pd/a/b", &client.WatcherOptions{AfterIndex: r.Index}).Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "expire", ev.Action)
+		require.Equal(t, "/pd", ev.Node.Key)
+		_, err = k.Get(ctx, "/pd/a/b", nil)
+		require.True(t, client.IsKeyNotFound(err), "%v", err)
+	})
+
 	t.Run("delete before expiry is delete", func(t *testing.T) {
 		r, err := k.Set(ctx, "/del", "v", &client.SetOptions{TTL: 30 * time.Second})
 		require.NoError(t, err)
