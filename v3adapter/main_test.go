@@ -29,10 +29,16 @@ func newV3(t testing.TB, c *testbed.Cluster) *clientv3.Client {
 	return cli
 }
 
-// newV2 returns the native v2 KeysAPI on a 3.5 cluster.
+// newV2 returns the native v2 KeysAPI on a 3.5 cluster, default Config.
 func newV2(t testing.TB, c *testbed.Cluster) client.KeysAPI {
 	t.Helper()
-	cl, err := client.New(client.Config{Endpoints: c.ClientURLs()})
+	return newV2Config(t, client.Config{Endpoints: c.ClientURLs()})
+}
+
+// newV2Config returns the native v2 KeysAPI with cfg.
+func newV2Config(t testing.TB, cfg client.Config) client.KeysAPI {
+	t.Helper()
+	cl, err := client.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })
 	return client.NewKeysAPI(cl)

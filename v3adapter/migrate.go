@@ -41,6 +41,11 @@ type MigrateOptions struct {
 //  4. replays the source's events after I through the adapter until the
 //     source is quiet for Quiet, then copies the Hidden paths again.
 //
+// src must be able to list the whole tree in one Get: with this library's
+// client set Config.HeaderTimeoutPerRequest, since a v2 server sends the
+// headers of a listing only once it has rendered all of it, and the
+// client's adaptive timeout can be as short as 250 ms.
+//
 // Every step overwrites rather than appends, so an interrupted run is
 // resumed by running Migrate again. The new nodes get new v3 revisions as
 // their indexes (v2 indexes cannot be kept); in-order keys keep their names.

@@ -92,7 +92,9 @@ func TestMigrate(t *testing.T) {
 		n = 100000
 	}
 	c := testbed.NewCluster(t, testbed.Options{})
-	src := newV2(t, c)
+	// The headers of a listing of the whole tree come only once the server
+	// has rendered it: too late for the client's adaptive timeout.
+	src := newV2Config(t, client.Config{Endpoints: c.ClientURLs(), HeaderTimeoutPerRequest: time.Minute})
 	cli := newV3(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +15,9 @@ import (
 )
 
 // TestWatchFailoverAndMembers runs on a 3-member etcd 3.7 cluster: a
-// recursive watcher gets every write once and in order while the leader
-// is killed and restarted, a compacted revision gives error 401, and the
-// MembersAPI lists the members and their leader.
+// recursive watcher gets every write once and in order while each member
+// in turn is killed and restarted, a compacted revision gives error 401,
+// and the MembersAPI lists the members and their leader.
 func TestWatchFailoverAndMembers(t *testing.T) {
 	t.Parallel()
 	c := testbed.NewCluster(t, testbed.Options{Size: 3, Version: "3.7"})
@@ -42,37 +41,57 @@ func TestWatchFailoverAndMembers(t *testing.T) {
 
 	first, err := k.Set(ctx, "/w/start", "0", nil)
 	require.NoError(t, err)
+	// Each member in turn is killed and restarted while the writes go on,
+	// so the member carrying the watch stream goes down at least once.
 	const writes = 60
-	var wg sync.WaitGroup
-	wg.Add(1)
+	w := k.Watcher("/w", &client.WatcherOptions{AfterIndex: first.Index, Recursive: true})
+	events := make(chan *client.Response, writes)
+	watchErr := make(chan error, 1)
 	go func() {
-		defer wg.Done()
-		for i := 1; i <= writes; i++ {
-			for attempt := 0; ; attempt++ {
-				_, err := k.Set(ctx, fmt.Sprintf("/w/k%d", i%5), fmt.Sprint(i), nil)
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil || attempt > 100 {
-					return
-				}
+		for i := 0; i < writes; i++ {
+			ev, err := w.Next(ctx)
+			if err != nil {
+				watchErr <- err
+				return
 			}
-			if i == writes/3 {
-				l.Kill(t)
+			events <- ev
+		}
+		close(events)
+	}()
+	for i := 1; i <= writes; i++ {
+		j := (i - 10) / 15
+		if i >= 10 && j < 3 {
+			switch (i - 10) % 15 {
+			case 0:
+				c.Members()[j].Kill(t)
+			case 7:
+				c.Members()[j].Restart(t)
+				require.NoError(t, c.WaitHealthy(ctx))
 			}
 		}
-	}()
-	w := k.Watcher("/w", &client.WatcherOptions{AfterIndex: first.Index, Recursive: true})
+		// Create, so that a retry after an unknown outcome cannot write twice.
+		for attempt := 0; ; attempt++ {
+			_, err := k.Create(ctx, fmt.Sprintf("/w/k%03d", i), fmt.Sprint(i))
+			if err == nil || errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
+				break
+			}
+			require.Less(t, attempt, 100, "%v", err)
+		}
+	}
 	last := first.Index
-	for i := 1; i <= writes; i++ {
-		ev, err := w.Next(ctx)
-		require.NoError(t, err, "event %d", i)
+	i := 0
+	for ev := range events {
+		i++
 		require.Greater(t, ev.Node.ModifiedIndex, last)
 		last = ev.Node.ModifiedIndex
-		require.Equal(t, fmt.Sprint(i), ev.Node.Value, "events in order, none twice, none lost")
+		require.Equal(t, fmt.Sprintf("/w/k%03d", i), ev.Node.Key, "events in order, none twice, none lost")
 	}
-	wg.Wait()
-	l.Restart(t)
+	select {
+	case err := <-watchErr:
+		require.NoError(t, err)
+	default:
+	}
+	require.Equal(t, writes, i)
 
 	// Compaction: a watcher from before it gets 401.
 	_, err = k.Set(ctx, "/w/after", "x", nil)
