@@ -459,6 +459,18 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 			k.release(l)
 		}
 	}()
+	if action == "set" && !o.Dir {
+		resp, prevLease, err := k.fastSet(ctx, p, value, l, o.NoValueOnSuccess)
+		if err != nil || resp != nil {
+			if err == nil {
+				used = true
+				if prevLease != 0 {
+					k.dropLease(ctx, prevLease)
+				}
+			}
+			return resp, err
+		}
+	}
 	// A directory whose TTL changes takes its subtree to the new lease.
 	w := readWhat{below: action == "update"}
 	var oldLease int64 // the node's own lease, left without keys by the write
@@ -581,6 +593,70 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 		}
 	}
 	return resp, err
+}
+
+// fastSet is a plain set of a file in one round trip, for the common case:
+// every ancestor exists and is a directory without a TTL, and the node is
+// a file or missing. The transaction checks exactly that (a directory's
+// value sorts between "d" and "e", a file's after "e") and returns nil
+// when it does not hold, for the general path to decide. It also returns
+// the replaced node's own lease, if any.
+func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValue bool) (*client.Response, int64, error) {
+	var cmps []clientv3.Cmp
+	for _, a := range ancestors(p) {
+		key := k.key(a)
+		cmps = append(cmps,
+			clientv3.Compare(clientv3.Value(key), ">", "d"),
+			clientv3.Compare(clientv3.Value(key), "<", "e"),
+			clientv3.Compare(clientv3.LeaseValue(key), "=", 0))
+	}
+	st := stored{flags: flagTarget, action: "set", value: value}
+	var lo []clientv3.OpOption
+	if l != nil {
+		st.expires = l.expires
+		lo = append(lo, clientv3.WithLease(l.id))
+	}
+	recreated := st
+	recreated.flags |= flagRecreated
+	key := k.key(p)
+	replace := clientv3.OpPut(key, string(encode(recreated)), append(lo, clientv3.WithPrevKV())...)
+	create := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{clientv3.OpPut(key, string(encode(st)), lo...)}, nil)
+	resp, err := k.cli.Txn(ctx).If(cmps...).Then(
+		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), ">", "e")},
+			[]clientv3.Op{replace}, []clientv3.Op{create}),
+	).Commit()
+	if err != nil || !resp.Succeeded {
+		return nil, 0, err
+	}
+	inner := resp.Responses[0].GetResponseTxn()
+	var prevKV *mvccpb.KeyValue
+	if inner.Succeeded {
+		prevKV = inner.Responses[0].GetResponsePut().PrevKv
+	} else if !inner.Responses[0].GetResponseTxn().Succeeded {
+		return nil, 0, nil // a directory: the general path answers
+	}
+	rev := resp.Header.Revision
+	now := time.Now()
+	r := &client.Response{Action: "set", Index: uint64(rev)}
+	var prevLease int64
+	if prevKV != nil {
+		prev, pst, err := k.node(prevKV, now)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.PrevNode = prev
+		if prevKV.Lease != 0 && pst.expires != 0 && (l == nil || clientv3.LeaseID(prevKV.Lease) != l.id) {
+			prevLease = prevKV.Lease
+		}
+	}
+	n := &client.Node{Key: p, Value: value, CreatedIndex: uint64(rev), ModifiedIndex: uint64(rev)}
+	n.TTL, n.Expiration = st.ttlAt(now)
+	r.Node = n
+	if noValue {
+		r.Node, r.PrevNode = nil, nil
+	}
+	return r, prevLease, nil
 }
 
 // dropLease revokes a lease that the write just detached its last key from
