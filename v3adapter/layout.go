@@ -123,7 +123,11 @@ func cleanPath(key string) string {
 
 // parentOf returns the parent path of p ("/" for a top-level node).
 func parentOf(p string) string {
-	return path.Dir(p)
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
 }
 
 // ancestors returns the paths above p, nearest to the root first, without

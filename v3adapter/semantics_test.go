@@ -85,6 +85,22 @@ func TestSemantics(t *testing.T) {
 		require.True(t, client.IsKeyNotFound(err), "%v", err)
 	})
 
+	t.Run("directory delete seen below it after compaction", func(t *testing.T) {
+		_, err := k.Set(ctx, "/cd/x", "v", nil)
+		require.NoError(t, err)
+		r, err := k.Delete(ctx, "/cd", &client.DeleteOptions{Recursive: true})
+		require.NoError(t, err)
+		ev, err := k.Watcher("/cd/x", &client.WatcherOptions{AfterIndex: r.Index - 1}).Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "/cd", ev.Node.Key, "before compaction: the directory's event, as v2")
+		_, err = cli.Compact(ctx, int64(r.Index))
+		require.NoError(t, err)
+		ev, err = k.Watcher("/cd/x", &client.WatcherOptions{AfterIndex: r.Index - 1}).Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "delete", ev.Action)
+		require.Equal(t, "/cd/x", ev.Node.Key, "after compaction: the key's own delete")
+	})
+
 	t.Run("delete before expiry is delete", func(t *testing.T) {
 		r, err := k.Set(ctx, "/del", "v", &client.SetOptions{TTL: 30 * time.Second})
 		require.NoError(t, err)
@@ -126,6 +142,9 @@ func TestSemantics(t *testing.T) {
 		}, 20*time.Second, 200*time.Millisecond)
 		require.ErrorAs(t, err, &me)
 		require.Equal(t, 409, me.StatusCode, "%v", err)
+		require.NoError(t, mapi.Update(ctx, ms[1].ID, ms[1].PeerURLs))
+		require.ErrorAs(t, mapi.Update(ctx, "not-hex", ms[1].PeerURLs), &me)
+		require.Equal(t, 404, me.StatusCode)
 	})
 
 	t.Run("no half-applied directory change", func(t *testing.T) {
