@@ -98,7 +98,7 @@ func (w *watcher) poll(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, rpctypes.ErrNoLeader) || status.Code(err) == codes.Unavailable {
+			if transient(err) {
 				return nil // Next reopens the watch
 			}
 			return err
@@ -111,6 +111,9 @@ func (w *watcher) poll(ctx context.Context) error {
 				n++
 			}
 			r, err := w.convert(ctx, rev, evs[:n])
+			if err != nil && ctx.Err() == nil && transient(err) {
+				return nil // Next reopens the watch at this revision
+			}
 			if r != nil {
 				// As v2's X-Etcd-Index on a watch: the store's index
 				// when the answer was made, not the event's.
@@ -130,6 +133,12 @@ func (w *watcher) poll(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// transient reports errors after which the watch is reopened: the member
+// lost its leader or is unreachable (the v3 client moves to another one).
+func transient(err error) bool {
+	return errors.Is(err, rpctypes.ErrNoLeader) || status.Code(err) == codes.Unavailable
 }
 
 // matches tells whether a v2 path is one the watcher reports.
@@ -187,7 +196,11 @@ func (w *watcher) convert(ctx context.Context, rev int64, evs []*clientv3.Event)
 	}
 	prevKV := deleted.PrevKv
 	// A directory deleted above the watched key: v2 reports the directory.
-	if top := w.deletedAbove(ctx, rev); top != nil {
+	top, err := w.deletedAbove(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	if top != nil {
 		prevKV = top
 	}
 	if prevKV == nil {
@@ -204,42 +217,43 @@ func (w *watcher) convert(ctx context.Context, rev int64, evs []*clientv3.Event)
 	}
 	if action == "delete" && prevKV.Lease != 0 && st.expires == 0 {
 		// A key that inherited its directory's lease: it expired with it.
-		action = w.leaseGone(ctx, prevKV.Lease, action)
+		r, err := w.k.cli.TimeToLive(ctx, clientv3.LeaseID(prevKV.Lease))
+		if err != nil {
+			return nil, err
+		}
+		if r.TTL == -1 {
+			action = "expire"
+		}
 	}
 	n := &client.Node{Key: prev.Key, Dir: prev.Dir, CreatedIndex: prev.CreatedIndex, ModifiedIndex: uint64(rev)}
 	return &client.Response{Action: action, Node: n, PrevNode: prev, Index: uint64(rev)}, nil
 }
 
-// leaseGone reports "expire" when the lease no longer exists.
-func (w *watcher) leaseGone(ctx context.Context, id int64, action string) string {
-	r, err := w.k.cli.TimeToLive(ctx, clientv3.LeaseID(id))
-	if err == nil && r.TTL == -1 {
-		return "expire"
-	}
-	return action
-}
-
 // deletedAbove returns the previous version of the topmost ancestor of the
-// watched path that was deleted at rev, or nil.
-func (w *watcher) deletedAbove(ctx context.Context, rev int64) *mvccpb.KeyValue {
+// watched path that was deleted at rev, or nil (also when rev-1 is
+// compacted: the watcher then reports the key's own delete).
+func (w *watcher) deletedAbove(ctx context.Context, rev int64) (*mvccpb.KeyValue, error) {
 	anc := ancestors(w.p)
 	if len(anc) == 0 {
-		return nil
+		return nil, nil
 	}
 	ops := make([]clientv3.Op, 0, 2*len(anc))
 	for _, a := range anc {
 		ops = append(ops, clientv3.OpGet(w.k.key(a), clientv3.WithRev(rev-1)), clientv3.OpGet(w.k.key(a), clientv3.WithRev(rev)))
 	}
 	resp, err := w.k.cli.Txn(ctx).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil // compacted or unavailable: report the watched key itself
+		return nil, err
 	}
 	for i := range anc {
 		before := resp.Responses[2*i].GetResponseRange().Kvs
 		after := resp.Responses[2*i+1].GetResponseRange().Kvs
 		if len(before) == 1 && len(after) == 0 {
-			return before[0]
+			return before[0], nil
 		}
 	}
-	return nil
+	return nil, nil
 }
