@@ -2,6 +2,7 @@ package v3adapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,7 +11,10 @@ import (
 
 	"github.com/etcdv2/client"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // DefaultPrefix is the v3 key prefix under which NewKeysAPI keeps the v2
@@ -364,7 +368,7 @@ func (k *keysAPI) write(ctx context.Context, p string, w readWhat, plan func(s *
 		}
 		resp, err := k.cli.Txn(ctx).If(k.compares(p, s, w)...).Then(ops...).Commit()
 		if err != nil {
-			return nil, err
+			return nil, k.writeErr(err)
 		}
 		if resp.Succeeded {
 			return answer(resp.Header.Revision), nil
@@ -626,8 +630,11 @@ func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValu
 		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), ">", "e")},
 			[]clientv3.Op{replace}, []clientv3.Op{create}),
 	).Commit()
-	if err != nil || !resp.Succeeded {
-		return nil, 0, err
+	if err != nil {
+		return nil, 0, k.writeErr(err)
+	}
+	if !resp.Succeeded {
+		return nil, 0, nil
 	}
 	inner := resp.Responses[0].GetResponseTxn()
 	var prevKV *mvccpb.KeyValue
@@ -657,6 +664,28 @@ func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValu
 		r.Node, r.PrevNode = nil, nil
 	}
 	return r, prevLease, nil
+}
+
+// writeErr turns the error of a write transaction that may have reached a
+// member and been applied (a timeout, a lost connection, a cancelled
+// context) into a *client.OutcomeUnknownError, which matches
+// client.ErrOutcomeUnknown. Answers that say the write was not applied
+// (no leader, a request the server refused) are returned as they are. The
+// adapter never resends a write.
+func (k *keysAPI) writeErr(err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrGRPCTimeout),
+		errors.Is(err, rpctypes.ErrGRPCTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrGRPCTimeoutDueToConnectionLost):
+	default:
+		switch status.Code(err) {
+		case codes.DeadlineExceeded, codes.Canceled, codes.Unavailable, codes.Unknown:
+		default:
+			return err
+		}
+	}
+	return &client.OutcomeUnknownError{Endpoint: strings.Join(k.cli.Endpoints(), ","), Err: err}
 }
 
 // dropLease revokes a lease that the write just detached its last key from

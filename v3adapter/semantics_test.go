@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
@@ -145,6 +146,29 @@ func TestSemantics(t *testing.T) {
 		require.NoError(t, mapi.Update(ctx, ms[1].ID, ms[1].PeerURLs))
 		require.ErrorAs(t, mapi.Update(ctx, "not-hex", ms[1].PeerURLs), &me)
 		require.Equal(t, 404, me.StatusCode)
+	})
+
+	t.Run("a write without an answer is of unknown outcome", func(t *testing.T) {
+		m := c.Members()[2]
+		pinned, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		defer pinned.Close()
+		pk := v3adapter.NewKeysAPI(pinned)
+		_, err = pk.Set(ctx, "/unknown", "before", nil)
+		require.NoError(t, err)
+		m.Stop(t) // SIGSTOP: the connection stays up, nothing answers
+		defer m.Continue(t)
+		// A plain Set is one write transaction, sent at once.
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		_, err = pk.Set(wctx, "/unknown", "v", nil)
+		wcancel()
+		require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+		// A failed read is not a write: no outcome to be unsure of.
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		_, err = pk.Get(rctx, "/unknown", nil)
+		rcancel()
+		require.Error(t, err)
+		require.NotErrorIs(t, err, client.ErrOutcomeUnknown)
 	})
 
 	t.Run("no half-applied directory change", func(t *testing.T) {
