@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/etcdv2/client"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -18,8 +19,8 @@ type membersAPI struct {
 // NewMembersAPI returns a client.MembersAPI over etcd's v3 cluster API.
 // Member IDs are hexadecimal as in v2. Errors the server gives for a member
 // are *client.MemberError with the status v2 would have used (404 unknown
-// member, 409 peer URL or member exists, 412 unsafe removal); Leader asks
-// each endpoint of cli for its status.
+// member, 409 peer URL or member exists, 412 when the cluster refuses the
+// change as unsafe).
 func NewMembersAPI(cli *clientv3.Client) client.MembersAPI {
 	return &membersAPI{cli: cli}
 }
@@ -99,11 +100,19 @@ func (m *membersAPI) Update(ctx context.Context, mID string, peerURLs []string) 
 	return nil
 }
 
-// Leader implements client.MembersAPI.
+// leaderStatusTimeout bounds the status request to one endpoint in Leader,
+// so that a hung member does not hold up the others.
+const leaderStatusTimeout = 2 * time.Second
+
+// Leader implements client.MembersAPI: it asks the endpoints of the v3
+// client in turn (each for at most 2 seconds) for their status and returns
+// the member the first one with a leader names.
 func (m *membersAPI) Leader(ctx context.Context) (*client.Member, error) {
 	var last error
 	for _, ep := range m.cli.Endpoints() {
-		st, err := m.cli.Status(ctx, ep)
+		sctx, cancel := context.WithTimeout(ctx, leaderStatusTimeout)
+		st, err := m.cli.Status(sctx, ep)
+		cancel()
 		if err != nil {
 			last = err
 			continue
