@@ -120,7 +120,17 @@ func (m *membersAPI) Leader(ctx context.Context) (*client.Member, error) {
 		if st.Leader == 0 {
 			continue
 		}
-		ms, err := m.List(ctx)
+		// The v3 client spreads calls over its endpoints: a few bounded
+		// attempts reach a live member even if one is hung.
+		var ms []client.Member
+		for attempt := 0; attempt <= len(m.cli.Endpoints()); attempt++ {
+			lctx, cancel := context.WithTimeout(ctx, leaderStatusTimeout)
+			ms, err = m.List(lctx)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -163,6 +163,17 @@ func TestSemantics(t *testing.T) {
 		_, err = pk.Set(wctx, "/unknown", "v", nil)
 		wcancel()
 		require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+		// MembersAPI.Leader moves past the hung member.
+		both, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL(), c.Members()[0].ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		defer both.Close()
+		start := time.Now()
+		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+		leader, err := v3adapter.NewMembersAPI(both).Leader(lctx)
+		lcancel()
+		require.NoError(t, err)
+		require.NotEmpty(t, leader.ID)
+		require.Less(t, time.Since(start), 10*time.Second)
 		// A failed read is not a write: no outcome to be unsure of.
 		rctx, rcancel := context.WithTimeout(ctx, time.Second)
 		_, err = pk.Get(rctx, "/unknown", nil)
