@@ -262,9 +262,10 @@ func (k *keysAPI) apply(ctx context.Context, ev *client.Response) error {
 		return nil
 	}
 	if n.Dir {
-		_, err := k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration()})
-		if errors.Is(err, client.Error{Code: client.ErrorCodeNotFile}) {
-			return nil // already a directory
+		// A new directory, or a TTL change of an existing one.
+		_, err := k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration(), PrevExist: client.PrevNoExist})
+		if errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
+			_, err = k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration(), PrevExist: client.PrevExist})
 		}
 		return err
 	}

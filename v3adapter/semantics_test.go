@@ -47,6 +47,9 @@ func TestSemantics(t *testing.T) {
 		// but cannot be read: its parent is gone.
 		_, err = k.Get(ctx, "/td/own", nil)
 		require.Equal(t, "/td", err.(client.Error).Cause)
+		raw, err := cli.Get(ctx, "/v2keys/td/own")
+		require.NoError(t, err)
+		require.Len(t, raw.Kvs, 1, "still stored, on its own lease")
 	})
 
 	t.Run("directory TTL change moves the subtree", func(t *testing.T) {
