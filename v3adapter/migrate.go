@@ -262,11 +262,15 @@ func (k *keysAPI) apply(ctx context.Context, ev *client.Response) error {
 		return nil
 	}
 	if n.Dir {
-		// A new directory, or a TTL change of an existing one.
-		_, err := k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration(), PrevExist: client.PrevNoExist})
-		if errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
-			_, err = k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration(), PrevExist: client.PrevExist})
+		// A new directory (maybe over a file), or a TTL change.
+		var err error
+		if ev.Action == "set" || ev.Action == "create" {
+			_, err = k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration()})
+			if !errors.Is(err, client.Error{Code: client.ErrorCodeNotFile}) {
+				return err // created, or failed; 102: it is a directory already
+			}
 		}
+		_, err = k.Set(ctx, n.Key, "", &client.SetOptions{Dir: true, TTL: n.TTLDuration(), PrevExist: client.PrevExist})
 		return err
 	}
 	_, err := k.Set(ctx, n.Key, n.Value, &client.SetOptions{TTL: n.TTLDuration()})
