@@ -118,6 +118,9 @@ func TestMigrate(t *testing.T) {
 			if i%11 == 0 {
 				_, _ = src.CreateInOrder(ctx, "/queue", "live", nil)
 			}
+			if i%13 == 0 { // directories with a TTL, some over files
+				_, _ = src.Set(ctx, fmt.Sprintf("/live/k%d", (i+1)%50), "", &client.SetOptions{Dir: true, TTL: time.Hour})
+			}
 		}
 	}()
 	hidden := []string{"/_private"}
