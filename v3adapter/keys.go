@@ -118,7 +118,21 @@ func (k *keysAPI) read(ctx context.Context, p string, w readWhat) (*snap, error)
 		ops = append(ops, clientv3.OpGet(k.below(p)+"0", clientv3.WithRange(k.below(p)+":"),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1)))
 	}
-	resp, err := k.cli.Txn(ctx).Then(ops...).Commit()
+	var resp *clientv3.TxnResponse
+	var err error
+	for attempt := 1; ; attempt++ {
+		resp, err = k.cli.Txn(ctx).Then(ops...).Commit()
+		if err == nil || attempt == readAttempts || !retryableRead(err) {
+			break
+		}
+		t := time.NewTimer(readRetryDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +161,20 @@ func (k *keysAPI) read(ctx context.Context, p string, w readWhat) (*snap, error)
 		s.lastSeq = one()
 	}
 	return s, nil
+}
+
+// A read that failed because the cluster was electing a leader is tried
+// again, up to readAttempts times readRetryDelay apart: reading twice is
+// harmless.
+const (
+	readAttempts   = 5
+	readRetryDelay = 200 * time.Millisecond
+)
+
+func retryableRead(err error) bool {
+	return errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrGRPCLeaderChanged) ||
+		errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrGRPCNoLeader) ||
+		status.Code(err) == codes.Unavailable
 }
 
 // compares pins everything a read saw, so that the write transaction

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
@@ -104,4 +106,59 @@ func TestWatchFailoverAndMembers(t *testing.T) {
 	var ce client.Error
 	require.True(t, errors.As(err, &ce), "%v", err)
 	require.Equal(t, client.ErrorCodeEventIndexCleared, ce.Code)
+}
+
+// TestWatchHungMember: with gRPC keepalives set, a watcher whose client
+// spans two members keeps getting every event, in order, while one of
+// them is SIGSTOPped (whichever carries the watch stream).
+func TestWatchHungMember(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, Version: "3.7"})
+	ms := c.Members()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for round, hung := range []int{0, 1} {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:            []string{ms[0].ClientURL(), ms[1].ClientURL()},
+			DialTimeout:          5 * time.Second,
+			DialKeepAliveTime:    time.Second,
+			DialKeepAliveTimeout: time.Second,
+			Logger:               zap.NewNop(),
+		})
+		require.NoError(t, err)
+		k := v3adapter.NewKeysAPI(cli)
+		wcli, err := clientv3.New(clientv3.Config{Endpoints: []string{ms[2].ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		defer wcli.Close()
+		writer := v3adapter.NewKeysAPI(wcli) // on the member never stopped
+		dir := fmt.Sprintf("/hung%d", round)
+		first, err := writer.Set(ctx, dir+"/start", "", nil)
+		require.NoError(t, err)
+		w := k.Watcher(dir, &client.WatcherOptions{AfterIndex: first.Index - 1, Recursive: true})
+		ev, err := w.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, dir+"/start", ev.Node.Key)
+		ms[hung].Stop(t)
+		for i := 1; i <= 5; i++ {
+			// Stopping the leader fails writes until a new one is elected;
+			// Create, so that a retry cannot write twice.
+			for attempt := 0; ; attempt++ {
+				_, err := writer.Create(ctx, fmt.Sprintf("%s/k%d", dir, i), "v")
+				if err == nil || errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
+					break
+				}
+				require.Less(t, attempt, 100, "%v", err)
+			}
+		}
+		for i := 1; i <= 5; i++ {
+			nctx, ncancel := context.WithTimeout(ctx, 30*time.Second)
+			ev, err := w.Next(nctx)
+			ncancel()
+			require.NoError(t, err, "event %d with m%d hung", i, hung)
+			require.Equal(t, fmt.Sprintf("%s/k%d", dir, i), ev.Node.Key)
+		}
+		ms[hung].Continue(t)
+		require.NoError(t, c.WaitHealthy(ctx))
+		cli.Close()
+	}
 }
