@@ -28,6 +28,23 @@ type MigrateOptions struct {
 	// Quiet ends the catch-up once the source sent no event for this long;
 	// 0 means 2 seconds.
 	Quiet time.Duration
+	// Progress, if not nil, is called from Migrate's goroutine after each
+	// batch of the copy and each replayed event; nil means no reports.
+	Progress func(MigrateProgress)
+}
+
+// MigrateProgress is a progress report of Migrate.
+type MigrateProgress struct {
+	// Phase is "copy" (the listing), "catch-up" (replaying events) or
+	// "hidden" (copying MigrateOptions.Hidden again).
+	Phase string
+	// Done counts the nodes written in this phase so far (events replayed
+	// in "catch-up"; per hidden path in "hidden"); Total is the number to
+	// write, 0 when unknown.
+	Done, Total int
+	// Restarts counts the runs started again from a fresh listing because
+	// the source's history no longer held the listing's index.
+	Restarts int
 }
 
 // Migrate copies the v2 tree that src serves into the adapter's layout in
@@ -66,7 +83,8 @@ func Migrate(ctx context.Context, src client.KeysAPI, cli *clientv3.Client, opts
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var n int
-		n, err = migrateOnce(ctx, src, dst, opts)
+		m := migration{src: src, dst: dst, opts: opts, restarts: attempt}
+		n, err = m.run(ctx)
 		if !errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) {
 			return n, err
 		}
@@ -74,7 +92,22 @@ func Migrate(ctx context.Context, src client.KeysAPI, cli *clientv3.Client, opts
 	return 0, err
 }
 
-func migrateOnce(ctx context.Context, src client.KeysAPI, dst *keysAPI, opts MigrateOptions) (int, error) {
+// migration is one run of Migrate, from a fresh listing.
+type migration struct {
+	src      client.KeysAPI
+	dst      *keysAPI
+	opts     MigrateOptions
+	restarts int
+}
+
+func (m *migration) report(phase string, done, total int) {
+	if m.opts.Progress != nil {
+		m.opts.Progress(MigrateProgress{Phase: phase, Done: done, Total: total, Restarts: m.restarts})
+	}
+}
+
+func (m *migration) run(ctx context.Context) (int, error) {
+	src, dst, opts := m.src, m.dst, m.opts
 	list, err := src.Get(ctx, "/", &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
 	if err != nil {
 		return 0, err
@@ -100,14 +133,14 @@ func migrateOnce(ctx context.Context, src client.KeysAPI, dst *keysAPI, opts Mig
 		}
 		flatten(r.Node)
 	}
-	written, err := dst.copyNodes(ctx, nodes, opts.Batch)
+	written, err := dst.copyNodes(ctx, nodes, opts.Batch, func(done int) { m.report("copy", done, len(nodes)) })
 	if err != nil {
 		return written, err
 	}
 	if err := dst.sweep(ctx, nodes, opts.Batch); err != nil {
 		return written, err
 	}
-	if err := dst.catchUp(ctx, src, list.Index, opts.Quiet); err != nil {
+	if err := dst.catchUp(ctx, src, list.Index, opts.Quiet, func(done int) { m.report("catch-up", done, 0) }); err != nil {
 		return written, err
 	}
 	for _, h := range opts.Hidden {
@@ -133,7 +166,7 @@ func migrateOnce(ctx context.Context, src client.KeysAPI, dst *keysAPI, opts Mig
 		if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
 			return written, err
 		}
-		n, err := dst.copyNodes(ctx, sub, opts.Batch)
+		n, err := dst.copyNodes(ctx, sub, opts.Batch, func(done int) { m.report("hidden", done, len(sub)) })
 		written += n
 		if err != nil {
 			return written, err
@@ -143,7 +176,7 @@ func migrateOnce(ctx context.Context, src client.KeysAPI, dst *keysAPI, opts Mig
 }
 
 // copyNodes writes nodes (parents before children) in batches.
-func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, batch int) (int, error) {
+func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, batch int, progress func(int)) (int, error) {
 	paths := make([]string, 0, len(nodes))
 	for p := range nodes {
 		paths = append(paths, p)
@@ -194,6 +227,7 @@ func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, 
 			return written, fmt.Errorf("v3adapter: migrate: writing %d keys from %s: %w", len(ops), chunk[0], err)
 		}
 		written += n
+		progress(written)
 	}
 	return written, nil
 }
@@ -232,21 +266,25 @@ func (k *keysAPI) sweep(ctx context.Context, nodes map[string]*client.Node, batc
 }
 
 // catchUp replays src's events after index until src is quiet.
-func (k *keysAPI) catchUp(ctx context.Context, src client.KeysAPI, index uint64, quiet time.Duration) error {
+func (k *keysAPI) catchUp(ctx context.Context, src client.KeysAPI, index uint64, quiet time.Duration, progress func(int)) error {
+	done := 0
 	w := src.Watcher("/", &client.WatcherOptions{AfterIndex: index, Recursive: true})
 	for {
 		wctx, cancel := context.WithTimeout(ctx, quiet)
 		ev, err := w.Next(wctx)
+		quietEnded := err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded)
 		cancel()
+		if quietEnded {
+			return nil
+		}
 		if err != nil {
-			if ctx.Err() == nil && wctx.Err() != nil {
-				return nil // quiet
-			}
 			return err
 		}
 		if err := k.apply(ctx, ev); err != nil {
 			return err
 		}
+		done++
+		progress(done)
 	}
 }
 

@@ -164,3 +164,42 @@ func TestMigrate(t *testing.T) {
 	require.Equal(t, r.Node.Key, q.Node.Nodes[len(q.Node.Nodes)-1].Key)
 	require.True(t, strings.HasPrefix(r.Node.Key, "/queue/"))
 }
+
+// TestMigrateRestart: when more than v2's 1000 events of history pass
+// between the listing and the catch-up, the catch-up gets error 401 and
+// Migrate starts again from a fresh listing, reporting it in Progress.
+func TestMigrateRestart(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{})
+	src := newV2(t, c)
+	cli := newV3(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	fillTree(t, ctx, src, 100)
+	var reports []v3adapter.MigrateProgress
+	noisy := false
+	opts := v3adapter.MigrateOptions{Quiet: 500 * time.Millisecond, Progress: func(p v3adapter.MigrateProgress) {
+		reports = append(reports, p)
+		if p.Phase == "copy" && !noisy {
+			noisy = true
+			// Pushes the listing's index out of v2's history.
+			for i := 0; i < 1200; i++ {
+				_, err := src.Set(ctx, fmt.Sprintf("/noise/k%d", i%100), fmt.Sprint(i), nil)
+				require.NoError(t, err)
+			}
+		}
+	}}
+	_, err := v3adapter.Migrate(ctx, src, cli, opts)
+	require.NoError(t, err)
+	last := reports[len(reports)-1]
+	require.Equal(t, 1, last.Restarts, "one restart from a fresh listing")
+	var copied v3adapter.MigrateProgress
+	for _, r := range reports {
+		if r.Phase == "copy" && r.Restarts == 1 {
+			copied = r
+		}
+	}
+	require.Equal(t, copied.Total, copied.Done)
+	require.Greater(t, copied.Total, 100)
+	require.Equal(t, view(t, ctx, src, "/"), view(t, ctx, v3adapter.NewKeysAPI(cli), "/"))
+}
