@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/etcdv2/client"
@@ -33,6 +34,7 @@ func (k *keysAPI) Watcher(key string, opts *client.WatcherOptions) client.Watche
 // returning, so every event is returned once and in order, also when the v3
 // client moves to another member.
 type watcher struct {
+	mu        sync.Mutex // serializes Next
 	k         *keysAPI
 	p         string
 	recursive bool
@@ -46,7 +48,10 @@ const reopenDelay = 100 * time.Millisecond
 
 // Next implements client.Watcher. A compacted start revision gives
 // client.Error{Code: 401}, as v2 does for an index out of its history.
+// Concurrent calls are serialized: each waits for the one before it.
 func (w *watcher) Next(ctx context.Context) (*client.Response, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for {
 		if len(w.pending) > 0 {
 			r := w.pending[0]
