@@ -68,7 +68,7 @@ type MigrateProgress struct {
 // their indexes (v2 indexes cannot be kept); in-order keys keep their names.
 // If the source's history no longer holds I (error 401), Migrate starts
 // again from the listing, up to three times. It returns the number of nodes
-// written in the copy steps.
+// the listing and the Hidden paths held (each copied once in step 2).
 func Migrate(ctx context.Context, src client.KeysAPI, cli *clientv3.Client, opts MigrateOptions) (int, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -166,8 +166,7 @@ func (m *migration) run(ctx context.Context) (int, error) {
 		if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
 			return written, err
 		}
-		n, err := dst.copyNodes(ctx, sub, opts.Batch, func(done int) { m.report("hidden", done, len(sub)) })
-		written += n
+		_, err = dst.copyNodes(ctx, sub, opts.Batch, func(done int) { m.report("hidden", done, len(sub)) })
 		if err != nil {
 			return written, err
 		}
