@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcdv2/client"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -87,6 +88,7 @@ func v2err(code int, cause string, index int64) error {
 // snap is what one read transaction saw.
 type snap struct {
 	rev     int64
+	header  *etcdserverpb.ResponseHeader
 	anc     []*mvccpb.KeyValue // per ancestor of the path, root excluded; nil = missing
 	self    *mvccpb.KeyValue
 	below   []*mvccpb.KeyValue // the subtree (when asked for)
@@ -136,7 +138,7 @@ func (k *keysAPI) read(ctx context.Context, p string, w readWhat) (*snap, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &snap{rev: resp.Header.Revision}
+	s := &snap{rev: resp.Header.Revision, header: resp.Header}
 	i := 0
 	one := func() *mvccpb.KeyValue {
 		kvs := resp.Responses[i].GetResponseRange().Kvs
@@ -161,6 +163,17 @@ func (k *keysAPI) read(ctx context.Context, p string, w readWhat) (*snap, error)
 		s.lastSeq = one()
 	}
 	return s, nil
+}
+
+// withHeader fills the Response fields v2 took from its headers: the
+// cluster ID (hexadecimal, as X-Etcd-Cluster-Id) and the raft term. v3
+// answers carry no raft index, so RaftIndex stays 0.
+func withHeader(r *client.Response, h *etcdserverpb.ResponseHeader) *client.Response {
+	if h != nil {
+		r.ClusterID = strconv.FormatUint(h.ClusterId, 16)
+		r.RaftTerm = h.RaftTerm
+	}
+	return r
 }
 
 // A read that failed because the cluster was electing a leader is tried
@@ -286,7 +299,7 @@ func (k *keysAPI) Get(ctx context.Context, key string, opts *client.GetOptions) 
 			return nil, err
 		}
 	}
-	return &client.Response{Action: "get", Node: root, Index: uint64(s.rev)}, nil
+	return withHeader(&client.Response{Action: "get", Node: root, Index: uint64(s.rev)}, s.header), nil
 }
 
 // fill attaches the listed keys (the subtree of p, in key order) to the
@@ -399,7 +412,7 @@ func (k *keysAPI) write(ctx context.Context, p string, w readWhat, plan func(s *
 			return nil, k.writeErr(err)
 		}
 		if resp.Succeeded {
-			return answer(resp.Header.Revision), nil
+			return withHeader(answer(resp.Header.Revision), resp.Header), nil
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -691,7 +704,7 @@ func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValu
 	if noValue {
 		r.Node, r.PrevNode = nil, nil
 	}
-	return r, prevLease, nil
+	return withHeader(r, resp.Header), prevLease, nil
 }
 
 // writeErr turns the error of a write transaction that may have reached a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +131,18 @@ func TestSemantics(t *testing.T) {
 		after, err = cli.Leases(ctx)
 		require.NoError(t, err)
 		require.Len(t, after.Leases, len(before.Leases))
+	})
+
+	t.Run("cluster ID and raft term", func(t *testing.T) {
+		ml, err := cli.MemberList(ctx)
+		require.NoError(t, err)
+		r, err := k.Set(ctx, "/hdr", "v", nil)
+		require.NoError(t, err)
+		require.Equal(t, strconv.FormatUint(ml.Header.ClusterId, 16), r.ClusterID)
+		require.NotZero(t, r.RaftTerm)
+		g, err := k.Get(ctx, "/hdr", nil)
+		require.NoError(t, err)
+		require.Equal(t, r.ClusterID, g.ClusterID)
 	})
 
 	t.Run("members", func(t *testing.T) {
