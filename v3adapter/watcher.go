@@ -123,6 +123,7 @@ func (w *watcher) poll(ctx context.Context) error {
 				// As v2's X-Etcd-Index on a watch: the store's index
 				// when the answer was made, not the event's.
 				r.Index = uint64(resp.Header.Revision)
+				withHeader(r, &resp.Header)
 			}
 			if err != nil {
 				return err
