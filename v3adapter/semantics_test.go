@@ -106,6 +106,20 @@ func TestSemantics(t *testing.T) {
 		require.Equal(t, "/cd/x", ev.Node.Key, "after compaction: the key's own delete")
 	})
 
+	t.Run("a TTL change of a large directory is bounded by --max-txn-ops", func(t *testing.T) {
+		_, err := k.Set(ctx, "/big", "", &client.SetOptions{Dir: true, TTL: time.Hour})
+		require.NoError(t, err)
+		for i := 0; i < 130; i++ { // plus the directory: over the default 128
+			_, err := k.Set(ctx, fmt.Sprintf("/big/k%d", i), "v", nil)
+			require.NoError(t, err)
+		}
+		_, err = k.Set(ctx, "/big", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: 2 * time.Hour})
+		require.ErrorContains(t, err, "too many operations in txn request")
+		g, err := k.Get(ctx, "/big", nil)
+		require.NoError(t, err)
+		require.LessOrEqual(t, g.Node.TTL, int64(3600), "nothing changed")
+	})
+
 	t.Run("delete before expiry is delete", func(t *testing.T) {
 		r, err := k.Set(ctx, "/del", "v", &client.SetOptions{TTL: 30 * time.Second})
 		require.NoError(t, err)
