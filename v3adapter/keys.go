@@ -70,19 +70,31 @@ func (k *keysAPI) below(p string) string {
 
 func (k *keysAPI) pathOf(key []byte) string { return string(key[len(k.prefix):]) }
 
-var messages = map[int]string{
-	client.ErrorCodeKeyNotFound:       "Key not found",
-	client.ErrorCodeTestFailed:        "Compare failed",
-	client.ErrorCodeNotFile:           "Not a file",
-	client.ErrorCodeNotDir:            "Not a directory",
-	client.ErrorCodeNodeExist:         "Key already exists",
-	client.ErrorCodeRootROnly:         "Root is read only",
-	client.ErrorCodeDirNotEmpty:       "Directory not empty",
-	client.ErrorCodeEventIndexCleared: "The event in requested index is outdated and cleared",
+// message is v2's fixed text for an error code.
+func message(code int) string {
+	switch code {
+	case client.ErrorCodeKeyNotFound:
+		return "Key not found"
+	case client.ErrorCodeTestFailed:
+		return "Compare failed"
+	case client.ErrorCodeNotFile:
+		return "Not a file"
+	case client.ErrorCodeNotDir:
+		return "Not a directory"
+	case client.ErrorCodeNodeExist:
+		return "Key already exists"
+	case client.ErrorCodeRootROnly:
+		return "Root is read only"
+	case client.ErrorCodeDirNotEmpty:
+		return "Directory not empty"
+	case client.ErrorCodeEventIndexCleared:
+		return "The event in requested index is outdated and cleared"
+	}
+	return ""
 }
 
 func v2err(code int, cause string, index int64) error {
-	return client.Error{Code: code, Message: messages[code], Cause: cause, Index: uint64(index)}
+	return client.Error{Code: code, Message: message(code), Cause: cause, Index: uint64(index)}
 }
 
 // snap is what one read transaction saw.

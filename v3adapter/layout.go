@@ -42,13 +42,29 @@ const (
 	flagRecreated = 4
 )
 
-// Action codes stored in byte 2.
-var actions = []string{"", "set", "create", "update", "compareAndSwap"}
+// numActions is the number of action codes stored in byte 2 (see action).
+const numActions = 5
+
+// action returns the v2 action of code c: 0 none (an implicit parent),
+// 1 set, 2 create, 3 update, 4 compareAndSwap.
+func action(c byte) string {
+	switch c {
+	case 1:
+		return "set"
+	case 2:
+		return "create"
+	case 3:
+		return "update"
+	case 4:
+		return "compareAndSwap"
+	}
+	return ""
+}
 
 func actionCode(a string) byte {
-	for i, s := range actions {
-		if s == a {
-			return byte(i)
+	for c := byte(0); c < numActions; c++ {
+		if action(c) == a {
+			return c
 		}
 	}
 	return 0
@@ -81,13 +97,13 @@ func encode(s stored) []byte {
 }
 
 func decode(b []byte) (stored, error) {
-	if len(b) < headerLen || (b[0] != kindFile && b[0] != kindDir) || int(b[2]) >= len(actions) {
+	if len(b) < headerLen || (b[0] != kindFile && b[0] != kindDir) || b[2] >= numActions {
 		return stored{}, errBadValue
 	}
 	s := stored{
 		dir:     b[0] == kindDir,
 		flags:   b[1],
-		action:  actions[b[2]],
+		action:  action(b[2]),
 		expires: int64(binary.BigEndian.Uint64(b[3:11])),
 		created: int64(binary.BigEndian.Uint64(b[11:19])),
 	}
