@@ -135,6 +135,12 @@ func buildEtcd(tb testing.TB) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return buildEtcdIn(tb, modDir)
+}
+
+// buildEtcdIn builds EtcdPackage as pinned by the module in modDir and
+// caches it under a key derived from that module's go.sum.
+func buildEtcdIn(tb testing.TB, modDir string) (string, error) {
 	key, err := cacheKey(modDir)
 	if err != nil {
 		return "", err

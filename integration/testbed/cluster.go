@@ -59,6 +59,12 @@ type Options struct {
 	PeerTLS *TLSOptions
 	// Plain keeps both plain http even when ETCDV2_TLS=1.
 	Plain bool
+	// Version selects the etcd server: "" is the integration module's
+	// pinned 3.5 (EtcdBinary, v2 API enabled); "3.6" and "3.7" are built by
+	// EtcdBinaryVersion and serve only the v3 API (no v2 store and no
+	// /v2/members: the test bed then uses the v3 gRPC gateway, and
+	// AddMember and RemoveMember are not available).
+	Version string
 }
 
 // Cluster is a set of etcd member processes started by NewCluster. Its
@@ -80,6 +86,7 @@ type Cluster struct {
 	nextIdx  int
 	closed   bool
 	isolated map[*Member]bool
+	v3api    bool // members run without the v2 API (DisableV2, Upgrade)
 }
 
 // startTimeout bounds waiting for a newly started cluster to be healthy.
@@ -105,7 +112,7 @@ func NewCluster(tb testing.TB, opts Options) *Cluster {
 		opts.ElectionMS = DefaultElectionMS
 	}
 	setupTLS(tb, &opts)
-	bin := EtcdBinary(tb)
+	bin := EtcdBinaryVersion(tb, opts.Version)
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		start := time.Now()
@@ -317,6 +324,9 @@ func (c *Cluster) memberHealth(ctx context.Context, m *Member) (string, error) {
 }
 
 func (c *Cluster) memberLeader(ctx context.Context, m *Member) (string, error) {
+	if c.v3only() {
+		return c.memberLeaderV3(ctx, m)
+	}
 	st, b, err := c.do(ctx, http.MethodGet, m.ClientURL()+"/v2/members/leader", nil, 2*time.Second)
 	if err != nil {
 		return "", fmt.Errorf("%s leader: %w", m.name, err)
@@ -402,6 +412,9 @@ func (c *Cluster) checkHealthy(ctx context.Context) error {
 // refreshIDs reads GET /v2/members from a running member and records each
 // member's id by name.
 func (c *Cluster) refreshIDs(ctx context.Context) error {
+	if c.v3only() {
+		return c.refreshIDsV3(ctx)
+	}
 	var last error
 	for _, m := range c.running() {
 		st, b, err := c.do(ctx, http.MethodGet, m.ClientURL()+"/v2/members", nil, 2*time.Second)
@@ -531,6 +544,9 @@ const adminTimeout = 30 * time.Second
 // /health is 200. Failure is fatal to tb.
 func (c *Cluster) AddMember(tb testing.TB) *Member {
 	tb.Helper()
+	if c.v3only() {
+		tb.Fatalf("testbed: AddMember is not available on etcd %s", c.opts.Version)
+	}
 	m, err := c.newMember()
 	if err != nil {
 		tb.Fatalf("testbed: AddMember: %v", err)
@@ -625,6 +641,9 @@ func (c *Cluster) refreshIDsWith(ctx context.Context, extra *Member) error {
 // m's proxies and drops m from Members. Failure is fatal to tb.
 func (c *Cluster) RemoveMember(tb testing.TB, m *Member) {
 	tb.Helper()
+	if c.v3only() {
+		tb.Fatalf("testbed: RemoveMember is not available on etcd %s", c.opts.Version)
+	}
 	if m.ID() == "" {
 		tb.Fatalf("testbed: RemoveMember: %s has no known id", m.name)
 	}

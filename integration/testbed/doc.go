@@ -35,8 +35,16 @@
 // (temporary file plus rename, under an flock so parallel test packages
 // build it once). A cold build takes about a minute on 2 cores; later runs
 // reuse the file. Set ETCD_BIN to use another binary, e.g.
-// ETCD_BIN=/usr/bin/etcd for Debian's etcd-server 3.4. Members always run
-// with --enable-v2=true.
+// ETCD_BIN=/usr/bin/etcd for Debian's etcd-server 3.4. Members run with
+// --enable-v2=true.
+//
+// Options.Version "3.6" or "3.7" starts those releases instead
+// (EtcdBinaryVersion builds them the same way from the small modules in
+// testbed/etcd36 and testbed/etcd37, so this module's dependencies do not
+// move). They serve only the v3 API; the bed then checks health, the
+// leader and member IDs through the v3 gateway. Cluster.DisableV2 and
+// Cluster.Upgrade restart the members one at a time without v2 or on
+// another release, for upgrade tests.
 //
 // # Processes
 //

@@ -114,13 +114,15 @@ func (m *Member) buildArgs(initialCluster, state string) []string {
 		"--initial-cluster=" + initialCluster,
 		"--initial-cluster-state=" + state,
 		"--initial-cluster-token=" + m.c.token,
-		"--enable-v2=true",
 		"--heartbeat-interval=" + strconv.Itoa(o.HeartbeatMS),
 		"--election-timeout=" + strconv.Itoa(o.ElectionMS),
 		"--logger=zap",
 		"--log-outputs=stderr",
 	}
 	args = append(args, m.tlsArgs()...)
+	if !m.c.v3only() {
+		args = append(args, "--enable-v2=true") // 3.6+ refuse the flag
+	}
 	return append(args, o.ExtraArgs...)
 }
 
