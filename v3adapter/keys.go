@@ -70,6 +70,12 @@ func (k *keysAPI) below(p string) string {
 
 func (k *keysAPI) pathOf(key []byte) string { return string(key[len(k.prefix):]) }
 
+// v2 error codes the client package has no name for.
+const (
+	codeRefreshValue       = 211
+	codeRefreshTTLRequired = 212
+)
+
 // message is v2's fixed text for an error code.
 func message(code int) string {
 	switch code {
@@ -89,8 +95,24 @@ func message(code int) string {
 		return "Directory not empty"
 	case client.ErrorCodeEventIndexCleared:
 		return "The event in requested index is outdated and cleared"
+	case client.ErrorCodeInvalidField:
+		return "Invalid field"
+	case codeRefreshValue:
+		return "Value provided on refresh"
+	case codeRefreshTTLRequired:
+		return "A TTL must be provided on refresh"
 	}
 	return ""
+}
+
+// rootReadOnly is v2's answer to a write to the root directory: error 107
+// at the current index.
+func (k *keysAPI) rootReadOnly(ctx context.Context) error {
+	r, err := k.cli.Get(ctx, k.prefix+"/", clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	return v2err(client.ErrorCodeRootROnly, "/", r.Header.Revision)
 }
 
 func v2err(code int, cause string, index int64) error {
@@ -463,13 +485,12 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 		o = *opts
 	}
 	p := cleanPath(key)
-	if p == "/" {
-		return nil, invalid(op, "key", strconv.Quote(key)+" is the root directory, which is read-only")
-	}
+	// The checks a v2 server makes, in its order, with its errors: first
+	// the request's fields, then the store's read-only root.
 	switch o.PrevExist {
 	case client.PrevIgnore, client.PrevExist, client.PrevNoExist:
 	default:
-		return nil, invalid(op, "SetOptions.PrevExist", strconv.Quote(string(o.PrevExist))+" is none of PrevIgnore, PrevExist and PrevNoExist")
+		return nil, v2err(client.ErrorCodeInvalidField, "invalid value for prevExist", 0)
 	}
 	ttl, err := checkTTL(op, "SetOptions.TTL", o.TTL)
 	if err != nil {
@@ -477,10 +498,10 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	}
 	if o.Refresh {
 		if value != "" && !o.Dir {
-			return nil, invalid(op, "value", "a refresh keeps the value and must not carry one")
+			return nil, v2err(codeRefreshValue, "A value was provided on a refresh", 0)
 		}
 		if ttl == 0 {
-			return nil, invalid(op, "SetOptions.TTL", "a refresh needs a TTL of at least one second")
+			return nil, v2err(codeRefreshTTLRequired, "No TTL value set", 0)
 		}
 		if o.PrevExist == client.PrevNoExist {
 			return nil, invalid(op, "SetOptions.PrevExist", "a refresh needs an existing node")
@@ -488,6 +509,9 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 		if o.PrevExist == client.PrevIgnore {
 			o.PrevExist = client.PrevExist
 		}
+	}
+	if p == "/" {
+		return nil, k.rootReadOnly(ctx)
 	}
 	if o.Dir {
 		o.PrevValue = ""
@@ -842,7 +866,7 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 	}
 	p := cleanPath(key)
 	if p == "/" {
-		return nil, invalid("Delete", "key", strconv.Quote(key)+" is the root directory, which is read-only")
+		return nil, k.rootReadOnly(ctx)
 	}
 	action := "delete"
 	if o.PrevValue != "" || o.PrevIndex != 0 {
