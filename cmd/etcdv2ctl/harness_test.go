@@ -189,4 +189,3 @@ func newTargets(t *testing.T, opts testbed.Options) (ref, ours target) {
 	ours = target{bin: ctlBinary(t), cl: testbed.NewCluster(t, opts)}
 	return ref, ours
 }
-
