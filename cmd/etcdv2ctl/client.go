@@ -462,6 +462,16 @@ func compat(err error) error {
 		}
 		return out
 	}
+	// The original client's member and auth errors were the server's
+	// message alone.
+	var ae *client.AuthError
+	if errors.As(err, &ae) && ae.Message != "" {
+		return errors.New(ae.Message)
+	}
+	var me *client.MemberError
+	if errors.As(err, &me) && me.Message != "" {
+		return errors.New(me.Message)
+	}
 	var ou *client.OutcomeUnknownError
 	if errors.As(err, &ou) {
 		if errors.Is(ou.Err, context.DeadlineExceeded) || errors.Is(ou.Err, context.Canceled) {

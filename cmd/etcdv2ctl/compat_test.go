@@ -99,3 +99,100 @@ func TestCompatKeys(t *testing.T) {
 	ref, ours := newTargets(t, testbed.Options{})
 	compare(t, ref, ours, keysScript)
 }
+
+// membersScript exercises the member commands and cluster-health.
+var membersScript = []step{
+	{args: []string{ep, "member", "list"}},
+	{args: []string{ep, "member", "list", "extra"}},
+	{args: []string{ep, "cluster-health"}},
+	{args: []string{ep, "cluster-health", "--forever"}, lines: 5},
+	{args: []string{ep, "member", "add", "onlyname"}},
+	{args: []string{ep, "member", "add", "m9", "http://127.0.0.1:1"}},
+	{args: []string{ep, "member", "add", "m9", "notaurl"}},
+	{args: []string{ep, "member", "add", "m9", "{PEER0}"}},
+	{args: []string{ep, "member", "remove"}},
+	{args: []string{ep, "member", "remove", "abcdef"}},
+	{args: []string{ep, "member", "remove", "m0"}},
+	{args: []string{ep, "member", "update", "{ID0}"}},
+	{args: []string{ep, "member", "update", "{ID0}", "{PEER0}"}},
+	{args: []string{ep, "member", "update", "abcdef", "http://127.0.0.1:1"}},
+	{args: []string{ep, "member", "list"}},
+	{args: []string{"--endpoints", "http://127.0.0.1:1", "member", "list"}},
+	{args: []string{"--endpoints", "http://127.0.0.1:1", "cluster-health"}},
+	{args: []string{ep, "--no-sync", "member", "list"}},
+}
+
+// TestCompatMembers compares the member commands and cluster-health with
+// etcdctl v2's on two fresh single-member clusters.
+func TestCompatMembers(t *testing.T) {
+	ref, ours := newTargets(t, testbed.Options{})
+	compare(t, ref, ours, membersScript)
+}
+
+// root is the --username flag of the auth script's root user.
+const root = "--username=root:rootpw"
+
+// authScript sets up users and roles, enables auth and checks access with
+// and without credentials.
+var authScript = []step{
+	{args: []string{ep, "user", "list"}},
+	{args: []string{ep, "user", "add", "root:rootpw"}},
+	{args: []string{ep, "user", "add", "alice"}, stdin: "alicepw\n"},
+	{args: []string{ep, "user", "add", "alice:again"}},
+	{args: []string{ep, "user", "add"}},
+	{args: []string{ep, "user", "list"}},
+	{args: []string{ep, "user", "get", "alice"}},
+	{args: []string{ep, "user", "get", "nobody"}},
+	{args: []string{ep, "role", "add", "reader"}},
+	{args: []string{ep, "role", "add", "reader"}},
+	{args: []string{ep, "role", "add"}},
+	{args: []string{ep, "role", "list"}},
+	{args: []string{ep, "role", "grant", "--path", "/pub/*", "--read", "reader"}},
+	{args: []string{ep, "role", "grant", "--path", "/pub/*", "--read", "reader"}},
+	{args: []string{ep, "role", "grant", "--path", "pub/../x", "--read", "reader"}},
+	{args: []string{ep, "role", "grant", "--path", "/pub/*", "reader"}},
+	{args: []string{ep, "role", "grant", "--read", "reader"}},
+	{args: []string{ep, "role", "grant", "--path", "/pub/*", "--read", "--write", "reader"}},
+	{args: []string{ep, "role", "grant", "--path", "/pub/*", "--rw", "nosuchrole"}},
+	{args: []string{ep, "role", "get", "reader"}},
+	{args: []string{ep, "role", "get", "nosuchrole"}},
+	{args: []string{ep, "user", "grant", "--roles", "reader", "alice"}},
+	{args: []string{ep, "user", "grant", "alice"}},
+	{args: []string{ep, "user", "grant", "--roles", "nosuchrole", "alice"}},
+	{args: []string{ep, "user", "get", "alice"}},
+	{args: []string{ep, "set", "/pub/x", "1"}},
+	{args: []string{ep, "auth", "enable", "extra"}},
+	{args: []string{ep, "auth", "enable"}},
+	{args: []string{ep, root, "auth", "enable"}},
+	{args: []string{ep, root, "role", "list"}},
+	{args: []string{ep, root, "role", "get", "guest"}},
+	{args: []string{ep, root, "role", "revoke", "--path", "/*", "--rw", "guest"}},
+	{args: []string{ep, root, "role", "revoke", "--path", "/*", "--rw", "guest"}},
+	{args: []string{ep, "get", "/pub/x"}},
+	{args: []string{ep, "user", "list"}},
+	{args: []string{ep, "--username", "alice:alicepw", "get", "/pub/x"}},
+	{args: []string{ep, "-u", "alice:alicepw", "set", "/pub/x", "2"}},
+	{args: []string{ep, "-u", "alice:wrong", "get", "/pub/x"}},
+	{args: []string{ep, "-u", "alice", "get", "/pub/x"}, stdin: "alicepw\n"},
+	{args: []string{ep, "get", "/pub/x"}, env: []string{"ETCDCTL_USERNAME=alice:alicepw"}},
+	{args: []string{ep, root, "user", "passwd", "alice"}, stdin: "newpw\n"},
+	{args: []string{ep, "-u", "alice:newpw", "get", "/pub/x"}},
+	{args: []string{ep, root, "user", "revoke", "--roles", "reader", "alice"}},
+	{args: []string{ep, root, "user", "revoke", "--roles", "reader", "alice"}},
+	{args: []string{ep, root, "user", "get", "alice"}},
+	{args: []string{ep, root, "user", "remove", "alice"}},
+	{args: []string{ep, root, "user", "remove", "alice"}},
+	{args: []string{ep, root, "role", "remove", "reader"}},
+	{args: []string{ep, root, "role", "remove", "reader"}},
+	{args: []string{ep, "auth", "disable"}},
+	{args: []string{ep, root, "auth", "disable"}},
+	{args: []string{ep, "get", "/pub/x"}},
+}
+
+// TestCompatAuth compares the user, role and auth commands, and access
+// with and without credentials, with etcdctl v2's on two fresh
+// single-member clusters.
+func TestCompatAuth(t *testing.T) {
+	ref, ours := newTargets(t, testbed.Options{})
+	compare(t, ref, ours, authScript)
+}

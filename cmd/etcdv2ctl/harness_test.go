@@ -19,8 +19,8 @@ import (
 
 // step is one command line of a comparison script.
 type step struct {
-	// args follow the binary's name; "{EP}" becomes the cluster's client
-	// URLs, comma-separated.
+	// args follow the binary's name (see target.expand for the
+	// placeholders).
 	args []string
 	// env is added to the environment ("K=V", with {EP} replaced).
 	env []string
@@ -60,7 +60,16 @@ type target struct {
 // endpoints is the cluster's client URLs, comma-separated.
 func (tg target) endpoints() string { return strings.Join(tg.cl.ClientURLs(), ",") }
 
-func (tg target) expand(s string) string { return strings.ReplaceAll(s, "{EP}", tg.endpoints()) }
+// expand replaces {EP} with the cluster's client URLs, {IDi} with the ID
+// of member i and {PEERi} with its peer URL.
+func (tg target) expand(s string) string {
+	s = strings.ReplaceAll(s, "{EP}", tg.endpoints())
+	for i, m := range tg.cl.Members() {
+		s = strings.ReplaceAll(s, fmt.Sprintf("{ID%d}", i), m.ID())
+		s = strings.ReplaceAll(s, fmt.Sprintf("{PEER%d}", i), m.PeerURL())
+	}
+	return s
+}
 
 // run runs one step of a script.
 func (tg target) run(t *testing.T, s step) result {
@@ -148,11 +157,17 @@ func (tg target) run(t *testing.T, s step) result {
 	return result{stdout: tg.normalize(out), stderr: tg.normalize(stderr.String()), code: code}
 }
 
-var expirationRE = regexp.MustCompile(`"expiration":"[^"]*"`)
+var (
+	expirationRE = regexp.MustCompile(`"expiration":"[^"]*"`)
+	sttyRE       = regexp.MustCompile(`(?m)^stty: .*\n`)
+)
 
 // normalize replaces what differs between two fresh clusters: member IDs,
-// the loopback ports of their URLs, and the expiration times of keys.
+// the loopback ports of their URLs, and the expiration times of keys. It
+// also drops the complaints of stty(1), which etcdctl runs to turn off
+// echo for a password prompt even when standard input is not a terminal.
 func (tg target) normalize(s string) string {
+	s = sttyRE.ReplaceAllString(s, "")
 	for i, m := range tg.cl.Members() {
 		s = strings.ReplaceAll(s, m.URL(), fmt.Sprintf("http://CLIENT%d", i))
 		s = strings.ReplaceAll(s, m.PeerURL(), fmt.Sprintf("http://PEER%d", i))

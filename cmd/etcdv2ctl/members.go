@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -101,6 +104,9 @@ func (t *tool) memberAdd(c *cli.Context) error {
 	m := t.membersAPI(c)
 	ctx, cancel := t.totalTimeout(c)
 	defer cancel()
+	if err := checkPeerURLs([]string{args[1]}); err != nil {
+		t.fail(err.Error())
+	}
 	added, err := m.Add(ctx, args[1])
 	if err != nil {
 		t.fail(compat(err).Error())
@@ -170,7 +176,12 @@ func (t *tool) memberUpdate(c *cli.Context) error {
 	}
 	m := t.membersAPI(c)
 	ctx, cancel := t.totalTimeout(c)
-	err := m.Update(ctx, args[0], strings.Split(args[1], ","))
+	urls := strings.Split(args[1], ",")
+	if err := checkPeerURLs(urls); err != nil {
+		cancel()
+		t.fail(err.Error())
+	}
+	err := m.Update(ctx, args[0], urls)
 	cancel()
 	if err != nil {
 		t.fail(compat(err).Error())
@@ -278,4 +289,32 @@ func (t *tool) clusterHealth(c *cli.Context) error {
 		t.stdout.Flush()
 		time.Sleep(10 * time.Second)
 	}
+}
+
+// checkPeerURLs validates peer URLs as etcdctl v2 did before sending them,
+// with its messages.
+func checkPeerURLs(urls []string) error {
+	if len(urls) == 0 {
+		return errors.New("no valid URLs given")
+	}
+	for _, in := range urls {
+		in = strings.TrimSpace(in)
+		u, err := url.Parse(in)
+		if err != nil {
+			return err
+		}
+		switch u.Scheme {
+		case "http", "https":
+			if _, _, err := net.SplitHostPort(u.Host); err != nil {
+				return fmt.Errorf(`URL address does not have the form "host:port": %s`, in)
+			}
+			if u.Path != "" {
+				return fmt.Errorf("URL must not contain a path: %s", in)
+			}
+		case "unix", "unixs":
+		default:
+			return fmt.Errorf("URL scheme must be http, https, unix, or unixs: %s", in)
+		}
+	}
+	return nil
 }
