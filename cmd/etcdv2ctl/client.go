@@ -157,6 +157,9 @@ func (t *tool) transport(c *cli.Context) (*http.Transport, error) {
 	}
 	cfg := &tls.Config{ServerName: domain, MinVersion: tls.VersionTLS12}
 	if certFile != "" || keyFile != "" {
+		if certFile == "" || keyFile == "" {
+			return nil, fmt.Errorf("KeyFile and CertFile must both be present[key: %v, cert: %v]", keyFile, certFile)
+		}
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, err

@@ -91,6 +91,12 @@ var keysScript = []step{
 	{args: []string{"get", "/foo"}, env: []string{"ETCDCTL_PEERS={EP}"}},
 	{args: []string{"--endpoint", "{EP}", "get", "/foo"}},
 	{args: []string{"--endpoints", "{EP}", "--timeout", "1s", "--total-timeout", "3s", "get", "/foo"}},
+	{args: []string{ep, "--cert-file", "/nonexistent", "get", "/foo"}},
+	{args: []string{ep, "--cert-file", "/nonexistent", "--key-file", "/nonexistent", "get", "/foo"}},
+	{args: []string{ep, "--ca-file", "/nonexistent", "get", "/foo"}},
+	{args: []string{ep, "get", "/foo"}, env: []string{"ETCDCTL_CA_FILE=/nonexistent"}},
+	{args: []string{ep, "--debug", "get", "/foo"}, noCurl: true},
+	{args: []string{ep, "--debug", "--no-sync", "set", "/foo", "dbg"}, noCurl: true},
 }
 
 // TestCompatKeys compares the key commands with etcdctl v2's on two fresh
