@@ -42,6 +42,12 @@ type step struct {
 	// error: etcdv2ctl prints the requests the library sends, which
 	// differ in their query strings, and shell-quotes the URL and body.
 	noCurl bool
+	// do, when set, is run on the cluster instead of a command (a fault,
+	// for example).
+	do func(t *testing.T, members []*testbed.Member)
+	// capture, when set, saves the first submatch of this expression in
+	// standard output as {NEW} for the following steps.
+	capture *regexp.Regexp
 }
 
 // result is what a command printed and its exit status.
@@ -56,9 +62,31 @@ func (r result) String() string {
 
 // target is one tool run against one cluster.
 type target struct {
-	bin string
-	env []string
-	cl  *testbed.Cluster
+	bin  string
+	env  []string
+	cl   *testbed.Cluster
+	vars map[string]string
+	// members is the cluster's members, the leader first (see order).
+	members *[]*testbed.Member
+}
+
+// order numbers the members for placeholders and normalisation: the
+// leader first, then the others in the order they were started, so that
+// member i has the same role in both clusters.
+func (tg target) order(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leader, err := tg.cl.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []*testbed.Member{leader}
+	for _, m := range tg.cl.Members() {
+		if m != leader {
+			list = append(list, m)
+		}
+	}
+	*tg.members = list
 }
 
 // endpoints is the cluster's client URLs, comma-separated.
@@ -68,7 +96,10 @@ func (tg target) endpoints() string { return strings.Join(tg.cl.ClientURLs(), ",
 // of member i and {PEERi} with its peer URL.
 func (tg target) expand(s string) string {
 	s = strings.ReplaceAll(s, "{EP}", tg.endpoints())
-	for i, m := range tg.cl.Members() {
+	for k, v := range tg.vars {
+		s = strings.ReplaceAll(s, "{"+k+"}", v)
+	}
+	for i, m := range *tg.members {
 		s = strings.ReplaceAll(s, fmt.Sprintf("{ID%d}", i), m.ID())
 		s = strings.ReplaceAll(s, fmt.Sprintf("{PEER%d}", i), m.PeerURL())
 	}
@@ -153,38 +184,58 @@ func (tg target) run(t *testing.T, s step) result {
 	if s.usage {
 		out, _, _ = strings.Cut(out, "\n")
 	}
-	if s.unordered {
-		lines := strings.SplitAfter(out, "\n")
-		sort.Strings(lines)
-		out = strings.Join(lines, "")
+
+	if s.capture != nil {
+		if m := s.capture.FindStringSubmatch(out); len(m) > 1 {
+			tg.vars["NEW"] = m[1]
+		}
 	}
 	errOut := stderr.String()
 	if s.noCurl {
 		errOut = curlRE.ReplaceAllString(errOut, "")
 	}
-	return result{stdout: tg.normalize(out), stderr: tg.normalize(errOut), code: code}
+	out = tg.normalize(out)
+	if s.unordered {
+		lines := strings.SplitAfter(out, "\n")
+		sort.Strings(lines)
+		out = strings.Join(lines, "")
+	}
+	return result{stdout: out, stderr: tg.normalize(errOut), code: code}
 }
 
 var (
-	expirationRE = regexp.MustCompile(`"expiration":"[^"]*"`)
-	sttyRE       = regexp.MustCompile(`(?m)^stty: .*\n`)
-	curlRE       = regexp.MustCompile(`(?m)^cURL Command: .*\n`)
+	expirationRE     = regexp.MustCompile(`"expiration":"[^"]*"`)
+	sttyRE           = regexp.MustCompile(`(?m)^stty: .*\n`)
+	initialClusterRE = regexp.MustCompile(`ETCD_INITIAL_CLUSTER="([^"]*)"`)
+	curlRE           = regexp.MustCompile(`(?m)^cURL Command: .*\n`)
 )
 
-// normalize replaces what differs between two fresh clusters: member IDs,
-// the loopback ports of their URLs, and the expiration times of keys. It
+// normalize replaces what differs between two fresh clusters: member IDs
+// and names, the loopback ports of their URLs (numbered by target.order),
+// and the expiration times of keys. It
 // also drops the complaints of stty(1), which etcdctl runs to turn off
 // echo for a password prompt even when standard input is not a terminal.
 func (tg target) normalize(s string) string {
 	s = sttyRE.ReplaceAllString(s, "")
-	for i, m := range tg.cl.Members() {
+	for i, m := range *tg.members {
+		s = strings.ReplaceAll(s, m.Name()+"="+m.PeerURL(), fmt.Sprintf("NAME%d=http://PEER%d", i, i))
 		s = strings.ReplaceAll(s, m.URL(), fmt.Sprintf("http://CLIENT%d", i))
 		s = strings.ReplaceAll(s, m.PeerURL(), fmt.Sprintf("http://PEER%d", i))
 		s = strings.ReplaceAll(s, strings.TrimPrefix(m.URL(), "http://"), fmt.Sprintf("CLIENT%d", i))
 		if id := m.ID(); id != "" {
 			s = strings.ReplaceAll(s, id, fmt.Sprintf("MEMBER%d", i))
 		}
+		s = strings.ReplaceAll(s, "name="+m.Name()+" ", fmt.Sprintf("name=NAME%d ", i))
 	}
+	if id := tg.vars["NEW"]; id != "" {
+		s = strings.ReplaceAll(s, id, "NEWMEMBER")
+	}
+	// The initial cluster of "member add" lists the members in ID order.
+	s = initialClusterRE.ReplaceAllStringFunc(s, func(m string) string {
+		list := strings.Split(initialClusterRE.FindStringSubmatch(m)[1], ",")
+		sort.Strings(list)
+		return `ETCD_INITIAL_CLUSTER="` + strings.Join(list, ",") + `"`
+	})
 	return expirationRE.ReplaceAllString(s, `"expiration":"EXPIRATION"`)
 }
 
@@ -193,7 +244,14 @@ func (tg target) normalize(s string) string {
 // difference in standard output, standard error or exit status.
 func compare(t *testing.T, ref, ours target, script []step) {
 	t.Helper()
+	ref.order(t)
+	ours.order(t)
 	for i, s := range script {
+		if s.do != nil {
+			s.do(t, *ref.members)
+			s.do(t, *ours.members)
+			continue
+		}
 		want := ref.run(t, s)
 		got := ours.run(t, s)
 		if want != got {
@@ -209,7 +267,7 @@ func compare(t *testing.T, ref, ours target, script []step) {
 // etcdctl on one and etcdv2ctl on the other.
 func newTargets(t *testing.T, opts testbed.Options) (ref, ours target) {
 	t.Helper()
-	ref = target{bin: etcdctlBinary(t), env: []string{"ETCDCTL_API=2"}, cl: testbed.NewCluster(t, opts)}
-	ours = target{bin: ctlBinary(t), cl: testbed.NewCluster(t, opts)}
+	ref = target{bin: etcdctlBinary(t), env: []string{"ETCDCTL_API=2"}, cl: testbed.NewCluster(t, opts), vars: map[string]string{}, members: new([]*testbed.Member)}
+	ours = target{bin: ctlBinary(t), cl: testbed.NewCluster(t, opts), vars: map[string]string{}, members: new([]*testbed.Member)}
 	return ref, ours
 }
