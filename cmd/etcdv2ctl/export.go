@@ -167,7 +167,8 @@ func (t *tool) importCommand() cli.Command {
 		Usage:     "write the keys and directories of an export (JSON lines on standard input)",
 		ArgsUsage: " ",
 		Description: `Import reads an export from standard input, one record at a time, and
-   writes each: a directory with its TTL (kept if it exists), a key with its
+   writes each: a directory with its TTL (an existing directory is kept,
+   and gets the TTL if the record has one), a key with its
    value and TTL (unconditionally). TTLs start again at import time, with
    the seconds that were left at export time.
 
@@ -259,8 +260,14 @@ func (t *tool) importRecords(c *cli.Context) error {
 		if r.Dir {
 			_, err = ki.Set(ctx, r.Key, "", &client.SetOptions{Dir: true, TTL: ttl, PrevExist: client.PrevNoExist})
 			if errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
-				err = nil
-				if ttl > 0 {
+				// It exists: keep it if it is a directory.
+				var resp *client.Response
+				resp, err = ki.Get(ctx, r.Key, &client.GetOptions{Quorum: true})
+				switch {
+				case err != nil:
+				case !resp.Node.Dir:
+					err = errors.New("exists and is not a directory")
+				case ttl > 0:
 					_, err = ki.Set(ctx, r.Key, "", &client.SetOptions{Dir: true, TTL: ttl, PrevExist: client.PrevExist})
 				}
 			}
@@ -323,4 +330,3 @@ func (t *tool) importRecords(c *cli.Context) error {
 	}
 	return nil
 }
-

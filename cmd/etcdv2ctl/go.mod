@@ -4,6 +4,8 @@ go 1.26.0
 
 require (
 	github.com/etcdv2/client v0.0.0
+	github.com/etcdv2/client/integration v0.0.0
+	github.com/stretchr/testify v1.12.1
 	github.com/urfave/cli v1.22.4
 	golang.org/x/term v0.48.0
 )
@@ -16,7 +18,6 @@ require (
 	github.com/coreos/go-systemd/v22 v22.3.2 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/dustin/go-humanize v1.0.0 // indirect
-	github.com/etcdv2/client/integration v0.0.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
@@ -57,6 +58,7 @@ require (
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.6.0 // indirect
 	go.uber.org/zap v1.17.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect

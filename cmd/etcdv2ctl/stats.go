@@ -100,4 +100,3 @@ func (t *tool) printStats(st client.Stats, format string, ok, sent int, lastErr 
 	}
 	w.Flush()
 }
-
