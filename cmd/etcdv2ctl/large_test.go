@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcdv2/client/integration/testbed"
+	"github.com/stretchr/testify/require"
+)
+
+// largeKeys is the size of TestExportImportLarge: ETCDV2CTL_KEYS, or
+// 1,000,000 when ETCDV2_FAULTS=1 (the long suites); 0 skips the test.
+func largeKeys() int {
+	if s := os.Getenv("ETCDV2CTL_KEYS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	if os.Getenv("ETCDV2_FAULTS") == "1" {
+		return 1_000_000
+	}
+	return 0
+}
+
+// maxRSSLimit bounds the peak memory of one etcdv2ctl import or export of
+// the large tree: a fixed budget, independent of the number of keys.
+const maxRSSLimit = 64 << 20
+
+// TestExportImportLarge imports a generated tree of largeKeys() keys (1,000
+// directories) streamed through a pipe, exports it, and checks that the
+// export has every key and that neither command's peak memory grew beyond
+// maxRSSLimit.
+func TestExportImportLarge(t *testing.T) {
+	n := largeKeys()
+	if n == 0 {
+		t.Skip("set ETCDV2_FAULTS=1 or ETCDV2CTL_KEYS=N to run")
+	}
+	c := testbed.NewCluster(t, testbed.Options{ExtraArgs: []string{"--snapshot-count=100000", "--quota-backend-bytes=8589934592"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	ep := "--endpoints=" + c.ClientURLs()[0]
+	bin := ctlBinary(t)
+
+	// Import, from a generator writing into the pipe.
+	start := time.Now()
+	imp := exec.CommandContext(ctx, bin, ep, "--total-timeout", "30s", "import", "--concurrency", "16")
+	in, err := imp.StdinPipe()
+	require.NoError(t, err)
+	out, err := imp.StdoutPipe()
+	require.NoError(t, err)
+	var impErr strings.Builder
+	imp.Stderr = &impErr
+	require.NoError(t, imp.Start())
+	go func() {
+		w := bufio.NewWriter(in)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, `{"key":"/big/d%03d/k%07d","value":"value-%d"}`+"\n", i%1000, i, i)
+		}
+		w.Flush()
+		in.Close()
+	}()
+	written := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		written++
+	}
+	require.NoError(t, imp.Wait(), impErr.String())
+	require.Equal(t, n, written)
+	impRSS := imp.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	impTime := time.Since(start)
+
+	// Export, counting lines as they stream.
+	start = time.Now()
+	exp := exec.CommandContext(ctx, bin, ep, "--total-timeout", "60s", "export", "/big")
+	eout, err := exp.StdoutPipe()
+	require.NoError(t, err)
+	var expErr strings.Builder
+	exp.Stderr = &expErr
+	require.NoError(t, exp.Start())
+	lines, keysSeen := 0, 0
+	r := bufio.NewReader(eout)
+	for {
+		l, err := r.ReadString('\n')
+		if l != "" {
+			lines++
+			if !strings.Contains(l, `"dir":true`) {
+				keysSeen++
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+	}
+	require.NoError(t, exp.Wait(), expErr.String())
+	expRSS := exp.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	t.Logf("%d keys: import %s (%.0f keys/s, peak RSS %d MiB), export %s (%.0f keys/s, peak RSS %d MiB)",
+		n, impTime.Round(time.Second), float64(n)/impTime.Seconds(), impRSS>>20,
+		time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds(), expRSS>>20)
+	require.Equal(t, n, keysSeen)
+	require.Equal(t, n+1001, lines, "keys, 1,000 directories and /big")
+	require.Less(t, impRSS, int64(maxRSSLimit))
+	require.Less(t, expRSS, int64(maxRSSLimit))
+}
