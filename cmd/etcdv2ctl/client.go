@@ -485,9 +485,32 @@ func compat(err error) error {
 	return err
 }
 
+// compatOneShot is compat for a create (a write with prevExist=false),
+// which the original client sent to one endpoint only and whose error it
+// returned as it was, not as a cluster error.
+func compatOneShot(err error) error {
+	var ou *client.OutcomeUnknownError
+	if errors.As(err, &ou) && !errors.Is(ou.Err, context.DeadlineExceeded) && !errors.Is(ou.Err, context.Canceled) {
+		return bareError(ou.Endpoint, ou.Err)
+	}
+	var ce *client.ClusterError
+	if errors.As(err, &ce) && len(ce.Errors) > 0 {
+		var ee *client.EndpointError
+		if errors.As(ce.Errors[0], &ee) {
+			return bareError(ee.Endpoint, ee.Err)
+		}
+		return ce.Errors[0]
+	}
+	return compat(err)
+}
+
 // handleError prints err as etcdctl v2 did and ends the command with code.
 func (t *tool) handleError(c *cli.Context, code int, err error) {
-	err = compat(err)
+	if t.oneShot {
+		err = compatOneShot(err)
+	} else {
+		err = compat(err)
+	}
 	if c.GlobalString("output") == "json" {
 		var ke *client.Error
 		if errors.As(err, &ke) {

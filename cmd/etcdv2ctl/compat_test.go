@@ -235,3 +235,22 @@ func TestCompatCluster3(t *testing.T) {
 	ref, ours := newTargets(t, testbed.Options{Size: 3, ExtraArgs: []string{"--strict-reconfig-check=false"}})
 	compare(t, ref, ours, cluster3Script)
 }
+
+// hungScript runs commands against a hung (SIGSTOPped) member: the
+// timeouts must end them with etcdctl v2's messages and exit codes.
+var hungScript = []step{
+	{args: []string{ep, "set", "/foo", "bar"}},
+	{do: func(t *testing.T, members []*testbed.Member) { members[0].Stop(t) }},
+	{args: []string{ep, "--total-timeout", "1s", "get", "/foo"}},
+	{args: []string{ep, "--no-sync", "--total-timeout", "1s", "get", "/foo"}},
+	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "set", "/foo", "x"}},
+	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "mk", "/new", "x"}},
+	{do: func(t *testing.T, members []*testbed.Member) { members[0].Continue(t) }},
+	{args: []string{ep, "get", "/foo"}},
+}
+
+// TestCompatHung compares etcdctl v2 and etcdv2ctl against a hung member.
+func TestCompatHung(t *testing.T) {
+	ref, ours := newTargets(t, testbed.Options{})
+	compare(t, ref, ours, hungScript)
+}

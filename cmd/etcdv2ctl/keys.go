@@ -138,6 +138,7 @@ func (t *tool) mkCommand() cli.Command {
 			if c.Bool("in-order") {
 				resp, err = ki.CreateInOrder(ctx, key, value, &client.CreateInOrderOptions{TTL: ttl})
 			} else {
+				t.oneShot = true
 				resp, err = ki.Set(ctx, key, value, &client.SetOptions{TTL: ttl, PrevExist: client.PrevNoExist})
 			}
 			cancel()
@@ -188,6 +189,7 @@ func (t *tool) mkdir(c *cli.Context, prevExist client.PrevExistType) {
 	ki := t.keysAPI(c)
 	key := t.requireKey(c)
 	ctx, cancel := t.totalTimeout(c)
+	t.oneShot = prevExist == client.PrevNoExist
 	resp, err := ki.Set(ctx, key, "", &client.SetOptions{TTL: time.Duration(c.Int("ttl")) * time.Second, Dir: true, PrevExist: prevExist})
 	cancel()
 	if err != nil {

@@ -47,6 +47,9 @@ type tool struct {
 	stderr io.Writer
 	stdin  *os.File
 	getenv func(string) string
+	// oneShot is set while a create is sent: its errors print as the
+	// original client's single-endpoint errors (see compatOneShot).
+	oneShot bool
 }
 
 func main() {
