@@ -258,3 +258,36 @@ func TestExportImport(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Len(t, readRecords(t, again2), len(recs))
 }
+
+// TestPasswordFlag checks --password and ETCDCTL_PASSWORD, which etcdctl v2
+// lacked, against a cluster with auth enabled and no guest access.
+func TestPasswordFlag(t *testing.T) {
+	c := testbed.NewCluster(t, testbed.Options{})
+	ep := "--endpoints=" + c.ClientURLs()[0]
+	for _, args := range [][]string{
+		{ep, "user", "add", "root:rootpw"},
+		{ep, "--username", "root:rootpw", "auth", "enable"},
+		{ep, "--username", "root:rootpw", "role", "revoke", "--path", "/*", "--rw", "guest"},
+		{ep, "--username", "root:rootpw", "set", "/x", "1"},
+	} {
+		_, errOut, code := ctl(t, "", args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+	}
+	out, errOut, code := ctl(t, "", ep, "--username", "root", "--password", "rootpw", "get", "/x")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "1\n", out, "no prompt")
+
+	cmd := exec.Command(ctlBinary(t), ep, "-u", "root", "get", "/x")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "ETCDCTL_PASSWORD=rootpw"}
+	b, err := cmd.Output()
+	require.NoError(t, err)
+	require.Equal(t, "1\n", string(b))
+
+	_, errOut, code = ctl(t, "", ep, "--username", "root", "--password", "wrong", "get", "/x")
+	require.Equal(t, 4, code)
+	require.Contains(t, errOut, "Error:  110: The request requires user authentication (Insufficient credentials)")
+	require.NotContains(t, errOut, "wrong")
+	_, errOut, code = ctl(t, "", ep, "get", "/x")
+	require.Equal(t, 4, code)
+	require.Contains(t, errOut, "Error:  110:")
+}
