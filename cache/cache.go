@@ -1,0 +1,766 @@
+// Package cache keeps a local copy of an etcd v2 subtree in sync with the
+// server, for programs that read a prefix often and react to its changes
+// (the job every confd-like program does by hand).
+//
+// A Cache lists the prefix with one quorum read, then watches it from the
+// index of that read plus one, applying each event once, in index order.
+// When the watch falls out of the server's 1000-event history (error 401,
+// or 400 after a server recovery) or the cluster ID changes, it lists the
+// prefix again, applies the difference and reports it as events, and
+// resumes watching from the new listing. It is built on client.KeysAPI
+// alone.
+//
+//	c := cache.New(kapi, "/config")
+//	go c.Run(ctx)
+//	if err := c.WaitSynced(ctx); err != nil {
+//		return err
+//	}
+//	n, ok := c.Get("/config/db/url")
+//
+// # What the cache holds
+//
+// Every node strictly below the prefix (files and directories, without
+// their children in Node.Nodes), keyed by its full key, as of store index
+// Index(). Nodes with a hidden path segment (starting with "_") are left
+// out, as the server leaves them out of listings. Nodes the Depth or Filter
+// options exclude are left out too.
+//
+// A TTL refresh (SetOptions.Refresh) is invisible to watchers: the cache
+// keeps a refreshed node's ModifiedIndex, TTL and Expiration as of its last
+// visible change until the next listing. TTL and Expiration are those of
+// the write or listing that brought the node in; do not read them as
+// current.
+//
+// # Events
+//
+// Events (and the WithEventHandler option) report every change the cache
+// applies, in the order applied:
+//
+//   - a server event (set, create, update, compareAndSwap, delete, expire,
+//     compareAndDelete) is reported once, as one Event with the event's
+//     index. A Delete of a directory removes everything below it; it is one
+//     Event, as it is one write on the server.
+//   - after a listing (the first one, and every resync) the difference to
+//     the previous content is reported as Events with Resync set: a Put for
+//     each node that is new or differs (in value, type or indexes), in
+//     ModifiedIndex order, then a Delete for each topmost node that is gone,
+//     with the listing's index. Applying them to the previous content gives
+//     the listing's content.
+//
+// So a program that applies the events it receives, in order, to an empty
+// map (removing a directory's subtree on its Delete) holds what the cache
+// holds.
+package cache
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/etcdv2/client"
+)
+
+// ErrStopped is returned by WaitSynced and yielded by Events after Run has
+// returned.
+var ErrStopped = errors.New("cache: stopped")
+
+// ErrRunning is returned by Run when the Cache is already running or has
+// run before.
+var ErrRunning = errors.New("cache: Run called more than once")
+
+// EventType says whether an Event put or removed a node.
+type EventType int
+
+const (
+	// Put means the node was created or changed.
+	Put EventType = iota + 1
+	// Delete means the node, and everything below it if it is a
+	// directory, was removed.
+	Delete
+)
+
+// String returns "put" or "delete".
+func (t EventType) String() string {
+	switch t {
+	case Put:
+		return "put"
+	case Delete:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// Event is one change applied to the cache.
+type Event struct {
+	// Type is Put or Delete.
+	Type EventType
+	// Node is the node after the change. For a Delete it carries the key,
+	// Dir and the index of the removal (as the server's event does); for
+	// a Resync Delete, ModifiedIndex is the listing's index.
+	Node *client.Node
+	// PrevNode is the cached node before the change, nil if there was
+	// none.
+	PrevNode *client.Node
+	// Index is the store index of the change: the server event's index,
+	// a Resync Put's ModifiedIndex, or the listing's index for a Resync
+	// Delete.
+	Index uint64
+	// Action is the server's action name ("set", "expire", ...), or
+	// "resync" for an Event computed from a listing.
+	Action string
+	// Resync is true for an Event computed from a listing rather than
+	// received from a watch.
+	Resync bool
+}
+
+// Option configures a Cache.
+type Option func(*options)
+
+type options struct {
+	depth   int
+	filter  func(*client.Node) bool
+	handler func(Event)
+	backoff time.Duration
+	maxPoll time.Duration
+}
+
+// WithDepth keeps only nodes at most depth levels below the prefix (1:
+// its direct children). Zero or less, the default, means no limit.
+func WithDepth(depth int) Option { return func(o *options) { o.depth = depth } }
+
+// WithFilter keeps only the nodes for which keep returns true. It is
+// called with each listed or changed node (files and directories) from the
+// cache's goroutine; a node that stops passing is removed (a Delete). The
+// default keeps every node.
+func WithFilter(keep func(*client.Node) bool) Option {
+	return func(o *options) { o.filter = keep }
+}
+
+// WithEventHandler calls h with every Event, in order, from the cache's
+// goroutine, after the change is visible to Get and List and before the
+// next change is applied. h must not block for long: while it runs the
+// cache does not watch. The default is no handler.
+func WithEventHandler(h func(Event)) Option { return func(o *options) { o.handler = h } }
+
+// WithMaxPollDuration bounds each watch poll (client.WatcherOptions
+// MaxPollDuration). Zero, the default, uses the client's default.
+func WithMaxPollDuration(d time.Duration) Option { return func(o *options) { o.maxPoll = d } }
+
+// Cache is a local copy of a subtree; see the package documentation. Its
+// methods are safe for concurrent use.
+type Cache struct {
+	kapi   client.KeysAPI
+	prefix string
+	opts   options
+
+	started atomic.Bool
+	synced  chan struct{} // closed after the first listing is applied
+	stopped chan struct{} // closed when Run returns
+
+	mu    sync.RWMutex
+	nodes map[string]*client.Node
+	index uint64
+
+	subMu sync.Mutex
+	subs  map[*subscriber]struct{}
+}
+
+// New returns a Cache of the subtree at prefix (a directory key such as
+// "/config"). It does nothing until Run is called.
+func New(kapi client.KeysAPI, prefix string, opts ...Option) *Cache {
+	c := &Cache{
+		kapi:    kapi,
+		prefix:  cleanKey(prefix),
+		synced:  make(chan struct{}),
+		stopped: make(chan struct{}),
+		nodes:   make(map[string]*client.Node),
+		subs:    make(map[*subscriber]struct{}),
+	}
+	c.opts.backoff = 100 * time.Millisecond
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	return c
+}
+
+// cleanKey returns key with one leading slash and no trailing one ("" for
+// the root).
+func cleanKey(key string) string {
+	segs := strings.FieldsFunc(key, func(r rune) bool { return r == '/' })
+	if len(segs) == 0 {
+		return ""
+	}
+	return "/" + strings.Join(segs, "/")
+}
+
+// Prefix returns the key of the cached subtree.
+func (c *Cache) Prefix() string { return c.prefix }
+
+// Run lists the prefix and keeps the cache in sync until ctx ends, then
+// returns ctx.Err(). Errors talking to the cluster are retried with
+// backoff. Run may be called once; a second call returns ErrRunning.
+func (c *Cache) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer close(c.stopped)
+	backoff := time.Duration(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := c.syncOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		if errors.Is(err, errResync) {
+			continue
+		}
+		backoff = nextBackoff(backoff, c.opts.backoff)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+	}
+}
+
+// errResync ends a watch round: list again at once.
+var errResync = errors.New("cache: resync")
+
+func nextBackoff(cur, min time.Duration) time.Duration {
+	const max = 5 * time.Second
+	if cur == 0 {
+		cur = min
+	} else if cur *= 2; cur > max {
+		cur = max
+	}
+	return cur/2 + rand.N(cur/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// syncOnce lists the prefix, applies the listing and watches from it
+// until the watch must be restarted from a new listing (errResync) or
+// fails.
+func (c *Cache) syncOnce(ctx context.Context) error {
+	resp, err := c.kapi.Get(ctx, c.keyOrRoot(), &client.GetOptions{Recursive: true, Quorum: true})
+	var listed map[string]*client.Node
+	var index uint64
+	var clusterID string
+	switch {
+	case err == nil:
+		listed = make(map[string]*client.Node)
+		c.flatten(resp.Node, listed)
+		index, clusterID = resp.Index, resp.ClusterID
+	case client.IsKeyNotFound(err):
+		var e client.Error
+		if !errors.As(err, &e) || e.Index == 0 {
+			return err
+		}
+		listed = map[string]*client.Node{}
+		index = e.Index
+	default:
+		return err
+	}
+	c.applyListing(listed, index)
+
+	w := c.kapi.Watcher(c.keyOrRoot(), &client.WatcherOptions{
+		AfterIndex: index, Recursive: true, MaxPollDuration: c.opts.maxPoll,
+	})
+	backoff := time.Duration(0)
+	for {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
+				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
+				return errResync
+			}
+			// The watcher keeps its cursor: poll again after a pause.
+			backoff = nextBackoff(backoff, c.opts.backoff)
+			if err := sleep(ctx, backoff); err != nil {
+				return err
+			}
+			continue
+		}
+		backoff = 0
+		if clusterID != "" && ev.ClusterID != "" && ev.ClusterID != clusterID {
+			return errResync
+		}
+		c.applyEvent(ev)
+	}
+}
+
+// keyOrRoot is the key to read and watch: the prefix, or "/" for the root.
+func (c *Cache) keyOrRoot() string {
+	if c.prefix == "" {
+		return "/"
+	}
+	return c.prefix
+}
+
+// relSegments returns the path segments of key below the prefix, and
+// false when key is not strictly below it.
+func (c *Cache) relSegments(key string) ([]string, bool) {
+	if !strings.HasPrefix(key, c.prefix+"/") {
+		return nil, false
+	}
+	rel := key[len(c.prefix)+1:]
+	if rel == "" {
+		return nil, false
+	}
+	return strings.Split(rel, "/"), true
+}
+
+// keeps reports whether the node n belongs in the cache.
+func (c *Cache) keeps(n *client.Node) bool {
+	segs, ok := c.relSegments(n.Key)
+	if !ok {
+		return false
+	}
+	for _, s := range segs {
+		if s == "" || s[0] == '_' {
+			return false
+		}
+	}
+	if c.opts.depth > 0 && len(segs) > c.opts.depth {
+		return false
+	}
+	return c.opts.filter == nil || c.opts.filter(n)
+}
+
+// flat returns a copy of n without its children.
+func flat(n *client.Node) *client.Node {
+	cp := *n
+	cp.Nodes = nil
+	return &cp
+}
+
+// flatten adds n's descendants that the cache keeps to out.
+func (c *Cache) flatten(n *client.Node, out map[string]*client.Node) {
+	if n == nil {
+		return
+	}
+	for _, ch := range n.Nodes {
+		if _, ok := c.relSegments(ch.Key); !ok {
+			continue
+		}
+		if isHiddenName(ch.Key) {
+			continue
+		}
+		if c.keeps(ch) {
+			out[ch.Key] = flat(ch)
+		}
+		c.flatten(ch, out)
+	}
+}
+
+func isHiddenName(key string) bool {
+	i := strings.LastIndexByte(key, '/')
+	return i+1 < len(key) && key[i+1] == '_'
+}
+
+// applyListing replaces the content with listed (at store index index)
+// and reports the difference.
+func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
+	c.mu.Lock()
+	old := c.nodes
+	var puts, dels []Event
+	for k, n := range listed {
+		p, ok := old[k]
+		if ok && sameNode(p, n) {
+			listed[k] = p
+			continue
+		}
+		ev := Event{Type: Put, Node: n, Index: n.ModifiedIndex, Action: "resync", Resync: true}
+		if ok {
+			ev.PrevNode = p
+		}
+		puts = append(puts, ev)
+	}
+	for k, p := range old {
+		if _, ok := listed[k]; ok {
+			continue
+		}
+		if _, parentGone := c.parentGone(k, old, listed); parentGone {
+			continue
+		}
+		dels = append(dels, Event{
+			Type:     Delete,
+			Node:     &client.Node{Key: k, Dir: p.Dir, CreatedIndex: p.CreatedIndex, ModifiedIndex: index},
+			PrevNode: p, Index: index, Action: "resync", Resync: true,
+		})
+	}
+	c.nodes = listed
+	// A quorum listing is never behind what was applied before, except
+	// after a cluster change, when the old indexes mean nothing.
+	c.index = index
+	c.mu.Unlock()
+
+	sort.Slice(puts, func(i, j int) bool {
+		if puts[i].Index != puts[j].Index {
+			return puts[i].Index < puts[j].Index
+		}
+		return puts[i].Node.Key < puts[j].Node.Key
+	})
+	sort.Slice(dels, func(i, j int) bool { return dels[i].Node.Key < dels[j].Node.Key })
+	select {
+	case <-c.synced:
+	default:
+		// Report the first listing before WaitSynced returns, so that a
+		// subscriber that waited sees it whole.
+		defer close(c.synced)
+	}
+	for _, ev := range puts {
+		c.emit(ev)
+	}
+	for _, ev := range dels {
+		c.emit(ev)
+	}
+}
+
+// parentGone reports whether an ancestor of k (below the prefix) was in
+// old and is not in listed: then k's Delete is implied by the ancestor's.
+func (c *Cache) parentGone(k string, old, listed map[string]*client.Node) (string, bool) {
+	for {
+		i := strings.LastIndexByte(k, '/')
+		if i <= len(c.prefix) {
+			return "", false
+		}
+		k = k[:i]
+		if _, was := old[k]; was {
+			if _, is := listed[k]; !is {
+				return k, true
+			}
+		}
+	}
+}
+
+func sameNode(a, b *client.Node) bool {
+	return a.Key == b.Key && a.Dir == b.Dir && a.Value == b.Value &&
+		a.CreatedIndex == b.CreatedIndex && a.ModifiedIndex == b.ModifiedIndex
+}
+
+// applyEvent applies one watch event.
+func (c *Cache) applyEvent(r *client.Response) {
+	if r.Node == nil {
+		return
+	}
+	key := cleanKey(r.Node.Key)
+	idx := r.Node.ModifiedIndex
+	switch r.Action {
+	case "delete", "expire", "compareAndDelete":
+		c.remove(r, key, idx)
+	case "set", "create", "update", "compareAndSwap":
+		c.put(r, key, idx)
+	}
+}
+
+// remove applies the removal of key (and its subtree).
+func (c *Cache) remove(r *client.Response, key string, idx uint64) {
+	all := key == c.prefix || strings.HasPrefix(c.prefix, key+"/") || key == ""
+	if !all {
+		segs, ok := c.relSegments(key)
+		if !ok {
+			return
+		}
+		for _, s := range segs {
+			if s == "" || s[0] == '_' {
+				return
+			}
+		}
+	}
+	c.mu.Lock()
+	if idx <= c.index {
+		c.mu.Unlock()
+		return
+	}
+	c.index = idx
+	var prev *client.Node
+	removed := false
+	if all {
+		removed = len(c.nodes) > 0
+		c.nodes = make(map[string]*client.Node)
+	} else {
+		if p, ok := c.nodes[key]; ok {
+			prev, removed = p, true
+			delete(c.nodes, key)
+		}
+		if r.Node.Dir || (r.PrevNode != nil && r.PrevNode.Dir) || (prev != nil && prev.Dir) {
+			pfx := key + "/"
+			for k := range c.nodes {
+				if strings.HasPrefix(k, pfx) {
+					delete(c.nodes, k)
+					removed = true
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	if !removed {
+		return
+	}
+	n := flat(r.Node)
+	n.Key = key
+	c.emit(Event{Type: Delete, Node: n, PrevNode: prev, Index: idx, Action: r.Action})
+}
+
+// put applies a set, create, update or compareAndSwap of key.
+func (c *Cache) put(r *client.Response, key string, idx uint64) {
+	segs, ok := c.relSegments(key)
+	if !ok {
+		return
+	}
+	for _, s := range segs {
+		if s == "" || s[0] == '_' {
+			return
+		}
+	}
+	n := flat(r.Node)
+	n.Key = key
+	keep := c.keeps(n)
+	c.mu.Lock()
+	if idx <= c.index {
+		c.mu.Unlock()
+		return
+	}
+	c.index = idx
+	// A write below the prefix creates the missing directories on its
+	// path, with the write's index.
+	var implied []*client.Node
+	for i := 1; i < len(segs); i++ {
+		dk := c.prefix + "/" + strings.Join(segs[:i], "/")
+		if _, ok := c.nodes[dk]; ok {
+			continue
+		}
+		d := &client.Node{Key: dk, Dir: true, CreatedIndex: idx, ModifiedIndex: idx}
+		if c.keeps(d) {
+			c.nodes[dk] = d
+			implied = append(implied, d)
+		}
+	}
+	prev := c.nodes[key]
+	if keep {
+		c.nodes[key] = n
+	} else if prev != nil {
+		delete(c.nodes, key)
+	}
+	c.mu.Unlock()
+	for _, d := range implied {
+		c.emit(Event{Type: Put, Node: flat(d), Index: idx, Action: r.Action})
+	}
+	switch {
+	case keep:
+		c.emit(Event{Type: Put, Node: n, PrevNode: prev, Index: idx, Action: r.Action})
+	case prev != nil:
+		c.emit(Event{Type: Delete, Node: n, PrevNode: prev, Index: idx, Action: r.Action})
+	}
+}
+
+// emit hands ev to the handler and the subscribers.
+func (c *Cache) emit(ev Event) {
+	ev.Node = cloneNode(ev.Node)
+	ev.PrevNode = cloneNode(ev.PrevNode)
+	if c.opts.handler != nil {
+		c.opts.handler(ev)
+	}
+	c.subMu.Lock()
+	for s := range c.subs {
+		s.push(ev)
+	}
+	c.subMu.Unlock()
+}
+
+func cloneNode(n *client.Node) *client.Node {
+	if n == nil {
+		return nil
+	}
+	cp := *n
+	return &cp
+}
+
+// WaitSynced blocks until the first listing is applied (nil), ctx ends
+// (ctx.Err()) or Run returned before that (ErrStopped).
+func (c *Cache) WaitSynced(ctx context.Context) error {
+	select {
+	case <-c.synced:
+		return nil
+	default:
+	}
+	select {
+	case <-c.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.stopped:
+		select {
+		case <-c.synced:
+			return nil
+		default:
+		}
+		return ErrStopped
+	}
+}
+
+// Synced reports whether the first listing has been applied.
+func (c *Cache) Synced() bool {
+	select {
+	case <-c.synced:
+		return true
+	default:
+		return false
+	}
+}
+
+// Get returns a copy of the cached node at key (without children), and
+// whether it is cached.
+func (c *Cache) Get(key string) (*client.Node, bool) {
+	key = cleanKey(key)
+	c.mu.RLock()
+	n, ok := c.nodes[key]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return cloneNode(n), true
+}
+
+// List returns copies of the cached nodes (files and directories, without
+// children) whose key starts with prefix, a plain string prefix as in
+// Consul's KV.List ("/config/a" matches "/config/a" and "/config/ab"),
+// sorted by key. List("") returns every cached node.
+func (c *Cache) List(prefix string) []*client.Node {
+	c.mu.RLock()
+	out := make([]*client.Node, 0, len(c.nodes))
+	for k, n := range c.nodes {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, cloneNode(n))
+		}
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Len returns the number of cached nodes.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.nodes)
+}
+
+// Index returns the store index the content reflects: the index of the
+// last applied event or listing (0 before the first listing). It does not
+// move on events outside the prefix.
+func (c *Cache) Index() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.index
+}
+
+// Events returns an iterator over every Event the cache applies after
+// Events is called, in the order applied, each once. It yields
+// (Event{}, ctx.Err()) and ends when ctx ends, and (Event{}, ErrStopped)
+// once Run has returned and the Events applied before are delivered.
+// Events are queued for a slow consumer without limit, so the cache never
+// waits for it.
+func (c *Cache) Events(ctx context.Context) iter.Seq2[Event, error] {
+	s := &subscriber{wake: make(chan struct{}, 1)}
+	c.subMu.Lock()
+	c.subs[s] = struct{}{}
+	c.subMu.Unlock()
+	return func(yield func(Event, error) bool) {
+		defer func() {
+			c.subMu.Lock()
+			delete(c.subs, s)
+			c.subMu.Unlock()
+		}()
+		for {
+			for {
+				ev, ok := s.pop()
+				if !ok {
+					break
+				}
+				if ctx.Err() != nil {
+					yield(Event{}, ctx.Err())
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				yield(Event{}, ctx.Err())
+				return
+			case <-s.wake:
+			case <-c.stopped:
+				if _, ok := s.peek(); ok {
+					continue
+				}
+				yield(Event{}, ErrStopped)
+				return
+			}
+		}
+	}
+}
+
+// subscriber is the queue of one Events iterator.
+type subscriber struct {
+	mu    sync.Mutex
+	queue []Event
+	head  int
+	wake  chan struct{}
+}
+
+func (s *subscriber) push(ev Event) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) pop() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head >= len(s.queue) {
+		s.queue, s.head = s.queue[:0], 0
+		return Event{}, false
+	}
+	ev := s.queue[s.head]
+	s.queue[s.head] = Event{}
+	s.head++
+	return ev, true
+}
+
+func (s *subscriber) peek() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head >= len(s.queue) {
+		return Event{}, false
+	}
+	return s.queue[s.head], true
+}

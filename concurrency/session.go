@@ -1,0 +1,522 @@
+package concurrency
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/etcdv2/client"
+)
+
+// Session defaults.
+const (
+	// DefaultSessionTTL is the TTL of a session's keys when WithTTL is not
+	// given.
+	DefaultSessionTTL = 15 * time.Second
+	// MinSessionTTL is the smallest TTL WithTTL accepts: the local deadline
+	// keeps a margin of at least a second, and renewals go out every third
+	// of the TTL.
+	MinSessionTTL = 2 * time.Second
+	// DefaultSessionPrefix is the directory of the session keys when
+	// WithPrefix is not given. Its first segment starts with "_", so etcd
+	// hides it from listings and recursive watches of "/".
+	DefaultSessionPrefix = "/_etcdv2/sessions"
+)
+
+// SessionOption configures NewSession.
+type SessionOption func(*sessionOptions)
+
+type sessionOptions struct {
+	ttl    time.Duration
+	ctx    context.Context
+	prefix string
+}
+
+// WithTTL sets the TTL of the session's keys (whole seconds, at least
+// MinSessionTTL; zero means DefaultSessionTTL). A holder that stops renewing
+// (killed, paused, cut off) loses its keys about TTL after its last renewal.
+func WithTTL(ttl time.Duration) SessionOption {
+	return func(o *sessionOptions) { o.ttl = ttl }
+}
+
+// WithContext sets the context of the session: it bounds the creation of the
+// session key and every renewal, and when it ends the session stops renewing
+// and its Done channel closes (its keys are left to expire, as when the
+// process dies). A nil context means context.Background().
+func WithContext(ctx context.Context) SessionOption {
+	return func(o *sessionOptions) { o.ctx = ctx }
+}
+
+// WithPrefix sets the directory under which the session's own key is
+// written (DefaultSessionPrefix when empty).
+func WithPrefix(prefix string) SessionOption {
+	return func(o *sessionOptions) { o.prefix = prefix }
+}
+
+// Session is a client-side lease: a TTL key of its own plus the keys the
+// recipes write through it (lock, election, semaphore and read-write lock
+// nodes), all with the session's TTL and all renewed together.
+//
+// etcd v2 has no server-side session. Every key of a session carries the
+// session's TTL; a goroutine renews each of them every TTL/3 with a
+// conditional refresh (refresh=true, prevValue=the key's unique value), which
+// neither wakes watchers nor consumes watch history. A renewal that fails for
+// a transient reason is retried about every half second.
+//
+// The session ends, and Done is closed, as soon as one of these is true:
+//
+//   - a renewal found one of its keys gone or owned by someone else (the
+//     server said 100 or 101 and a quorum read confirmed it);
+//   - the local deadline passed: the send time of the oldest key's last
+//     successful renewal, plus the TTL, minus a margin of max(1s, TTL/10),
+//     measured on this process's monotonic clock. It passes even when no
+//     member can be reached, and before the server expires the keys as long
+//     as the members' clocks run at most margin/TTL faster than this one;
+//   - its context ended or Close was called.
+//
+// Done also checks the deadline when called, so a process resumed after a
+// pause longer than the TTL sees Done closed at its first look, even before
+// its timers have run. A session never comes back: create a new one.
+//
+// A Session is safe for concurrent use. Its goroutine ends on Close, or when
+// the session ends.
+type Session struct {
+	kapi   client.KeysAPI
+	id     string
+	key    string
+	ttl    time.Duration
+	margin time.Duration
+
+	// ctx is cancelled when the session ends; it bounds every request made
+	// on the session's behalf.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	leases   map[*lease]struct{}
+	own      *lease
+	ended    bool
+	deadline time.Time
+	timer    *time.Timer
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// lease is one key renewed by a session.
+type lease struct {
+	// mu is held while a write to the key is in flight (a renewal, a
+	// Proclaim), so that the value used as the renewal's condition is the
+	// one the key has.
+	mu      sync.Mutex
+	key     string
+	value   string
+	owner   string
+	created uint64
+	// sent is when the last successful create or renewal was sent
+	// (monotonic clock). Guarded by Session.mu.
+	sent time.Time
+}
+
+// NewSession creates a session: it writes the session key (with
+// prevExist=false and the TTL) and starts renewing it. The key's value is a
+// JSON document naming the session, host and process.
+func NewSession(kapi client.KeysAPI, opts ...SessionOption) (*Session, error) {
+	o := sessionOptions{ttl: DefaultSessionTTL, prefix: DefaultSessionPrefix}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ttl == 0 {
+		o.ttl = DefaultSessionTTL
+	}
+	if o.ttl < MinSessionTTL || o.ttl%time.Second != 0 {
+		return nil, fmt.Errorf("concurrency: session TTL %v: must be whole seconds, at least %v", o.ttl, MinSessionTTL)
+	}
+	if o.ctx == nil {
+		o.ctx = context.Background()
+	}
+	if o.prefix == "" {
+		o.prefix = DefaultSessionPrefix
+	}
+	margin := o.ttl / 10
+	if margin < time.Second {
+		margin = time.Second
+	}
+	ctx, cancel := context.WithCancel(o.ctx)
+	s := &Session{
+		kapi:   kapi,
+		id:     newID(),
+		ttl:    o.ttl,
+		margin: margin,
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		leases: make(map[*lease]struct{}),
+	}
+	s.key = strings.TrimSuffix(o.prefix, "/") + "/" + s.id
+	host, _ := os.Hostname()
+	env := envelope{Kind: kindSession, Owner: s.id, Session: s.id, Value: fmt.Sprintf("%s/%d", host, os.Getpid())}.encode()
+
+	sent := time.Now()
+	n, err := s.createChecked(ctx, func(ctx context.Context) (*client.Response, error) {
+		return kapi.Set(ctx, s.key, env, &client.SetOptions{PrevExist: client.PrevNoExist, TTL: s.ttl})
+	}, func(ctx context.Context) (*client.Node, error) {
+		r, err := kapi.Get(ctx, s.key, &client.GetOptions{Quorum: true})
+		if err != nil {
+			if errCode(err, client.ErrorCodeKeyNotFound) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		if r.Node.Value == env {
+			return r.Node, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.own = &lease{key: s.key, value: env, owner: s.id, created: n.CreatedIndex, sent: sent}
+	s.leases[s.own] = struct{}{}
+	s.deadline = sent.Add(s.ttl - s.margin)
+	s.timer = time.AfterFunc(time.Until(s.deadline), s.checkDeadline)
+	s.wg.Add(1)
+	go s.renewLoop()
+	return s, nil
+}
+
+// createChecked runs a non-idempotent create and, when its outcome is
+// unknown, finds out by reading back (find returns the node, or nil when it
+// is not there) and resends only when the read shows it was not applied.
+func (s *Session) createChecked(ctx context.Context, create func(context.Context) (*client.Response, error), find func(context.Context) (*client.Node, error)) (*client.Node, error) {
+	d := backoffMin
+	for {
+		r, err := create(ctx)
+		if err == nil {
+			return r.Node, nil
+		}
+		if ctx.Err() != nil {
+			// The create may have been applied: the caller cleans up
+			// what it can find; anything left expires with its TTL.
+			return nil, ctx.Err()
+		}
+		if serverRefused(err) {
+			return nil, err
+		}
+		// Outcome unknown (or no member answered): read back.
+		for {
+			n, ferr := find(ctx)
+			if ferr == nil {
+				if n != nil {
+					return n, nil
+				}
+				break // not applied: resend
+			}
+			if serverRefused(ferr) {
+				return nil, ferr
+			}
+			if d, err = backoff(ctx, nil, d); err != nil {
+				return nil, err
+			}
+		}
+		if d, err = backoff(ctx, nil, d); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// ID returns the session's id: the last segment of its key, and the
+// "session" field of the value of every key written through it.
+func (s *Session) ID() string { return s.id }
+
+// TTL returns the TTL of the session's keys.
+func (s *Session) TTL() time.Duration { return s.ttl }
+
+// Done returns a channel that is closed when the session has ended (see
+// Session): from then on the session's keys may be gone and nothing held
+// through it may be relied on. Done checks the local deadline itself.
+func (s *Session) Done() <-chan struct{} {
+	s.mu.Lock()
+	if !s.ended && !time.Now().Before(s.deadline) {
+		s.endLocked()
+	}
+	s.mu.Unlock()
+	return s.done
+}
+
+// alive reports whether the session has not ended (checking the deadline).
+func (s *Session) alive() bool {
+	select {
+	case <-s.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// Close stops renewing and deletes the keys still attached to the session
+// and the session key itself, each only if it still has the value this
+// session wrote (prevValue). Keys it cannot delete expire with their TTL.
+// Close returns the first error of those deletes other than "already gone",
+// and is idempotent.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		leases := make([]*lease, 0, len(s.leases))
+		for l := range s.leases {
+			if l != s.own {
+				leases = append(leases, l)
+			}
+		}
+		leases = append(leases, s.own) // the session key last
+		s.leases = map[*lease]struct{}{}
+		s.endLocked()
+		s.mu.Unlock()
+		s.wg.Wait()
+
+		ctx, cancel := context.WithTimeout(context.Background(), s.ttl)
+		defer cancel()
+		for _, l := range leases {
+			if err := deleteOwned(ctx, s.kapi, l.key, l.value); err != nil && s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
+	})
+	return s.closeErr
+}
+
+// deleteOwned deletes key if its value is still value, retrying while the
+// outcome is unknown (the condition makes a resend harmless). A key already
+// gone is not an error.
+func deleteOwned(ctx context.Context, kapi client.KeysAPI, key, value string) error {
+	d := backoffMin
+	for {
+		_, err := kapi.Delete(ctx, key, &client.DeleteOptions{PrevValue: value})
+		if err == nil || errCode(err, client.ErrorCodeKeyNotFound) || errCode(err, client.ErrorCodeTestFailed) {
+			return nil
+		}
+		if serverRefused(err) || ctx.Err() != nil {
+			return err
+		}
+		if d, err = backoff(ctx, nil, d); err != nil {
+			return err
+		}
+	}
+}
+
+// endLocked ends the session. s.mu is held.
+func (s *Session) endLocked() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	close(s.done)
+	s.cancel()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// checkDeadline runs when the deadline timer fires.
+func (s *Session) checkDeadline() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if now := time.Now(); !now.Before(s.deadline) {
+		s.endLocked()
+		return
+	}
+	s.timer.Reset(time.Until(s.deadline))
+}
+
+// recomputeLocked sets the deadline from the oldest renewal. s.mu is held.
+func (s *Session) recomputeLocked() {
+	var oldest time.Time
+	for l := range s.leases {
+		if oldest.IsZero() || l.sent.Before(oldest) {
+			oldest = l.sent
+		}
+	}
+	if !oldest.IsZero() {
+		s.deadline = oldest.Add(s.ttl - s.margin)
+	}
+}
+
+// attach adds a key created (with the session's TTL) at time sent to the
+// keys the session renews. It fails with ErrSessionExpired when the session
+// has ended; the caller then removes the key.
+func (s *Session) attach(key, value, owner string, created uint64, sent time.Time) (*lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || !time.Now().Before(s.deadline) {
+		s.endLocked()
+		return nil, ErrSessionExpired
+	}
+	l := &lease{key: key, value: value, owner: owner, created: created, sent: sent}
+	s.leases[l] = struct{}{}
+	s.recomputeLocked()
+	return l, nil
+}
+
+// detach stops renewing l.
+func (s *Session) detach(l *lease) {
+	if l == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.leases, l)
+	s.recomputeLocked()
+	s.mu.Unlock()
+}
+
+func (s *Session) attached(l *lease) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.leases[l]
+	return ok && !s.ended
+}
+
+// renewed records a successful renewal (or value change) of l sent at sent.
+func (s *Session) renewed(l *lease, sent time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if !time.Now().Before(s.deadline) {
+		// The answer came after the deadline: the session is over even if
+		// the server still had the key.
+		s.endLocked()
+		return
+	}
+	if _, ok := s.leases[l]; !ok {
+		return
+	}
+	if sent.After(l.sent) {
+		l.sent = sent
+	}
+	s.recomputeLocked()
+}
+
+// lose ends the session because l was found gone, unless l was detached
+// meanwhile (it was deleted on purpose).
+func (s *Session) lose(l *lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l != nil {
+		if _, ok := s.leases[l]; !ok {
+			return
+		}
+	}
+	s.endLocked()
+}
+
+func (s *Session) renewLoop() {
+	defer s.wg.Done()
+	interval := s.ttl / 3
+	retry := 500 * time.Millisecond
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			s.mu.Lock()
+			s.endLocked() // the caller's context ended
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		if s.renewAll() {
+			t.Reset(interval)
+		} else {
+			t.Reset(retry)
+		}
+	}
+}
+
+// renewAll renews every attached key at once; it reports whether all
+// renewals succeeded.
+func (s *Session) renewAll() bool {
+	s.mu.Lock()
+	ls := make([]*lease, 0, len(s.leases))
+	for l := range s.leases {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := true
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !s.renew(l) {
+				mu.Lock()
+				ok = false
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ok
+}
+
+// renew refreshes one key conditionally on its value. It reports success.
+func (s *Session) renew(l *lease) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !s.attached(l) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.ttl/3)
+	defer cancel()
+	sent := time.Now()
+	_, err := s.kapi.Set(ctx, l.key, "", &client.SetOptions{Refresh: true, TTL: s.ttl, PrevValue: l.value, PrevExist: client.PrevExist})
+	switch {
+	case err == nil:
+		s.renewed(l, sent)
+		return true
+	case errCode(err, client.ErrorCodeKeyNotFound):
+		s.lose(l)
+		return false
+	case errCode(err, client.ErrorCodeTestFailed):
+		// The value is not the one we know. It is still ours if the node
+		// is the one we created and carries our owner id (a change of
+		// value whose answer was lost); otherwise it was replaced.
+		r, gerr := s.kapi.Get(ctx, l.key, &client.GetOptions{Quorum: true})
+		if gerr != nil {
+			if errCode(gerr, client.ErrorCodeKeyNotFound) {
+				s.lose(l)
+			}
+			return false
+		}
+		if e, ok := decodeEnvelope(r.Node.Value); ok && e.Owner == l.owner && r.Node.CreatedIndex == l.created {
+			l.value = r.Node.Value
+			return false // renew again soon with the right value
+		}
+		s.lose(l)
+		return false
+	default:
+		return false
+	}
+}
+
+// ctxErr returns ctx.Err() if ctx ended, else ErrSessionExpired if the
+// session ended, else err.
+func (s *Session) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !s.alive() {
+		return ErrSessionExpired
+	}
+	return err
+}

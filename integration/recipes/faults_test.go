@@ -1,0 +1,116 @@
+package recipes_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client/concurrency"
+	"github.com/etcdv2/client/integration/testbed"
+)
+
+func holderEnv(c *testbed.Cluster, dir, res string, ttl int) map[string]string {
+	return map[string]string{
+		endpointsEnv: strings.Join(c.ClientURLs(), ","),
+		keyEnv:       dir, resEnv: res, ttlEnv: strconv.Itoa(ttl),
+	}
+}
+
+// TestMutexHolderKilled: a holder process killed with SIGKILL; the waiter is
+// granted within TTL + 1s, with a higher token.
+func TestMutexHolderKilled(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const ttl = 3
+	p := startProc(t, "holder", holderEnv(c, "/killed/lock", "/killed/res", ttl))
+	g := p.expect(t, "GRANTED", 30*time.Second)
+	holderTok := atou(t, g[1])
+
+	s := newSession(t, kapi, 5*time.Second)
+	m := concurrency.NewMutex(s, "/killed/lock")
+	got := make(chan time.Time, 1)
+	errc := make(chan error, 1)
+	go func() {
+		err := m.Lock(ctx)
+		got <- time.Now()
+		errc <- err
+	}()
+	waitChildren(t, kapi, "/killed/lock", 2)
+	killed := time.Now()
+	require.NoError(t, p.cmd.Process.Kill())
+	granted := <-got
+	require.NoError(t, <-errc)
+	took := granted.Sub(killed)
+	t.Logf("granted %v after the holder was killed (TTL %ds)", took, ttl)
+	require.LessOrEqual(t, took, ttl*time.Second+time.Second)
+	require.Greater(t, m.Token(), holderTok)
+	require.NoError(t, m.Unlock(ctx))
+}
+
+// TestMutexHolderStopped: a holder process stopped (SIGSTOP) for longer than
+// its TTL. The waiter is granted; every write the holder made believing it
+// held the lock came before that grant; after SIGCONT the holder's first
+// look at Done finds it closed, its fenced write is refused (ErrStaleToken)
+// and its Unlock reports the session expired.
+func TestMutexHolderStopped(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const ttl = 3
+	p := startProc(t, "holder", holderEnv(c, "/stopped/lock", "/stopped/res", ttl))
+	g := p.expect(t, "GRANTED", 30*time.Second)
+	holderTok := atou(t, g[1])
+	p.expect(t, "WROTE", 10*time.Second)
+
+	s := newSession(t, kapi, 5*time.Second)
+	m := concurrency.NewMutex(s, "/stopped/lock")
+	errc := make(chan error, 1)
+	go func() { errc <- m.Lock(ctx) }()
+	waitChildren(t, kapi, "/stopped/lock", 2)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	require.NoError(t, <-errc)
+	granted := time.Now()
+	t.Logf("waiter granted %v after SIGSTOP", granted.Sub(stopped))
+	require.Greater(t, m.Token(), holderTok)
+	w, err := concurrency.FencedSet(ctx, kapi, "/stopped/res", "new holder", m.Token())
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+
+	// Everything the holder printed before LOST: writes it made while
+	// believing it held the lock.
+	var lost []string
+	tm := time.After(30 * time.Second)
+	for lost == nil {
+		select {
+		case l := <-p.lines:
+			f := strings.Fields(l)
+			switch f[0] {
+			case "WROTE":
+				at := time.Unix(0, int64(atou(t, f[3])))
+				require.True(t, at.Before(granted), "the holder wrote at %v, after the waiter's grant at %v", at, granted)
+				require.Less(t, atou(t, f[2]), w.Node.ModifiedIndex)
+			case "LOST":
+				lost = f
+			}
+		case <-tm:
+			t.Fatal("the holder never reported its session lost")
+		}
+	}
+	fence := p.expect(t, "FENCE", 10*time.Second)
+	require.Contains(t, strings.Join(fence, " "), concurrency.ErrStaleToken.Error())
+	unlock := p.expect(t, "UNLOCK", 10*time.Second)
+	require.Contains(t, strings.Join(unlock, " "), concurrency.ErrSessionExpired.Error())
+	require.NoError(t, m.Unlock(ctx))
+}

@@ -1,0 +1,304 @@
+package recipes_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client"
+)
+
+// countingTransport counts requests by kind and can lose the answer of
+// chosen requests after the server processed them.
+type countingTransport struct {
+	base *http.Transport
+
+	watches  atomic.Int64 // GET ...wait=true
+	listings atomic.Int64 // quorum recursive GETs
+	cleared  atomic.Int64 // answers with etcd error 401 (event index cleared)
+	woken    atomic.Int64 // watch answers that carried an event
+
+	pathsMu    sync.Mutex
+	watchPaths map[string]int // watched paths
+	loseNext   atomic.Int64   // how many matching writes to answer with an error
+	duplicate  atomic.Bool    // send a matching write twice before losing it
+	loseMatch  atomic.Value   // string: method + " " + path prefix
+}
+
+func newCountingTransport() *countingTransport {
+	t := &countingTransport{base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
+	t.loseMatch.Store("")
+	return t
+}
+
+func (t *countingTransport) CancelRequest(*http.Request) {}
+
+type lostAnswer struct{}
+
+func (lostAnswer) Error() string { return "test: answer lost after the server processed the request" }
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	q := r.URL.RawQuery
+	if r.Method == http.MethodGet && strings.Contains(q, "wait=true") {
+		t.watches.Add(1)
+	}
+	if r.Method == http.MethodGet && strings.Contains(q, "quorum=true") && strings.Contains(q, "recursive=true") {
+		t.listings.Add(1)
+	}
+	m := t.loseMatch.Load().(string)
+	if m != "" && strings.HasPrefix(r.Method+" "+r.URL.Path, m) && t.loseNext.Load() > 0 {
+		if t.loseNext.Add(-1) >= 0 {
+			var body []byte
+			if r.GetBody != nil {
+				rc, _ := r.GetBody()
+				if rc != nil {
+					buf := new(strings.Builder)
+					b := make([]byte, 4096)
+					for {
+						n, err := rc.Read(b)
+						buf.Write(b[:n])
+						if err != nil {
+							break
+						}
+					}
+					body = []byte(buf.String())
+					rc.Close()
+				}
+			}
+			resp, err := t.base.RoundTrip(r)
+			if err == nil {
+				drain(resp)
+			}
+			if t.duplicate.Load() && body != nil {
+				r2 := r.Clone(r.Context())
+				r2.Body = http.NoBody
+				r2.Body = newBody(body)
+				if resp2, err := t.base.RoundTrip(r2); err == nil {
+					drain(resp2)
+				}
+			}
+			return nil, lostAnswer{}
+		}
+	}
+	if strings.Contains(q, "wait=true") {
+		t.pathsMu.Lock()
+		if t.watchPaths == nil {
+			t.watchPaths = map[string]int{}
+		}
+		t.watchPaths[r.URL.Path]++
+		t.pathsMu.Unlock()
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && strings.Contains(q, "wait=true") {
+		if resp.StatusCode == http.StatusBadRequest {
+			t.cleared.Add(1)
+		}
+		if resp.StatusCode == http.StatusOK {
+			resp.Body = &wokenBody{ReadCloser: resp.Body, n: &t.woken}
+		}
+	}
+	return resp, err
+}
+
+func (t *countingTransport) paths() map[string]int {
+	t.pathsMu.Lock()
+	defer t.pathsMu.Unlock()
+	out := map[string]int{}
+	for k, v := range t.watchPaths {
+		out[k] = v
+	}
+	return out
+}
+
+// wokenBody counts a watch answer once its first byte arrives: a poll that
+// ends empty is not an event.
+type wokenBody struct {
+	io.ReadCloser
+	n    *atomic.Int64
+	seen bool
+}
+
+func (b *wokenBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && !b.seen {
+		b.seen = true
+		b.n.Add(1)
+	}
+	return n, err
+}
+
+// newClient returns a KeysAPI on endpoints with its own counting transport.
+func newClient(t testing.TB, endpoints []string) (client.KeysAPI, *countingTransport) {
+	t.Helper()
+	tr := newCountingTransport()
+	c, err := client.New(client.Config{Endpoints: endpoints, Transport: tr})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c.Close()
+		tr.base.CloseIdleConnections()
+	})
+	return client.NewKeysAPI(c), tr
+}
+
+// event is one recorded change of the watched prefix.
+type event struct {
+	action  string
+	key     string
+	created uint64
+	index   uint64 // modifiedIndex of the event
+	value   string
+}
+
+// recorder watches a prefix from a given index, keeping every event; it
+// fails the test if it ever falls out of the history (401).
+type recorder struct {
+	t      testing.TB
+	mu     sync.Mutex
+	events []event
+	err    error
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startRecorder records every event under prefix after index from.
+func startRecorder(t testing.TB, kapi client.KeysAPI, prefix string, from uint64) *recorder {
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recorder{t: t, cancel: cancel, done: make(chan struct{})}
+	w := kapi.Watcher(prefix, &client.WatcherOptions{AfterIndex: from, Recursive: true})
+	go func() {
+		defer close(rec.done)
+		for {
+			r, err := w.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					if errCodeIs(err, client.ErrorCodeEventIndexCleared) {
+						rec.mu.Lock()
+						rec.err = err
+						rec.mu.Unlock()
+						return
+					}
+					time.Sleep(20 * time.Millisecond) // no member answered: bounded by ctx
+					continue
+				}
+				return
+			}
+			ev := event{action: r.Action, index: r.Node.ModifiedIndex, key: r.Node.Key, created: r.Node.CreatedIndex, value: r.Node.Value}
+			rec.mu.Lock()
+			rec.events = append(rec.events, ev)
+			rec.mu.Unlock()
+		}
+	}()
+	t.Cleanup(rec.stop)
+	return rec
+}
+
+func (rec *recorder) stop() {
+	rec.cancel()
+	<-rec.done
+}
+
+// waitIndex waits until the recorder has seen an event at or after index.
+func (rec *recorder) waitIndex(t testing.TB, index uint64, timeout time.Duration) []event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		rec.mu.Lock()
+		err := rec.err
+		evs := append([]event(nil), rec.events...)
+		rec.mu.Unlock()
+		require.NoError(t, err, "the recorder fell out of the watch history")
+		if len(evs) > 0 && evs[len(evs)-1].index >= index {
+			return evs
+		}
+		require.True(t, time.Now().Before(deadline), "recorder did not reach index %d", index)
+		time.Sleep(20 * time.Millisecond) // the recorder's progress is polled, bounded by deadline
+	}
+}
+
+func errCodeIs(err error, code int) bool {
+	return errors.Is(err, client.Error{Code: code})
+}
+
+// liveAt returns the live nodes directly under dir at index i (after the
+// event at i was applied), sorted by creation, from the recorded events.
+// Nodes that existed before the recording started are passed in initial.
+func liveAt(evs []event, dir string, i uint64) []event {
+	live := map[string]event{}
+	for _, e := range evs {
+		if e.index > i {
+			break
+		}
+		if !strings.HasPrefix(e.key, dir+"/") || strings.Contains(e.key[len(dir)+1:], "/") {
+			if e.key == dir && (e.action == "delete" || e.action == "expire") {
+				clear(live)
+			}
+			continue
+		}
+		switch e.action {
+		case "delete", "expire", "compareAndDelete":
+			delete(live, e.key)
+		default:
+			live[e.key] = e
+		}
+	}
+	out := make([]event, 0, len(live))
+	for _, e := range live {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].created < out[b].created })
+	return out
+}
+
+// marker writes prefix/marker and returns its index: once a recorder of
+// prefix has seen it, it has seen every earlier event.
+func marker(t testing.TB, kapi client.KeysAPI, prefix string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := kapi.Set(ctx, prefix+"/marker", "x", nil)
+	require.NoError(t, err)
+	return r.Node.ModifiedIndex
+}
+
+// currentIndex returns the index of a fresh write: every later event is
+// after it.
+func currentIndex(t testing.TB, kapi client.KeysAPI) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := kapi.Set(ctx, "/probe-index", "x", nil) // a write: its index is after every event so far
+	require.NoError(t, err)
+	return r.Node.ModifiedIndex
+}
+
+func drain(resp *http.Response) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := resp.Body.Read(buf); err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+}
+
+type body struct {
+	*strings.Reader
+}
+
+func (body) Close() error { return nil }
+
+func newBody(b []byte) body { return body{strings.NewReader(string(b))} }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+var quorumGet = &client.GetOptions{Quorum: true}

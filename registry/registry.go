@@ -1,0 +1,778 @@
+// Package registry registers service instances in etcd v2 with a TTL and
+// a health status, and finds them: the etcd v2 counterpart of the Consul
+// API's Agent.ServiceRegister with a TTL check, Health.Service with
+// passingOnly and blocking queries, and Catalog.Services. It is built on
+// client.KeysAPI alone.
+//
+// # Layout
+//
+// Each instance is one file key, <root>/<service>/<id>, whose value is the
+// instance as JSON (address, tags, meta, status, output and a random token
+// of the registration that wrote it) and whose TTL is the registration's.
+// The registering process refreshes the TTL every third of it with a
+// conditional refresh (SetOptions.Refresh with PrevValue), which wakes no
+// watcher; a status or output change rewrites the value (PrevValue again),
+// which does. An instance whose process dies disappears when the TTL runs
+// out.
+//
+// # Registrations end on the registering side first
+//
+// A Registration keeps a local deadline on the monotonic clock: the send
+// time of the last successful refresh plus the TTL minus a margin
+// (max(TTL/10, 500ms)). When the deadline passes without a successful
+// refresh (etcd unreachable, the process paused), Done is closed, even if
+// etcd cannot be reached, and nothing more is written; since the server
+// counts the TTL from when it applied the refresh, later than it was sent,
+// Done closes before the server removes the instance (as long as the
+// etcd members' clocks run at the same rate as the registering host's). Done
+// is also closed when the instance is found deleted or replaced, or after
+// Deregister. A lost registration is never resurrected: register again.
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/cache"
+)
+
+// Status is the health of an instance, as a Consul TTL check reports it.
+type Status string
+
+// The statuses, as Consul names them.
+const (
+	Passing  Status = "passing"
+	Warning  Status = "warning"
+	Critical Status = "critical"
+)
+
+// DefaultTTL is the registration TTL when WithTTL is not given.
+const DefaultTTL = 15 * time.Second
+
+var (
+	// ErrExists is matched (errors.Is) by the *ExistsError of a Register
+	// that found an instance of the same service and ID written by
+	// another registration.
+	ErrExists = errors.New("registry: instance already registered")
+	// ErrLost is matched by the error of a Registration that no longer
+	// holds its instance: it expired, was deleted or replaced, its local
+	// deadline passed, or it was deregistered.
+	ErrLost = errors.New("registry: registration lost")
+	// ErrInvalid is matched by the error for an Instance or option that
+	// cannot be registered (an empty or unusable service or ID, a TTL
+	// below one second, an unknown status).
+	ErrInvalid = errors.New("registry: invalid registration")
+)
+
+// ExistsError is returned by Register when another registration's
+// instance has the same service and ID. Existing is that instance.
+type ExistsError struct {
+	Existing Instance
+}
+
+// Error describes the conflict.
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("registry: %s/%s is already registered (addr %q, index %d)",
+		e.Existing.Service, e.Existing.ID, e.Existing.Addr, e.Existing.CreateIndex)
+}
+
+// Is makes errors.Is(err, ErrExists) true.
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
+// Instance is one registered instance of a service.
+type Instance struct {
+	// Service is the service name; one path segment, not starting with
+	// "_".
+	Service string `json:"service"`
+	// ID identifies the instance within its service; one path segment,
+	// not starting with "_".
+	ID string `json:"id"`
+	// Addr is where the instance is reached, e.g. "10.0.0.5:8080".
+	Addr string `json:"addr,omitempty"`
+	// Tags are free-form labels, matched by the Tag filter.
+	Tags []string `json:"tags,omitempty"`
+	// Meta is free-form key/value metadata.
+	Meta map[string]string `json:"meta,omitempty"`
+	// Status is the instance's health; set by Register (Passing unless
+	// WithStatus or WithCheckTTL say otherwise) and SetStatus. Ignored by
+	// Register.
+	Status Status `json:"status"`
+	// Output is the text of the last SetStatus. Ignored by Register.
+	Output string `json:"output,omitempty"`
+	// CreateIndex and ModifyIndex are the etcd indexes of the instance's
+	// key, filled in by Instances and Watch. ModifyIndex also moves on
+	// TTL refreshes.
+	CreateIndex uint64 `json:"-"`
+	ModifyIndex uint64 `json:"-"`
+}
+
+// envelope is the stored value.
+type envelope struct {
+	Instance
+	Token string `json:"token"`
+}
+
+// Registry registers and finds instances under a root key.
+type Registry struct {
+	kapi client.KeysAPI
+	root string
+}
+
+// New returns a Registry keeping its instances under root (e.g.
+// "/services").
+func New(kapi client.KeysAPI, root string) *Registry {
+	segs := strings.FieldsFunc(root, func(r rune) bool { return r == '/' })
+	return &Registry{kapi: kapi, root: "/" + strings.Join(segs, "/")}
+}
+
+func (r *Registry) serviceKey(service string) string {
+	if r.root == "/" {
+		return "/" + service
+	}
+	return r.root + "/" + service
+}
+
+func (r *Registry) instanceKey(service, id string) string {
+	return r.serviceKey(service) + "/" + id
+}
+
+func validName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/?#%") && s[0] != '_'
+}
+
+// RegisterOption configures a Register call.
+type RegisterOption func(*regOptions)
+
+type regOptions struct {
+	ttl      time.Duration
+	checkTTL time.Duration
+	status   Status
+	replace  bool
+	margin   time.Duration
+}
+
+// WithTTL sets the registration TTL (whole seconds, at least one): the
+// instance disappears this long after its process stops refreshing it.
+// The default is DefaultTTL.
+func WithTTL(ttl time.Duration) RegisterOption { return func(o *regOptions) { o.ttl = ttl } }
+
+// WithCheckTTL makes the status a Consul TTL check: when SetStatus is not
+// called for d, the Registration sets the status to Critical with output
+// "TTL expired" (the registering process runs the check's timer, as a
+// Consul agent does). The status starts Critical unless WithStatus says
+// otherwise. Zero, the default, means the status stays as last set.
+func WithCheckTTL(d time.Duration) RegisterOption { return func(o *regOptions) { o.checkTTL = d } }
+
+// WithStatus sets the initial status. The default is Passing, or Critical
+// with WithCheckTTL.
+func WithStatus(s Status) RegisterOption { return func(o *regOptions) { o.status = s } }
+
+// WithReplace lets Register overwrite an existing instance of the same
+// service and ID written by another registration (whose Registration then
+// finds itself lost at its next refresh). Without it Register returns an
+// *ExistsError.
+func WithReplace() RegisterOption { return func(o *regOptions) { o.replace = true } }
+
+// WithMargin sets how long before the nominal TTL the local deadline
+// falls (see the package documentation). The default is max(TTL/10,
+// 500ms); it should cover the clock drift between this host and the etcd
+// members over one TTL and the server's expiry sweep (0.5 s).
+func WithMargin(d time.Duration) RegisterOption { return func(o *regOptions) { o.margin = d } }
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Register writes inst with a TTL and keeps refreshing it until ctx of
+// Deregister, the loss of the instance or the local deadline. It fails
+// with an *ExistsError (errors.Is ErrExists) when another registration's
+// instance has the same service and ID, unless WithReplace is given.
+// The returned Registration's background refreshing does not use ctx;
+// call Deregister to end it.
+func (r *Registry) Register(ctx context.Context, inst Instance, opts ...RegisterOption) (*Registration, error) {
+	o := regOptions{ttl: DefaultTTL}
+	for _, f := range opts {
+		f(&o)
+	}
+	if !validName(inst.Service) || !validName(inst.ID) {
+		return nil, fmt.Errorf("%w: service %q, id %q: must be one path segment not starting with '_'", ErrInvalid, inst.Service, inst.ID)
+	}
+	if o.ttl < time.Second {
+		return nil, fmt.Errorf("%w: TTL %v is below one second", ErrInvalid, o.ttl)
+	}
+	if o.status == "" {
+		o.status = Passing
+		if o.checkTTL > 0 {
+			o.status = Critical
+		}
+	}
+	if !validStatus(o.status) {
+		return nil, fmt.Errorf("%w: status %q", ErrInvalid, o.status)
+	}
+	if o.margin <= 0 {
+		o.margin = max(o.ttl/10, 500*time.Millisecond)
+	}
+	if o.margin >= o.ttl {
+		return nil, fmt.Errorf("%w: margin %v is not below the TTL %v", ErrInvalid, o.margin, o.ttl)
+	}
+	inst.Status = o.status
+	inst.Output = ""
+	inst.CreateIndex, inst.ModifyIndex = 0, 0
+	env := envelope{Instance: inst, Token: newToken()}
+	val, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	key := r.instanceKey(inst.Service, inst.ID)
+	sent := time.Now()
+	resp, err := r.create(ctx, key, string(val), env.Token, o)
+	if err != nil {
+		return nil, err
+	}
+	reg := &Registration{
+		r: r, key: key, opts: o, env: env, value: string(val),
+		index:    resp.Node.CreatedIndex,
+		deadline: sent.Add(o.ttl - o.margin),
+		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		checkAt:  time.Now().Add(o.checkTTL),
+		stopped:  make(chan struct{}),
+	}
+	go reg.loop()
+	return reg, nil
+}
+
+// create writes the instance, resolving an unknown outcome by reading
+// back. It returns the write's (or the read's) response.
+func (r *Registry) create(ctx context.Context, key, val, token string, o regOptions) (*client.Response, error) {
+	for attempt := 0; ; attempt++ {
+		var resp *client.Response
+		var err error
+		if o.replace {
+			resp, err = r.kapi.Set(ctx, key, val, &client.SetOptions{TTL: o.ttl})
+		} else {
+			resp, err = r.kapi.Set(ctx, key, val, &client.SetOptions{TTL: o.ttl, PrevExist: client.PrevNoExist})
+		}
+		if err == nil {
+			return resp, nil
+		}
+		isExist := errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist})
+		if !isExist && !errors.Is(err, client.ErrOutcomeUnknown) {
+			return nil, err
+		}
+		got, gerr := r.kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
+		switch {
+		case gerr == nil:
+			var e envelope
+			if json.Unmarshal([]byte(got.Node.Value), &e) == nil && e.Token == token {
+				return got, nil // our write was applied
+			}
+			if got.Node.Dir {
+				return nil, fmt.Errorf("%w: %s is a directory", ErrInvalid, key)
+			}
+			ex := e.Instance
+			ex.CreateIndex, ex.ModifyIndex = got.Node.CreatedIndex, got.Node.ModifiedIndex
+			if o.replace && attempt < 3 {
+				continue
+			}
+			return nil, &ExistsError{Existing: ex}
+		case client.IsKeyNotFound(gerr) && attempt < 3:
+			continue // not applied (or expired at once): write again
+		case client.IsKeyNotFound(gerr):
+			return nil, err
+		default:
+			return nil, fmt.Errorf("%w (and reading it back failed: %v)", err, gerr)
+		}
+	}
+}
+
+func validStatus(s Status) bool { return s == Passing || s == Warning || s == Critical }
+
+// Registration is a registered instance, kept alive by a background
+// refresh until Deregister or its loss.
+type Registration struct {
+	r    *Registry
+	key  string
+	opts regOptions
+
+	mu       sync.Mutex // serializes writes; guards the fields below
+	env      envelope
+	value    string
+	index    uint64
+	deadline time.Time
+	checkAt  time.Time
+	err      error
+	// mayExist is true when the registration was lost on its own clock
+	// only: the instance may still be on the server.
+	mayExist bool
+
+	done    chan struct{}
+	kick    chan struct{} // SetStatus changed what the loop waits for
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// Key returns the etcd key of the instance.
+func (g *Registration) Key() string { return g.key }
+
+// Instance returns the instance as last written by this registration.
+func (g *Registration) Instance() Instance {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	inst := g.env.Instance
+	inst.Tags = slices.Clone(inst.Tags)
+	return inst
+}
+
+// CreateIndex returns the etcd index at which the instance was created.
+func (g *Registration) CreateIndex() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.index
+}
+
+// Done returns a channel closed when the registration is lost or
+// deregistered; Err then says why.
+func (g *Registration) Done() <-chan struct{} { return g.done }
+
+// Deadline returns the local deadline: unless a refresh succeeds before
+// it, Done is closed then.
+func (g *Registration) Deadline() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.deadline
+}
+
+// Err returns nil while the registration holds its instance, then an
+// error matching ErrLost that says why it ended.
+func (g *Registration) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// lose ends the registration with cause (g.mu held).
+func (g *Registration) lose(cause string) {
+	if g.err == nil {
+		g.err = fmt.Errorf("%w: %s", ErrLost, cause)
+		close(g.done)
+	}
+}
+
+// expiredLocked closes Done if the local deadline has passed (g.mu held).
+func (g *Registration) expiredLocked() bool {
+	if g.err != nil {
+		return true
+	}
+	if !time.Now().Before(g.deadline) {
+		g.lose("local deadline passed without a successful refresh")
+		g.mayExist = true
+		return true
+	}
+	return false
+}
+
+// loop refreshes the TTL every third of it, retries failures until the
+// deadline and runs the check timer.
+func (g *Registration) loop() {
+	defer close(g.stopped)
+	period := g.opts.ttl / 3
+	retry := max(g.opts.ttl/10, 200*time.Millisecond)
+	next := time.Now().Add(period)
+	for {
+		g.mu.Lock()
+		if g.expiredLocked() {
+			g.mu.Unlock()
+			return
+		}
+		wake := earliest(next, g.deadline)
+		if g.opts.checkTTL > 0 && g.env.Status != Critical && g.checkAt.Before(wake) {
+			wake = g.checkAt
+		}
+		g.mu.Unlock()
+		t := time.NewTimer(time.Until(wake))
+		select {
+		case <-g.stop:
+			t.Stop()
+			return
+		case <-g.kick:
+			t.Stop()
+			continue
+		case <-t.C:
+		}
+		now := time.Now()
+		g.mu.Lock()
+		if g.expiredLocked() {
+			g.mu.Unlock()
+			return
+		}
+		if g.opts.checkTTL > 0 && g.env.Status != Critical && !now.Before(g.checkAt) {
+			// The check's TTL ran out: report it critical.
+			if err := g.writeLocked(Critical, "TTL expired"); err != nil {
+				g.checkAt = time.Now().Add(retry)
+			}
+			g.mu.Unlock()
+			continue
+		}
+		if now.Before(next) {
+			g.mu.Unlock()
+			continue
+		}
+		err := g.refreshLocked()
+		g.mu.Unlock()
+		if err != nil {
+			next = time.Now().Add(retry)
+		} else {
+			next = time.Now().Add(period)
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// writeTimeout bounds one refresh or status write of the loop.
+func (g *Registration) writeTimeout() time.Duration {
+	return max(g.opts.ttl/3, time.Second)
+}
+
+// refreshLocked refreshes the TTL without changing the value (g.mu held).
+func (g *Registration) refreshLocked() error {
+	sent := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), earliest(sent.Add(g.writeTimeout()), g.deadline))
+	defer cancel()
+	resp, err := g.r.kapi.Set(ctx, g.key, "", &client.SetOptions{
+		Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
+	})
+	return g.afterWrite(sent, resp, err, g.value)
+}
+
+// afterWrite updates the state after a write of value sent at sent
+// (g.mu held).
+func (g *Registration) afterWrite(sent time.Time, resp *client.Response, err error, value string) error {
+	switch {
+	case err == nil:
+		g.deadline = sent.Add(g.opts.ttl - g.opts.margin)
+		if resp != nil && resp.Node != nil {
+			g.index = resp.Node.CreatedIndex
+		}
+		return nil
+	case errors.Is(err, client.Error{Code: client.ErrorCodeKeyNotFound}):
+		g.lose("the instance was deleted or expired")
+		return g.err
+	case errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}):
+		g.lose("the instance was replaced by another writer")
+		return g.err
+	}
+	// Unknown or transient: keep trying until the deadline.
+	g.expiredLocked()
+	return err
+}
+
+// SetStatus sets the instance's status and output. An unchanged status
+// and output only refresh the TTL (no watcher wakes); a change rewrites
+// the value (watchers see it). With WithCheckTTL it also restarts the
+// check's timer. It fails with an error matching ErrLost when the
+// registration no longer holds its instance.
+func (g *Registration) SetStatus(ctx context.Context, status Status, output string) error {
+	if !validStatus(status) {
+		return fmt.Errorf("%w: status %q", ErrInvalid, status)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.expiredLocked() {
+		return g.err
+	}
+	var err error
+	if status == g.env.Status && output == g.env.Output {
+		sent := time.Now()
+		wctx, cancel := context.WithDeadline(ctx, g.deadline)
+		var resp *client.Response
+		resp, err = g.r.kapi.Set(wctx, g.key, "", &client.SetOptions{
+			Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
+		})
+		cancel()
+		err = g.afterWrite(sent, resp, err, g.value)
+	} else {
+		err = g.writeCtxLocked(ctx, status, output)
+	}
+	if err == nil && g.opts.checkTTL > 0 {
+		g.checkAt = time.Now().Add(g.opts.checkTTL)
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// writeLocked rewrites the value with a new status from the loop.
+func (g *Registration) writeLocked(status Status, output string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.writeTimeout())
+	defer cancel()
+	return g.writeCtxLocked(ctx, status, output)
+}
+
+func (g *Registration) writeCtxLocked(ctx context.Context, status Status, output string) error {
+	env := g.env
+	env.Status, env.Output = status, output
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	val := string(b)
+	sent := time.Now()
+	wctx, cancel := context.WithDeadline(ctx, g.deadline)
+	defer cancel()
+	resp, err := g.r.kapi.Set(wctx, g.key, val, &client.SetOptions{
+		TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
+	})
+	if err != nil && errors.Is(err, client.ErrOutcomeUnknown) {
+		// Read back: the write may have been applied.
+		rctx, rcancel := context.WithDeadline(context.Background(), g.deadline)
+		got, gerr := g.r.kapi.Get(rctx, g.key, &client.GetOptions{Quorum: true})
+		rcancel()
+		switch {
+		case gerr == nil && got.Node.Value == val:
+			err, resp = nil, got
+		case gerr == nil && got.Node.Value != g.value:
+			g.lose("the instance was replaced by another writer")
+			return g.err
+		case client.IsKeyNotFound(gerr):
+			g.lose("the instance was deleted or expired")
+			return g.err
+		}
+	}
+	if err == nil {
+		// A write with a TTL restarts it, as a refresh does.
+		g.env, g.value = env, val
+	}
+	return g.afterWrite(sent, resp, err, val)
+}
+
+// Deregister stops refreshing and deletes the instance if it is still
+// this registration's (a conditional delete: never another's). It
+// returns nil when the instance is gone, also when it was already gone.
+// Afterwards Done is closed and Err matches ErrLost.
+func (g *Registration) Deregister(ctx context.Context) error {
+	g.once.Do(func() { close(g.stop) })
+	<-g.stopped
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err != nil && !g.mayExist {
+		return nil // deleted, expired or replaced: nothing of ours to delete
+	}
+	_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
+	if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
+		g.lose("deregistered")
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Filter selects instances in Instances and Watch.
+type Filter func(Instance) bool
+
+// Tag keeps the instances that carry tag.
+func Tag(tag string) Filter {
+	return func(in Instance) bool { return slices.Contains(in.Tags, tag) }
+}
+
+// PassingOnly keeps the instances whose status is Passing.
+func PassingOnly() Filter {
+	return func(in Instance) bool { return in.Status == Passing }
+}
+
+func match(in Instance, filters []Filter) bool {
+	for _, f := range filters {
+		if !f(in) {
+			return false
+		}
+	}
+	return true
+}
+
+// decode turns a stored node into an Instance; false for anything that
+// is not an instance.
+func decode(n *client.Node) (Instance, bool) {
+	if n == nil || n.Dir {
+		return Instance{}, false
+	}
+	var e envelope
+	if err := json.Unmarshal([]byte(n.Value), &e); err != nil || e.Service == "" || e.ID == "" {
+		return Instance{}, false
+	}
+	in := e.Instance
+	in.CreateIndex, in.ModifyIndex = n.CreatedIndex, n.ModifiedIndex
+	return in, true
+}
+
+func sortInstances(ins []Instance) {
+	sort.Slice(ins, func(i, j int) bool { return ins[i].ID < ins[j].ID })
+}
+
+// Instances returns the instances of service that pass every filter,
+// sorted by ID, read with a quorum read, and the etcd index of that read
+// (X-Etcd-Index). A service with no instance gives an empty list.
+func (r *Registry) Instances(ctx context.Context, service string, filters ...Filter) ([]Instance, uint64, error) {
+	if !validName(service) {
+		return nil, 0, fmt.Errorf("%w: service %q", ErrInvalid, service)
+	}
+	resp, err := r.kapi.Get(ctx, r.serviceKey(service), &client.GetOptions{Quorum: true, Sort: true})
+	if err != nil {
+		var e client.Error
+		if client.IsKeyNotFound(err) && errors.As(err, &e) {
+			return []Instance{}, e.Index, nil
+		}
+		return nil, 0, err
+	}
+	out := []Instance{}
+	for _, n := range resp.Node.Nodes {
+		if in, ok := decode(n); ok && match(in, filters) {
+			out = append(out, in)
+		}
+	}
+	sortInstances(out)
+	return out, resp.Index, nil
+}
+
+// Services returns the names of the services with at least one instance,
+// sorted, read with a quorum read.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	resp, err := r.kapi.Get(ctx, r.root, &client.GetOptions{Quorum: true, Recursive: true, Sort: true})
+	if err != nil {
+		if client.IsKeyNotFound(err) {
+			return []string{}, nil
+		}
+		return nil, err
+	}
+	out := []string{}
+	for _, s := range resp.Node.Nodes {
+		if !s.Dir {
+			continue
+		}
+		for _, n := range s.Nodes {
+			if _, ok := decode(n); ok {
+				out = append(out, s.Key[strings.LastIndexByte(s.Key, '/')+1:])
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Watch returns an iterator over the instances of service that pass the
+// filters: the first snapshot once the service is listed, then a new
+// snapshot after every change that alters it (refreshes change nothing
+// and wake nothing). Snapshots come from a cache of the service's
+// directory (package cache: one quorum listing, then a watch from its
+// index, with a new listing after the server's history window passed or
+// a cluster change), so none is skipped for good; consecutive equal
+// snapshots are not repeated. It yields (nil, ctx.Err()) and ends when
+// ctx ends, and leaves no goroutine behind when the loop ends.
+func (r *Registry) Watch(ctx context.Context, service string, filters ...Filter) iter.Seq2[[]Instance, error] {
+	return func(yield func([]Instance, error) bool) {
+		if !validName(service) {
+			yield(nil, fmt.Errorf("%w: service %q", ErrInvalid, service))
+			return
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		c := cache.New(r.kapi, r.serviceKey(service), cache.WithDepth(1))
+		events := c.Events(wctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Run(wctx)
+		}()
+		defer wg.Wait()
+		defer cancel()
+		if err := c.WaitSynced(wctx); err != nil {
+			yield(nil, ctx.Err())
+			return
+		}
+		snapshot := func() []Instance {
+			out := []Instance{}
+			for _, n := range c.List("") {
+				if in, ok := decode(n); ok && match(in, filters) {
+					out = append(out, in)
+				}
+			}
+			sortInstances(out)
+			return out
+		}
+		last := snapshot()
+		if !yield(last, nil) {
+			return
+		}
+		for _, err := range events {
+			if err != nil {
+				yield(nil, ctx.Err())
+				return
+			}
+			cur := snapshot()
+			if sameSnapshot(last, cur) {
+				continue
+			}
+			last = cur
+			if !yield(cur, nil) {
+				return
+			}
+		}
+	}
+}
+
+// sameSnapshot compares two snapshots by what a watcher cares about:
+// everything but ModifyIndex (which refreshes move).
+func sameSnapshot(a, b []Instance) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.ID != y.ID || x.Service != y.Service || x.Addr != y.Addr || x.Status != y.Status ||
+			x.Output != y.Output || x.CreateIndex != y.CreateIndex ||
+			!slices.Equal(x.Tags, y.Tags) || !mapsEqual(x.Meta, y.Meta) {
+			return false
+		}
+	}
+	return true
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
