@@ -7,7 +7,9 @@
 // and exit codes, so scripts written for etcdctl v2 run unchanged. On top of
 // that it offers a choice of endpoint selection policy (--selector), a stats
 // command, watch --forever that survives member failures, export and import
-// of whole trees as JSON lines, and shell completion.
+// of whole trees as JSON lines, locks, semaphores and elections that run a
+// command while held (lock, semaphore, elect), service registration
+// (register, instances), and shell completion.
 //
 // Run "etcdv2ctl help" for the commands and "etcdv2ctl help COMMAND" for a
 // command's flags and an example.
@@ -141,6 +143,11 @@ func (t *tool) newApp() *cli.App {
 		t.exportCommand(),
 		t.importCommand(),
 		t.completionCommand(),
+		t.lockCommand(),
+		t.semaphoreCommand(),
+		t.electCommand(),
+		t.registerCommand(),
+		t.instancesCommand(),
 	}
 	return app
 }
