@@ -13,6 +13,32 @@
 //
 // Run "etcdv2ctl help" for the commands and "etcdv2ctl help COMMAND" for a
 // command's flags and an example.
+//
+// # Where it differs from etcdctl v2
+//
+// The command line is parsed by the same library at the same version as
+// etcdctl v2 parsed it (github.com/urfave/cli v1.22.4; later v1.22 releases
+// changed how arguments after "--" are reordered), so flags, their
+// positions and usage errors behave alike. The differences:
+//
+//   - help and --version name etcdv2ctl and list its extra commands and
+//     flags; "backup" (which reads a member's data directory, not the API)
+//     is not provided;
+//   - --debug prints the requests this client sends (their URLs carry only
+//     the query parameters that are set), shell-quoted, with passwords
+//     redacted;
+//   - a request is tried on up to three passes over the endpoints (etcdctl
+//     v2 made one) and a write whose outcome is unknown is not sent to a
+//     second member; error messages list each endpoint's first error, in
+//     etcdctl v2's words;
+//   - --password and ETCDCTL_PASSWORD give the password of --username
+//     without a prompt; --selector and ETCDCTL_SELECTOR choose the endpoint
+//     policy.
+//
+// Exit statuses are etcdctl v2's: 0 success, 1 error, 2 cluster
+// unreachable, 4 error answered by the server, 5 cluster not healthy, 128
+// bad arguments; lock, semaphore, elect and register exit with 6 when what
+// they held is lost.
 package main
 
 import (
