@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/etcdv2/client"
@@ -14,6 +15,23 @@ var ttlFlag = cli.IntFlag{Name: "ttl", Value: 0, Usage: "key time-to-live in sec
 
 func (t *tool) keysAPI(c *cli.Context) client.KeysAPI {
 	return client.NewKeysAPI(t.mustClient(c))
+}
+
+// rootReadOnly turns the client's refusal to write the root directory into
+// the error the server gives for it (etcd error 107 at the current index),
+// which etcdctl v2 printed, having sent the request.
+func rootReadOnly(ki client.KeysAPI, c *cli.Context, t *tool, err error) error {
+	var ir *client.InvalidRequestError
+	if !errors.As(err, &ir) || ir.Field != "key" || !strings.Contains(ir.Reason, "root directory") {
+		return err
+	}
+	ctx, cancel := t.totalTimeout(c)
+	defer cancel()
+	resp, gerr := ki.Get(ctx, "/", nil)
+	if gerr != nil {
+		return err
+	}
+	return client.Error{Code: client.ErrorCodeRootROnly, Message: "Root is read only", Cause: "/", Index: resp.Index}
 }
 
 // requireKey returns the first argument or ends the command.
@@ -44,7 +62,7 @@ func (t *tool) getCommand() cli.Command {
 			resp, err := ki.Get(ctx, key, &client.GetOptions{Sort: c.Bool("sort"), Quorum: c.Bool("quorum")})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			if resp.Node.Dir {
 				t.errorln(fmt.Sprintf("%s: is a directory", resp.Node.Key))
@@ -81,7 +99,7 @@ func (t *tool) lsCommand() cli.Command {
 			resp, err := ki.Get(ctx, key, &client.GetOptions{Sort: c.Bool("sort"), Recursive: c.Bool("recursive"), Quorum: c.Bool("quorum")})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			if c.GlobalString("output") == "simple" {
 				if !resp.Node.Dir {
@@ -143,7 +161,7 @@ func (t *tool) mkCommand() cli.Command {
 			}
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			t.printResponseKey(resp, c.GlobalString("output"))
 			return nil
@@ -193,7 +211,7 @@ func (t *tool) mkdir(c *cli.Context, prevExist client.PrevExistType) {
 	resp, err := ki.Set(ctx, key, "", &client.SetOptions{TTL: time.Duration(c.Int("ttl")) * time.Second, Dir: true, PrevExist: prevExist})
 	cancel()
 	if err != nil {
-		t.handleError(c, exitServerError, err)
+		t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 	}
 	if c.GlobalString("output") != "simple" {
 		t.printResponseKey(resp, c.GlobalString("output"))
@@ -229,7 +247,7 @@ func (t *tool) rmCommand() cli.Command {
 			})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			if !resp.Node.Dir || c.GlobalString("output") != "simple" {
 				t.printResponseKey(resp, c.GlobalString("output"))
@@ -255,7 +273,7 @@ func (t *tool) rmdirCommand() cli.Command {
 			resp, err := ki.Delete(ctx, key, &client.DeleteOptions{Dir: true})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			if !resp.Node.Dir || c.GlobalString("output") != "simple" {
 				t.printResponseKey(resp, c.GlobalString("output"))
@@ -299,7 +317,7 @@ func (t *tool) setCommand() cli.Command {
 			})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			t.printResponseKey(resp, c.GlobalString("output"))
 			return nil
@@ -328,7 +346,7 @@ func (t *tool) updateCommand() cli.Command {
 			resp, err := ki.Set(ctx, key, value, &client.SetOptions{TTL: time.Duration(c.Int("ttl")) * time.Second, PrevExist: client.PrevExist})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			t.printResponseKey(resp, c.GlobalString("output"))
 			return nil
@@ -353,7 +371,7 @@ func (t *tool) updatedirCommand() cli.Command {
 			resp, err := ki.Set(ctx, key, "", &client.SetOptions{TTL: time.Duration(c.Int("ttl")) * time.Second, Dir: true, PrevExist: client.PrevExist})
 			cancel()
 			if err != nil {
-				t.handleError(c, exitServerError, err)
+				t.handleError(c, exitServerError, rootReadOnly(ki, c, t, err))
 			}
 			if c.GlobalString("output") != "simple" {
 				t.printResponseKey(resp, c.GlobalString("output"))

@@ -31,6 +31,8 @@
 //     v2 made one) and a write whose outcome is unknown is not sent to a
 //     second member; error messages list each endpoint's first error, in
 //     etcdctl v2's words;
+//   - an endpoint that is not an http or https URL is rejected before any
+//     request is sent (exit status 1), where etcdctl v2 failed each request;
 //   - --password and ETCDCTL_PASSWORD give the password of --username
 //     without a prompt; --selector and ETCDCTL_SELECTOR choose the endpoint
 //     policy.
