@@ -1,6 +1,12 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/etcdv2/client"
+	"github.com/stretchr/testify/require"
 	"regexp"
 	"testing"
 
@@ -125,8 +131,29 @@ var keysScript = []step{
 	{args: []string{"--endpoints", "127.0.0.1:1", "--no-sync", "get", "/foo"}},
 	{args: []string{"-C", "{EP}", "ls", "--sort"}},
 	{args: []string{"--timeout", "bogus", "get", "/foo"}, usage: true},
+	{do: flood(1100)},
+	{args: []string{ep, "watch", "--after-index", "1", "/foo"}},
+	{args: []string{ep, "-o", "json", "watch", "--after-index", "1", "/foo"}},
+	{args: []string{ep, "exec-watch", "--after-index", "1", "/foo", "--", "true"}},
 	{args: []string{ep, "--debug", "get", "/foo"}, noCurl: true},
 	{args: []string{ep, "--debug", "--no-sync", "set", "/foo", "dbg"}, noCurl: true},
+}
+
+// flood writes n keys, moving etcd's 1000-event watch history past the
+// script's first events.
+func flood(n int) func(t *testing.T, members []*testbed.Member) {
+	return func(t *testing.T, members []*testbed.Member) {
+		cl, err := client.New(client.Config{Endpoints: []string{members[0].URL()}})
+		require.NoError(t, err)
+		defer cl.Close()
+		kapi := client.NewKeysAPI(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := 0; i < n; i++ {
+			_, err := kapi.Set(ctx, fmt.Sprintf("/flood/k%d", i%10), "v", nil)
+			require.NoError(t, err)
+		}
+	}
 }
 
 // TestCompatKeys compares the key commands with etcdctl v2's on two fresh
