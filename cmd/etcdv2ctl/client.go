@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,26 +34,11 @@ func (t *tool) argOrStdin(args []string, i int) (string, error) {
 	if i < len(args) {
 		return args[i], nil
 	}
-	b, err := readAll(t.stdin)
+	b, err := io.ReadAll(t.stdin)
 	if len(b) == 0 || err != nil {
 		return "", errNoAvailSrc
 	}
 	return string(b), nil
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	var out []byte
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := f.Read(buf)
-		out = append(out, buf[:n]...)
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) || err.Error() == "EOF" {
-				return out, nil
-			}
-			return out, err
-		}
-	}
 }
 
 // globalString is c.GlobalString with ETCDCTL_<NAME> as the fallback.
@@ -242,7 +228,7 @@ func readLine(f *os.File) (string, error) {
 			b = append(b, one[0])
 		}
 		if err != nil {
-			if err.Error() == "EOF" {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			return "", err
