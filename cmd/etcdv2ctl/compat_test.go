@@ -170,7 +170,6 @@ var membersScript = []step{
 	{args: []string{ep, "cluster-health"}},
 	{args: []string{ep, "cluster-health", "--forever"}, lines: 5},
 	{args: []string{ep, "member", "add", "onlyname"}},
-	{args: []string{ep, "member", "add", "m9", "http://127.0.0.1:1"}},
 	{args: []string{ep, "member", "add", "m9", "notaurl"}},
 	{args: []string{ep, "member", "add", "m9", "{PEER0}"}},
 	{args: []string{ep, "member", "remove"}},
