@@ -97,6 +97,8 @@ var keysScript = []step{
 	{args: []string{"--peers", "{EP}", "get", "/foo"}},
 	{args: []string{"get", "/foo"}, env: []string{"ETCDCTL_PEERS={EP}"}},
 	{args: []string{"--endpoint", "{EP}", "get", "/foo"}},
+	{args: []string{"get", "/foo"}, env: []string{"ETCDCTL_ENDPOINT={EP}"}},
+	{args: []string{"--endpoints", "http://127.0.0.1:1", "get", "/foo"}, env: []string{"ETCDCTL_ENDPOINTS={EP}"}},
 	{args: []string{"--endpoints", "{EP}", "--timeout", "1s", "--total-timeout", "3s", "get", "/foo"}},
 	{args: []string{ep, "--cert-file", "/nonexistent", "get", "/foo"}},
 	{args: []string{ep, "--cert-file", "/nonexistent", "--key-file", "/nonexistent", "get", "/foo"}},
