@@ -193,8 +193,9 @@ func (t *tool) semaphoreCommand() cli.Command {
 		Usage:     "acquire one of <limit> permits, then hold it until interrupted or run a command while holding it",
 		ArgsUsage: "<key> <limit> [-- <command> [args...]]",
 		Description: `Semaphore waits for one of the <limit> permits under <key> (every holder
-   must use the same limit) and then behaves as lock: it prints the key of
-   its node and holds the permit until interrupted, or runs the command
+   must use the same limit) and then behaves as lock: it prints <key> (and
+   the permit's fencing token with -o json or extended) and holds the permit
+   until interrupted, or runs the command
    while holding it (ETCDV2CTL_KEY, ETCDV2CTL_TOKEN), exiting with its
    status, or with 6 if the permit is lost.
 
