@@ -291,3 +291,40 @@ func TestPasswordFlag(t *testing.T) {
 	require.Equal(t, 4, code)
 	require.Contains(t, errOut, "Error:  110:")
 }
+
+// TestProgressOnTerminal checks that export and import show a progress
+// line when standard error is a terminal (script(1) provides one) and keep
+// standard output for the data.
+func TestProgressOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed")
+	}
+	c := testbed.NewCluster(t, testbed.Options{})
+	kapi := newKeys(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		_, err := kapi.Set(ctx, fmt.Sprintf("/p/k%d", i), "v", nil)
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	file := dir + "/export.jsonl"
+	ep := "--endpoints=" + c.ClientURLs()[0]
+	run := func(shell string) string {
+		cmd := exec.CommandContext(ctx, scriptBin, "-qec", shell, "/dev/null")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TERM=dumb", "BIN=" + ctlBinary(t), "EP=" + ep, "FILE=" + file}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	out := run(`"$BIN" "$EP" export /p > "$FILE"`)
+	require.Contains(t, out, "exported 6 records")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Len(t, readRecords(t, string(b)), 6)
+	require.NotContains(t, string(b), "exported")
+
+	out = run(`"$BIN" "$EP" import < "$FILE" > "$FILE.written"`)
+	require.Contains(t, out, "imported 6 records")
+}
