@@ -265,10 +265,16 @@ func (t *tool) newClient(c *cli.Context) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	timeout := c.GlobalDuration("timeout")
+	if timeout == 0 {
+		// etcdctl v2's --timeout 0 meant no per-request timeout; the
+		// library's zero means an adaptive one.
+		timeout = -1
+	}
 	cfg := client.Config{
 		Transport:               tr,
 		Endpoints:               eps,
-		HeaderTimeoutPerRequest: c.GlobalDuration("timeout"),
+		HeaderTimeoutPerRequest: timeout,
 		Selector:                sel,
 	}
 	if u := t.globalString(c, "username", "ETCDCTL_USERNAME"); u != "" {

@@ -100,6 +100,7 @@ var keysScript = []step{
 	{args: []string{"get", "/foo"}, env: []string{"ETCDCTL_ENDPOINT={EP}"}},
 	{args: []string{"--endpoints", "http://127.0.0.1:1", "get", "/foo"}, env: []string{"ETCDCTL_ENDPOINTS={EP}"}},
 	{args: []string{"--endpoints", "{EP}", "--timeout", "1s", "--total-timeout", "3s", "get", "/foo"}},
+	{args: []string{"--endpoints", "{EP}", "--timeout", "0", "get", "/foo"}},
 	{args: []string{ep, "--cert-file", "/nonexistent", "get", "/foo"}},
 	{args: []string{ep, "--cert-file", "/nonexistent", "--key-file", "/nonexistent", "get", "/foo"}},
 	{args: []string{ep, "--ca-file", "/nonexistent", "get", "/foo"}},
@@ -302,6 +303,7 @@ var hungScript = []step{
 	{args: []string{ep, "--no-sync", "--total-timeout", "1s", "get", "/foo"}},
 	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "set", "/foo", "x"}},
 	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "mk", "/new", "x"}},
+	{args: []string{ep, "--no-sync", "--timeout", "0", "--total-timeout", "1s", "get", "/foo"}},
 	{do: func(t *testing.T, members []*testbed.Member) { members[0].Continue(t) }},
 	{args: []string{ep, "get", "/foo"}},
 }
