@@ -167,8 +167,8 @@ func (t *tool) importCommand() cli.Command {
 		Usage:     "write the keys and directories of an export (JSON lines on standard input)",
 		ArgsUsage: " ",
 		Description: `Import reads an export from standard input, one record at a time, and
-   writes each: a directory with its TTL (an existing directory is kept,
-   and gets the TTL if the record has one), a key with its
+   writes each: a directory with its TTL (a directory that exists is kept
+   as it is, TTL included), a key with its
    value and TTL (unconditionally). TTLs start again at import time, with
    the seconds that were left at export time.
 
@@ -260,15 +260,13 @@ func (t *tool) importRecords(c *cli.Context) error {
 		if r.Dir {
 			_, err = ki.Set(ctx, r.Key, "", &client.SetOptions{Dir: true, TTL: ttl, PrevExist: client.PrevNoExist})
 			if errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) {
-				// It exists: keep it if it is a directory.
+				// It exists: keep it as it is if it is a directory
+				// (etcd 3.5 cannot change an existing directory's TTL:
+				// it answers error 300).
 				var resp *client.Response
 				resp, err = ki.Get(ctx, r.Key, &client.GetOptions{Quorum: true})
-				switch {
-				case err != nil:
-				case !resp.Node.Dir:
+				if err == nil && !resp.Node.Dir {
 					err = errors.New("exists and is not a directory")
-				case ttl > 0:
-					_, err = ki.Set(ctx, r.Key, "", &client.SetOptions{Dir: true, TTL: ttl, PrevExist: client.PrevExist})
 				}
 			}
 		} else {

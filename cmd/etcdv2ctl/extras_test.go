@@ -237,6 +237,20 @@ func TestExportImport(t *testing.T) {
 		require.LessOrEqual(t, b.TTL, a.TTL, a.Key)
 	}
 
+	// Importing again over what is there: directories are kept as they
+	// are.
+	_, errOut, code = ctl(t, exp, dstEP, "import")
+	require.Equal(t, 0, code, errOut)
+	dk := newKeys(t, dst)
+	resp, err := dk.Get(ctx, "/app/tdir", nil)
+	require.NoError(t, err)
+	require.True(t, resp.Node.Dir)
+	require.Greater(t, resp.Node.TTL, int64(3000))
+	resp, err = dk.Get(ctx, "/app/empty", nil)
+	require.NoError(t, err)
+	require.True(t, resp.Node.Dir)
+	require.Zero(t, resp.Node.TTL)
+
 	// A key where the export has a directory stops the import.
 	dst2 := testbed.NewCluster(t, testbed.Options{})
 	_, err = newKeys(t, dst2).Set(ctx, "/app/sub", "blocker", nil)
