@@ -1,5 +1,18 @@
 package main
 
+// The comparison with etcdctl v2: each script runs step by step through
+// etcd 3.5's etcdctl (ETCDCTL_API=2) on one fresh cluster and through
+// etcdv2ctl on another of the same size, and standard output, standard
+// error and exit status must be identical at every step. The two clusters
+// go through the same writes, so their indexes agree and are compared as
+// they are. What differs between two fresh clusters, or is not defined, is
+// normalised (see target.normalize and the step fields): member IDs, names
+// and URL ports (numbered leader first), key expiration times, the order of
+// lines that follow random member IDs or concurrent commands, the help text
+// after the first line of a usage error, the curl lines of --debug, and the
+// complaints of stty(1) that etcdctl's password prompt causes when standard
+// input is not a terminal.
+
 import (
 	"context"
 	"fmt"
