@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"path"
 	"reflect"
 	"strings"
@@ -303,6 +305,12 @@ func (t *tool) roleList(c *cli.Context) error {
 	ctx, cancel := t.totalTimeout(c)
 	roles, err := r.ListRoles(ctx)
 	cancel()
+	var ae *client.AuthError
+	if errors.As(err, &ae) {
+		// The original client reported a refused role listing by its
+		// status alone.
+		t.fail(fmt.Sprintf("unexpected status code %d", ae.StatusCode))
+	}
 	if err != nil {
 		t.fail(compat(err).Error())
 	}

@@ -457,15 +457,22 @@ func compat(err error) error {
 		}
 		return out
 	}
-	// The original client's member and auth errors were the server's
-	// message alone.
+	// The original client's auth errors were the server's message alone
+	// (but for a role listing, see roleList).
 	var ae *client.AuthError
 	if errors.As(err, &ae) && ae.Message != "" {
 		return errors.New(ae.Message)
 	}
 	var me *client.MemberError
-	if errors.As(err, &me) && me.Message != "" {
-		return errors.New(me.Message)
+	if errors.As(err, &me) {
+		// Only the conflicts of add and update, and the not-found of
+		// update, carried the server's message; other answers were
+		// reported by status code.
+		if me.Message != "" && ((me.Op == "add" && me.StatusCode == http.StatusConflict) ||
+			(me.Op == "update" && (me.StatusCode == http.StatusConflict || me.StatusCode == http.StatusNotFound))) {
+			return errors.New(me.Message)
+		}
+		return fmt.Errorf("unexpected status code %d", me.StatusCode)
 	}
 	var ou *client.OutcomeUnknownError
 	if errors.As(err, &ou) {
