@@ -83,7 +83,8 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 // Proclaim changes the leader's value without an election: a
 // compare-and-swap on the leader's node, conditional on the value it had
 // (which also renews its TTL). It returns ErrNotLeader when this handle is
-// not the leader or its node is gone.
+// not the leader or its node is gone, and ErrSessionExpired when the
+// session has ended. An unknown outcome is resolved by reading the node back.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	e.mu.Lock()
 	en := e.leader
@@ -265,11 +266,26 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 			// Follow the history from the snapshot.
 			w := kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: index, Recursive: true})
 			for {
-				ev, err := w.Next(ctx)
+				wctx, cancel := context.WithTimeout(ctx, watchCap)
+				ev, err := w.Next(wctx)
+				cancel()
 				if err != nil {
 					if ctx.Err() != nil {
 						yield(Leader{}, ctx.Err())
 						return
+					}
+					if err == context.DeadlineExceeded {
+						// The cap ended the wait (Next returns exactly
+						// its context's error). A quiet stretch: the watch may be served by a
+						// member cut off from its peers, which answers
+						// health checks but sees no new events. Probe the
+						// cluster with a quorum read (which such a member
+						// cannot serve), then resume the watch from its
+						// cursor, so nothing is skipped.
+						pctx, pcancel := context.WithTimeout(ctx, watchCap)
+						_, _ = kapi.Get(pctx, dir, &client.GetOptions{Quorum: true})
+						pcancel()
+						continue
 					}
 					if errCode(err, client.ErrorCodeEventIndexCleared) || errCode(err, client.ErrorCodeWatcherCleared) {
 						break // list again
@@ -300,7 +316,7 @@ func applyEvent(cands map[string]*client.Node, dir string, ev *client.Response) 
 		return
 	}
 	k := ev.Node.Key
-	if k == dir || (strings.HasPrefix(dir, k) && strings.HasPrefix(dir[len(k):], "/")) {
+	if a := strings.TrimSuffix(k, "/"); a == dir || strings.HasPrefix(dir, a+"/") {
 		// The directory or an ancestor changed: only its removal matters.
 		switch ev.Action {
 		case "delete", "expire", "compareAndDelete":

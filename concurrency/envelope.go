@@ -71,16 +71,24 @@ func errCode(err error, c int) bool {
 	return errors.Is(err, client.Error{Code: c})
 }
 
-// serverRefused reports whether err is an answer of the server (a
-// client.Error): the request was processed and refused, so its outcome is
-// known.
+// serverRefused reports whether err is a definite refusal by the server (a
+// client.Error below 300: key not found, test failed, unauthorized, ...):
+// the request was processed and refused, so its outcome is known and
+// retrying will not change it. Raft errors (300, 301) and unknown outcomes
+// are not refusals.
 func serverRefused(err error) bool {
+	if errors.Is(err, client.ErrOutcomeUnknown) {
+		return false
+	}
 	var ce client.Error
 	if errors.As(err, &ce) {
-		return true
+		return ce.Code < 300
 	}
 	var pce *client.Error
-	return errors.As(err, &pce)
+	if errors.As(err, &pce) && pce != nil {
+		return pce.Code < 300
+	}
+	return false
 }
 
 // files returns the file children of a listing sorted by creation.

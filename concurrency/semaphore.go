@@ -115,8 +115,10 @@ func (sem *Semaphore) Release(ctx context.Context) error {
 }
 
 // Token returns the index of the write that created this handle's node
-// while it holds a permit, 0 otherwise. Tokens of one semaphore increase in
-// grant order.
+// while it holds a permit, 0 otherwise. A node is granted no earlier in the
+// cluster's history than every node created before it, so permits are
+// granted in token order (several at the same index when several permits
+// free up at once).
 func (sem *Semaphore) Token() uint64 {
 	sem.mu.Lock()
 	defer sem.mu.Unlock()

@@ -221,11 +221,11 @@ func (s *Session) createChecked(ctx context.Context, create func(context.Context
 			if serverRefused(ferr) {
 				return nil, ferr
 			}
-			if d, err = backoff(ctx, nil, d); err != nil {
+			if d, err = backoff(ctx, s.done, d); err != nil {
 				return nil, err
 			}
 		}
-		if d, err = backoff(ctx, nil, d); err != nil {
+		if d, err = backoff(ctx, s.done, d); err != nil {
 			return nil, err
 		}
 	}

@@ -60,13 +60,12 @@ func (s *Session) enqueue(ctx context.Context, dir string, env envelope) (*entry
 		return nil, nil
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			// The create may have been applied after all: remove it if it
+		if !serverRefused(err) {
+			// A create may have been applied after all: remove it if it
 			// can be found quickly; otherwise it expires (nobody renews it).
 			e.cleanupByOwner(ctx)
-			return nil, ctx.Err()
 		}
-		return nil, err
+		return nil, s.ctxErr(ctx, err)
 	}
 	e.node = n
 	l, err := s.attach(n.Key, e.value, env.Owner, n.CreatedIndex, sent)

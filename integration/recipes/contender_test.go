@@ -29,6 +29,7 @@ const (
 	ttlEnv       = "RECIPES_TTL"       // session TTL in seconds
 	countEnv     = "RECIPES_COUNT"     // acquisitions per worker (contender)
 	workersEnv   = "RECIPES_WORKERS"   // workers per process (contender)
+	recipeEnv    = "RECIPES_RECIPE"    // holder: "election" or "semaphore" (limit 2) instead of a mutex
 )
 
 // runContender is the main of a contender process. It prints one line per
@@ -36,6 +37,7 @@ const (
 //
 //	GRANTED <token> <unix ns>       holder: the lock is held
 //	WROTE <token> <index> <unix ns> holder: a fenced write while believing to hold
+//	HELD <unix ns>                  holder: Done was open at this check
 //	LOST <unix ns>                  holder: Done was closed at this check
 //	FENCE <error>                   holder: the fenced write after the loss
 //	UNLOCK <error>                  holder: Unlock after the loss
@@ -72,12 +74,43 @@ func runContender(role string) int {
 			say("ERR %v", err)
 			return 1
 		}
-		m := concurrency.NewMutex(s, key)
-		if err := m.Lock(ctx); err != nil {
-			say("ERR %v", err)
-			return 1
+		var tok uint64
+		var unlock func(context.Context) error
+		if os.Getenv(recipeEnv) == "election" {
+			e := concurrency.NewElection(s, key)
+			if err := e.Campaign(ctx, "holder"); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			l, err := e.Leader(ctx)
+			if err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = l.Token
+			unlock = func(ctx context.Context) error {
+				if err := e.Proclaim(ctx, "still me?"); err == nil {
+					return errors.New("proclaimed after the session ended")
+				}
+				return e.Resign(ctx)
+			}
+		} else if os.Getenv(recipeEnv) == "semaphore" {
+			sem := concurrency.NewSemaphore(s, key, 2)
+			if err := sem.Acquire(ctx); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = sem.Token()
+			unlock = sem.Release
+		} else {
+			m := concurrency.NewMutex(s, key)
+			if err := m.Lock(ctx); err != nil {
+				say("ERR %v", err)
+				return 1
+			}
+			tok = m.Token()
+			unlock = m.Unlock
 		}
-		tok := m.Token()
 		say("GRANTED %d %d", tok, time.Now().UnixNano())
 		for i := 0; i < 2400; i++ { // at most 2 minutes
 			select {
@@ -85,10 +118,11 @@ func runContender(role string) int {
 				say("LOST %d", time.Now().UnixNano())
 				_, ferr := concurrency.FencedSet(ctx, kapi, res, "old holder", tok)
 				say("FENCE %v", ferr)
-				say("UNLOCK %v", m.Unlock(ctx))
+				say("UNLOCK %v", unlock(ctx))
 				return 0
 			default:
 			}
+			say("HELD %d", time.Now().UnixNano())
 			r, err := concurrency.FencedSet(ctx, kapi, res, "holder", tok)
 			if err == nil {
 				say("WROTE %d %d %d", tok, r.Node.ModifiedIndex, time.Now().UnixNano())
@@ -135,7 +169,14 @@ func contend(ctx context.Context, kapi client.KeysAPI, key, res string, ttl, n, 
 				continue
 			}
 		}
-		m := concurrency.NewMutex(s, key)
+		var m interface {
+			Lock(context.Context) error
+			Unlock(context.Context) error
+			Token() uint64
+		} = concurrency.NewMutex(s, key)
+		if os.Getenv(recipeEnv) == "semaphore" {
+			m = semLocker{concurrency.NewSemaphore(s, key, 2)}
+		}
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		call := time.Now().UnixNano()
 		err := m.Lock(lctx)
@@ -253,4 +294,8 @@ func atou(t testing.TB, s string) uint64 {
 	return v
 }
 
-var _ = errors.Is
+// semLocker lets a contender use a semaphore like a mutex.
+type semLocker struct{ *concurrency.Semaphore }
+
+func (l semLocker) Lock(ctx context.Context) error   { return l.Acquire(ctx) }
+func (l semLocker) Unlock(ctx context.Context) error { return l.Release(ctx) }

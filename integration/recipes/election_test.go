@@ -3,7 +3,9 @@ package recipes_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,3 +191,53 @@ func TestElection(t *testing.T) {
 }
 
 var _ client.KeysAPI
+
+// TestElectionLeaderKilledAndStopped: a leader process killed with -9 is
+// succeeded within TTL + 1s; a leader process stopped past its TTL is
+// succeeded, and after SIGCONT its session is over: Proclaim fails and
+// Resign reports the session expired.
+func TestElectionLeaderKilledAndStopped(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const ttl = 3
+	for _, stop := range []bool{false, true} {
+		env := holderEnv(c, "/elect-fault/svc", "/elect-fault-res", ttl)
+		env[recipeEnv] = "election"
+		p := startProc(t, "holder", env)
+		g := p.expect(t, "GRANTED", 30*time.Second)
+		p.expect(t, "WROTE", 10*time.Second)
+		e := concurrency.NewElection(newSession(t, kapi, 5*time.Second), "/elect-fault/svc")
+		errc := make(chan error, 1)
+		go func() { errc <- e.Campaign(ctx, "successor") }()
+		waitChildren(t, kapi, "/elect-fault/svc", 2)
+		at := time.Now()
+		if stop {
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+		} else {
+			require.NoError(t, p.cmd.Process.Kill())
+		}
+		require.NoError(t, <-errc)
+		took := time.Since(at)
+		l, err := e.Leader(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "successor", l.Value)
+		require.Greater(t, l.Token, atou(t, g[1]))
+		t.Logf("stop=%v: new leader after %v", stop, took)
+		if !stop {
+			require.LessOrEqual(t, took, ttl*time.Second+time.Second)
+		} else {
+			_, err := concurrency.FencedSet(ctx, kapi, "/elect-fault-res", "successor", l.Token)
+			require.NoError(t, err)
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+			p.expect(t, "LOST", 30*time.Second)
+			fence := p.expect(t, "FENCE", 10*time.Second)
+			require.Contains(t, strings.Join(fence, " "), concurrency.ErrStaleToken.Error())
+			unlock := p.expect(t, "UNLOCK", 10*time.Second)
+			require.Contains(t, strings.Join(unlock, " "), concurrency.ErrSessionExpired.Error())
+		}
+		require.NoError(t, e.Resign(ctx))
+	}
+}

@@ -88,8 +88,8 @@ func TestMutexHolderStopped(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
 
-	// Everything the holder printed before LOST: writes it made while
-	// believing it held the lock.
+	// Everything the holder printed before LOST: the checks at which it
+	// believed it held the lock, and the writes it made then.
 	var lost []string
 	tm := time.After(30 * time.Second)
 	for lost == nil {
@@ -97,6 +97,9 @@ func TestMutexHolderStopped(t *testing.T) {
 		case l := <-p.lines:
 			f := strings.Fields(l)
 			switch f[0] {
+			case "HELD":
+				at := time.Unix(0, int64(atou(t, f[1])))
+				require.True(t, at.Before(granted), "the holder believed it held the lock at %v, after the waiter's grant at %v", at, granted)
 			case "WROTE":
 				at := time.Unix(0, int64(atou(t, f[3])))
 				require.True(t, at.Before(granted), "the holder wrote at %v, after the waiter's grant at %v", at, granted)
@@ -113,4 +116,63 @@ func TestMutexHolderStopped(t *testing.T) {
 	unlock := p.expect(t, "UNLOCK", 10*time.Second)
 	require.Contains(t, strings.Join(unlock, " "), concurrency.ErrSessionExpired.Error())
 	require.NoError(t, m.Unlock(ctx))
+}
+
+// TestMutexWaiterOnIsolatedMember: a waiter whose only endpoint is a member
+// cut off from its peers (it still answers plain reads, from old data). The
+// holder releases through the other members; the waiter's decisions are
+// quorum reads, which the isolated member cannot serve, so it is never
+// granted: its session ends at its local deadline and Lock returns
+// ErrSessionExpired; a later contender on the majority side is granted once
+// the waiter's node expires.
+func TestMutexWaiterOnIsolatedMember(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	ms := c.Members()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := c.Leader(ctx)
+	require.NoError(t, err)
+	iso := ms[0]
+	if iso == l {
+		iso = ms[1]
+	}
+	var majority []string
+	for _, m := range ms {
+		if m != iso {
+			majority = append(majority, m.URL())
+		}
+	}
+	hk, _ := newClient(t, majority)
+	wk, _ := newClient(t, []string{iso.URL()})
+
+	h := concurrency.NewMutex(newSession(t, hk, 5*time.Second), "/iso/lock")
+	require.NoError(t, h.Lock(ctx))
+	ws := newSession(t, wk, 4*time.Second)
+	w := concurrency.NewMutex(ws, "/iso/lock")
+	errc := make(chan error, 1)
+	go func() { errc <- w.Lock(ctx) }()
+	waitChildren(t, hk, "/iso/lock", 2)
+
+	iso.Isolate(t)
+	defer iso.Rejoin(t)
+	require.NoError(t, h.Unlock(ctx))
+	x := concurrency.NewMutex(newSession(t, hk, 5*time.Second), "/iso/lock")
+	xc := make(chan error, 1)
+	go func() { xc <- x.Lock(ctx) }()
+
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, concurrency.ErrSessionExpired, "the cut-off waiter must not be granted")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cut-off waiter neither lost its session nor returned")
+	}
+	select {
+	case err := <-xc:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the majority-side contender was not granted")
+	}
+	require.Zero(t, w.Token())
+	require.NoError(t, x.Unlock(ctx))
 }

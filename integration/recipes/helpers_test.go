@@ -28,6 +28,10 @@ type countingTransport struct {
 	cleared  atomic.Int64 // answers with etcd error 401 (event index cleared)
 	woken    atomic.Int64 // watch answers that carried an event
 
+	posts atomic.Int64 // POST requests sent
+	// postFailed receives (without blocking) when a POST got no answer.
+	postFailed chan struct{}
+
 	pathsMu    sync.Mutex
 	watchPaths map[string]int // watched paths
 	loseNext   atomic.Int64   // how many matching writes to answer with an error
@@ -36,7 +40,7 @@ type countingTransport struct {
 }
 
 func newCountingTransport() *countingTransport {
-	t := &countingTransport{base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
+	t := &countingTransport{base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}, postFailed: make(chan struct{}, 1)}
 	t.loseMatch.Store("")
 	return t
 }
@@ -98,7 +102,16 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.watchPaths[r.URL.Path]++
 		t.pathsMu.Unlock()
 	}
+	if r.Method == http.MethodPost {
+		t.posts.Add(1)
+	}
 	resp, err := t.base.RoundTrip(r)
+	if err != nil && r.Method == http.MethodPost {
+		select {
+		case t.postFailed <- struct{}{}:
+		default:
+		}
+	}
 	if err == nil && strings.Contains(q, "wait=true") {
 		if resp.StatusCode == http.StatusBadRequest {
 			t.cleared.Add(1)

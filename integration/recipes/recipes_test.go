@@ -275,6 +275,24 @@ func TestQueue(t *testing.T) {
 	require.NoError(t, q.Enqueue(ctx, "late"))
 	require.Equal(t, "late", <-got)
 
+	// An enqueue and a dequeue claim whose answers are lost (the server
+	// applied them): the item is stored once and delivered once.
+	qk, qtr := newClient(t, c.ClientURLs())
+	aq := concurrency.NewQueue(qk, "/queue/jobs")
+	qtr.loseMatch.Store("POST /v2/keys/queue/jobs")
+	qtr.loseNext.Store(1)
+	require.NoError(t, aq.Enqueue(ctx, "ambiguous"))
+	require.Zero(t, qtr.loseNext.Load())
+	require.Len(t, children(t, kapi, "/queue/jobs"), 1)
+	qtr.loseMatch.Store("PUT /v2/keys/queue/jobs/")
+	qtr.loseNext.Store(1)
+	v, err := aq.Dequeue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "ambiguous", v)
+	require.Zero(t, qtr.loseNext.Load())
+	require.Empty(t, children(t, kapi, "/queue/jobs"))
+	qtr.loseMatch.Store("")
+
 	const items = 30
 	for i := 0; i < items; i++ {
 		require.NoError(t, q.Enqueue(ctx, strconv.Itoa(i)))
@@ -321,4 +339,84 @@ func TestQueue(t *testing.T) {
 // makes the blocking path the likely one.
 func waitWatchAny(t testing.TB, _ client.KeysAPI) {
 	time.Sleep(200 * time.Millisecond) // not a synchronisation: both orders must work
+}
+
+// TestBlockingCallsHonourContext: every blocking call returns ctx.Err()
+// when its context ends while it waits, and leaves no node behind.
+func TestBlockingCallsHonourContext(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	holder := newSession(t, kapi, 10*time.Second)
+	waiter := newSession(t, kapi, 10*time.Second)
+
+	m := concurrency.NewMutex(holder, "/ctx/mutex")
+	require.NoError(t, m.Lock(ctx))
+	e := concurrency.NewElection(holder, "/ctx/election")
+	require.NoError(t, e.Campaign(ctx, "x"))
+	sem := concurrency.NewSemaphore(holder, "/ctx/sem", 1)
+	require.NoError(t, sem.Acquire(ctx))
+	rw := concurrency.NewRWMutex(holder, "/ctx/rw")
+	require.NoError(t, rw.Lock(ctx))
+	b := concurrency.NewBarrier(kapi, "/ctx/barrier")
+	require.NoError(t, b.Hold(ctx))
+
+	calls := map[string]func(context.Context) error{
+		"Mutex.Lock": concurrency.NewMutex(waiter, "/ctx/mutex").Lock,
+		"Election.Campaign": func(ctx context.Context) error {
+			return concurrency.NewElection(waiter, "/ctx/election").Campaign(ctx, "y")
+		},
+		"Semaphore.Acquire": concurrency.NewSemaphore(waiter, "/ctx/sem", 1).Acquire,
+		"RWMutex.RLock":     concurrency.NewRWMutex(waiter, "/ctx/rw").RLock,
+		"RWMutex.Lock":      concurrency.NewRWMutex(waiter, "/ctx/rw").Lock,
+		"Barrier.Wait":      b.Wait,
+		"Queue.Dequeue": func(ctx context.Context) error {
+			_, err := concurrency.NewQueue(kapi, "/ctx/queue").Dequeue(ctx)
+			return err
+		},
+	}
+	for name, call := range calls {
+		cctx, ccancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		err := call(cctx)
+		ccancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, name)
+	}
+	for _, dir := range []string{"/ctx/mutex", "/ctx/election", "/ctx/sem", "/ctx/rw"} {
+		require.Len(t, children(t, kapi, dir), 1, "%s: a waiter's node was left behind", dir)
+	}
+	require.Empty(t, children(t, kapi, "/ctx/queue"))
+}
+
+// TestSemaphoreHolderKilled: two holder processes hold both permits of a
+// limit-2 semaphore; one is killed with -9; the waiter gets its permit
+// within TTL + 1s while the other holder still holds.
+func TestSemaphoreHolderKilled(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const ttl = 3
+	env := holderEnv(c, "/semkill/batch", "/semkill-res", ttl)
+	env[recipeEnv] = "semaphore"
+	p1 := startProc(t, "holder", env)
+	p1.expect(t, "GRANTED", 30*time.Second)
+	p2 := startProc(t, "holder", env)
+	g2 := p2.expect(t, "GRANTED", 30*time.Second)
+	sem := concurrency.NewSemaphore(newSession(t, kapi, 5*time.Second), "/semkill/batch", 2)
+	errc := make(chan error, 1)
+	go func() { errc <- sem.Acquire(ctx) }()
+	waitChildren(t, kapi, "/semkill/batch", 3)
+	at := time.Now()
+	require.NoError(t, p1.cmd.Process.Kill())
+	require.NoError(t, <-errc)
+	took := time.Since(at)
+	t.Logf("permit granted %v after a holder was killed (TTL %ds)", took, ttl)
+	require.LessOrEqual(t, took, ttl*time.Second+time.Second)
+	require.Greater(t, sem.Token(), atou(t, g2[1]))
+	live := children(t, kapi, "/semkill/batch")
+	require.Len(t, live, 2, "the other holder still holds")
+	require.NoError(t, sem.Release(ctx))
 }

@@ -125,3 +125,26 @@ func TestObserveAfter401(t *testing.T) {
 	require.GreaterOrEqual(t, otr.cleared.Load(), int64(1), "the observer's watch never got 401")
 	require.NoError(t, b.Resign(ctx))
 }
+
+// TestObserveQuietStretch: Observe's wait is capped (then the cluster is
+// probed with a quorum read and the watch resumes from its cursor); a
+// change after a stretch longer than the cap is still delivered, once.
+func TestObserveQuietStretch(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	k, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := concurrency.NewElection(newSession(t, k, 10*time.Second), "/quiet/svc")
+	require.NoError(t, a.Campaign(ctx, "a"))
+	la, err := a.Leader(ctx)
+	require.NoError(t, err)
+	obs := startObserver(t, concurrency.NewElection(newSession(t, k, 10*time.Second), "/quiet/svc"))
+	obs.waitFor(t, la, 20*time.Second)
+	time.Sleep(12 * time.Second) // longer than Observe's 10s cap: the quiet stretch is what is tested
+	require.NoError(t, a.Proclaim(ctx, "a2"))
+	la.Value = "a2"
+	seen := obs.waitFor(t, la, 20*time.Second)
+	require.Len(t, seen, 2)
+	require.NoError(t, a.Resign(ctx))
+}

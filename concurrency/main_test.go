@@ -1,0 +1,9 @@
+package concurrency
+
+import (
+	"testing"
+
+	"github.com/etcdv2/client/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
