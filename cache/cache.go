@@ -39,17 +39,21 @@
 //   - a server event (set, create, update, compareAndSwap, delete, expire,
 //     compareAndDelete) is reported once, as one Event with the event's
 //     index. A Delete of a directory removes everything below it; it is one
-//     Event, as it is one write on the server.
+//     Event, as it is one write on the server. A write that created the
+//     missing directories on its path (as a set of /a/b/c creates /a and
+//     /a/b) is preceded by a Put of each, with the same index.
 //   - after a listing (the first one, and every resync) the difference to
-//     the previous content is reported as Events with Resync set: a Put for
-//     each node that is new or differs (in value, type or indexes), in
-//     ModifiedIndex order, then a Delete for each topmost node that is gone,
-//     with the listing's index. Applying them to the previous content gives
-//     the listing's content.
+//     the previous content is reported as Events with Resync set and the
+//     listing's index: a Put for each node that is new or differs (in
+//     value, type or indexes), in ModifiedIndex order, then a Delete for
+//     each topmost node that is gone. Applying them to the previous
+//     content gives the listing's content. A node whose TTL was refreshed
+//     (invisible to watchers) differs by its ModifiedIndex, so it gets a
+//     Put too.
 //
-// So a program that applies the events it receives, in order, to an empty
-// map (removing a directory's subtree on its Delete) holds what the cache
-// holds.
+// So a program that subscribed before Run and applies the events it
+// receives, in order, to an empty map (removing a directory's subtree on
+// its Delete) holds what the cache holds.
 package cache
 
 import (
@@ -108,8 +112,9 @@ type Event struct {
 	// none.
 	PrevNode *client.Node
 	// Index is the store index of the change: the server event's index,
-	// a Resync Put's ModifiedIndex, or the listing's index for a Resync
-	// Delete.
+	// or for a Resync Event the listing's index (a Resync Put's node
+	// keeps its own ModifiedIndex). Events come in non-decreasing Index
+	// order, except after a cluster change, whose indexes start anew.
 	Index uint64
 	// Action is the server's action name ("set", "expire", ...), or
 	// "resync" for an Event computed from a listing.
@@ -123,11 +128,12 @@ type Event struct {
 type Option func(*options)
 
 type options struct {
-	depth   int
-	filter  func(*client.Node) bool
-	handler func(Event)
-	backoff time.Duration
-	maxPoll time.Duration
+	depth    int
+	filter   func(*client.Node) bool
+	handler  func(Event)
+	backoff  time.Duration
+	maxPoll  time.Duration
+	progress time.Duration
 }
 
 // WithDepth keeps only nodes at most depth levels below the prefix (1:
@@ -147,6 +153,23 @@ func WithFilter(keep func(*client.Node) bool) Option {
 // next change is applied. h must not block for long: while it runs the
 // cache does not watch. The default is no handler.
 func WithEventHandler(h func(Event)) Option { return func(o *options) { o.handler = h } }
+
+// DefaultProgressInterval is the interval of the progress check when
+// WithProgressInterval is not given.
+const DefaultProgressInterval = 10 * time.Second
+
+// WithProgressInterval sets how often, while the cache watches, it checks
+// that the member its reads reach keeps up with the cluster: a quorum read
+// and a plain read, each of a key that does not exist. A member that has
+// not reached the cluster's index of the check before is taken for cut
+// off from its peers (such a member keeps a watch open and reports
+// nothing), and the cache lists the prefix again with a quorum read. So a
+// stuck watch leaves the cache stale for about two intervals plus the time
+// a quorum read takes to move off that member (measured: 7 s with a 2 s
+// interval), when the plain read reaches the member the watch is on, as
+// with the client's default Sticky selection. Zero or less disables the
+// check; the default is DefaultProgressInterval.
+func WithProgressInterval(d time.Duration) Option { return func(o *options) { o.progress = d } }
 
 // WithMaxPollDuration bounds each watch poll (client.WatcherOptions
 // MaxPollDuration). Zero, the default, uses the client's default.
@@ -183,6 +206,7 @@ func New(kapi client.KeysAPI, prefix string, opts ...Option) *Cache {
 		subs:    make(map[*subscriber]struct{}),
 	}
 	c.opts.backoff = 100 * time.Millisecond
+	c.opts.progress = DefaultProgressInterval
 	for _, o := range opts {
 		o(&c.opts)
 	}
@@ -267,7 +291,7 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	var clusterID string
 	switch {
 	case err == nil:
-		listed = make(map[string]*client.Node)
+		listed = make(map[string]*client.Node, countNodes(resp.Node))
 		c.flatten(resp.Node, listed)
 		index, clusterID = resp.Index, resp.ClusterID
 	case client.IsKeyNotFound(err):
@@ -285,12 +309,27 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	w := c.kapi.Watcher(c.keyOrRoot(), &client.WatcherOptions{
 		AfterIndex: index, Recursive: true, MaxPollDuration: c.opts.maxPoll,
 	})
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.opts.progress > 0 {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.checkProgress(wctx, cancel)
+		}()
+		defer wg.Wait()
+		defer cancel(nil)
+	}
 	backoff := time.Duration(0)
 	for {
-		ev, err := w.Next(ctx)
+		ev, err := w.Next(wctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if context.Cause(wctx) == errStale {
+				return errResync
 			}
 			if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
 				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
@@ -298,8 +337,11 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 			}
 			// The watcher keeps its cursor: poll again after a pause.
 			backoff = nextBackoff(backoff, c.opts.backoff)
-			if err := sleep(ctx, backoff); err != nil {
-				return err
+			if err := sleep(wctx, backoff); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errResync
 			}
 			continue
 		}
@@ -311,6 +353,58 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	}
 }
 
+// errStale ends a watch whose member fell behind the cluster.
+var errStale = errors.New("cache: the watched member is behind the cluster")
+
+// checkProgress runs while a watch is open. Every progress interval it
+// reads the index of the member a plain read reaches (with the default
+// Sticky selection, the member the watch is on) and then the cluster's
+// index with a quorum read; when that member has not reached the quorum
+// index of the round before, it is stuck (cut off from its peers, it
+// answers reads and keeps the watch open but gets no new events), and the
+// watch is ended with errStale so that the cache lists again by quorum.
+func (c *Cache) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.opts.progress)
+	defer t.Stop()
+	var prevQuorum uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// The plain read first: it is compared with the quorum index of
+		// the round before, and a quorum read on a stuck member is slow.
+		l, err := c.storeIndex(ctx, false)
+		if err == nil && prevQuorum > 0 && l < prevQuorum {
+			cancel(errStale)
+			return
+		}
+		if q, err := c.storeIndex(ctx, true); err == nil {
+			prevQuorum = q
+		}
+	}
+}
+
+// storeIndex reads the store index with a read of a key that does not
+// exist (a hidden name below the prefix): cheap whatever the prefix
+// holds.
+func (c *Cache) storeIndex(ctx context.Context, quorum bool) (uint64, error) {
+	// Long enough for a quorum read to move on from a member that cannot
+	// reach its leader.
+	rctx, cancel := context.WithTimeout(ctx, max(c.opts.progress, 5*time.Second))
+	defer cancel()
+	resp, err := c.kapi.Get(rctx, c.prefix+"/_etcdv2-client-progress", &client.GetOptions{Quorum: quorum})
+	if err == nil {
+		return resp.Index, nil
+	}
+	var e client.Error
+	if errors.As(err, &e) && e.Code == client.ErrorCodeKeyNotFound && e.Index > 0 {
+		return e.Index, nil
+	}
+	return 0, err
+}
+
 // keyOrRoot is the key to read and watch: the prefix, or "/" for the root.
 func (c *Cache) keyOrRoot() string {
 	if c.prefix == "" {
@@ -319,31 +413,38 @@ func (c *Cache) keyOrRoot() string {
 	return c.prefix
 }
 
-// relSegments returns the path segments of key below the prefix, and
-// false when key is not strictly below it.
-func (c *Cache) relSegments(key string) ([]string, bool) {
-	if !strings.HasPrefix(key, c.prefix+"/") {
-		return nil, false
+// relInfo describes key relative to the prefix without allocating: ok is
+// false unless key is strictly below the prefix; depth counts its
+// segments below the prefix; hidden reports a segment starting with "_"
+// (or an empty one).
+func (c *Cache) relInfo(key string) (depth int, hidden, ok bool) {
+	if len(key) <= len(c.prefix)+1 || key[len(c.prefix)] != '/' || key[:len(c.prefix)] != c.prefix {
+		return 0, false, false
 	}
 	rel := key[len(c.prefix)+1:]
-	if rel == "" {
-		return nil, false
+	depth = 1
+	if rel[0] == '_' {
+		hidden = true
 	}
-	return strings.Split(rel, "/"), true
+	for i := 0; i < len(rel); i++ {
+		if rel[i] != '/' {
+			continue
+		}
+		depth++
+		if i+1 == len(rel) || rel[i+1] == '_' || rel[i+1] == '/' {
+			hidden = true
+		}
+	}
+	return depth, hidden, true
 }
 
 // keeps reports whether the node n belongs in the cache.
 func (c *Cache) keeps(n *client.Node) bool {
-	segs, ok := c.relSegments(n.Key)
-	if !ok {
+	depth, hidden, ok := c.relInfo(n.Key)
+	if !ok || hidden {
 		return false
 	}
-	for _, s := range segs {
-		if s == "" || s[0] == '_' {
-			return false
-		}
-	}
-	if c.opts.depth > 0 && len(segs) > c.opts.depth {
+	if c.opts.depth > 0 && depth > c.opts.depth {
 		return false
 	}
 	return c.opts.filter == nil || c.opts.filter(n)
@@ -356,43 +457,60 @@ func flat(n *client.Node) *client.Node {
 	return &cp
 }
 
-// flatten adds n's descendants that the cache keeps to out.
+// countNodes returns the number of n's descendants.
+func countNodes(n *client.Node) int {
+	if n == nil {
+		return 0
+	}
+	total := len(n.Nodes)
+	for _, ch := range n.Nodes {
+		total += countNodes(ch)
+	}
+	return total
+}
+
+// flatten moves n's descendants that the cache keeps to out, detaching
+// them from their parents (the listing is the cache's own).
 func (c *Cache) flatten(n *client.Node, out map[string]*client.Node) {
 	if n == nil {
 		return
 	}
 	for _, ch := range n.Nodes {
-		if _, ok := c.relSegments(ch.Key); !ok {
+		if _, hidden, ok := c.relInfo(ch.Key); !ok || hidden {
 			continue
-		}
-		if isHiddenName(ch.Key) {
-			continue
-		}
-		if c.keeps(ch) {
-			out[ch.Key] = flat(ch)
 		}
 		c.flatten(ch, out)
+		ch.Nodes = nil
+		if c.keeps(ch) {
+			out[ch.Key] = ch
+		}
 	}
-}
-
-func isHiddenName(key string) bool {
-	i := strings.LastIndexByte(key, '/')
-	return i+1 < len(key) && key[i+1] == '_'
+	n.Nodes = nil
 }
 
 // applyListing replaces the content with listed (at store index index)
 // and reports the difference.
 func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
+	// The difference is computed only for someone to report it to; a
+	// subscriber arriving meanwhile waits for the swap (subMu).
+	c.subMu.Lock()
+	listening := c.opts.handler != nil || len(c.subs) > 0
 	c.mu.Lock()
 	old := c.nodes
 	var puts, dels []Event
+	if !listening {
+		old = nil
+	}
 	for k, n := range listed {
+		if old == nil {
+			break
+		}
 		p, ok := old[k]
 		if ok && sameNode(p, n) {
 			listed[k] = p
 			continue
 		}
-		ev := Event{Type: Put, Node: n, Index: n.ModifiedIndex, Action: "resync", Resync: true}
+		ev := Event{Type: Put, Node: n, Index: index, Action: "resync", Resync: true}
 		if ok {
 			ev.PrevNode = p
 		}
@@ -416,10 +534,11 @@ func (c *Cache) applyListing(listed map[string]*client.Node, index uint64) {
 	// after a cluster change, when the old indexes mean nothing.
 	c.index = index
 	c.mu.Unlock()
+	c.subMu.Unlock()
 
 	sort.Slice(puts, func(i, j int) bool {
-		if puts[i].Index != puts[j].Index {
-			return puts[i].Index < puts[j].Index
+		if a, b := puts[i].Node.ModifiedIndex, puts[j].Node.ModifiedIndex; a != b {
+			return a < b
 		}
 		return puts[i].Node.Key < puts[j].Node.Key
 	})
@@ -480,14 +599,8 @@ func (c *Cache) applyEvent(r *client.Response) {
 func (c *Cache) remove(r *client.Response, key string, idx uint64) {
 	all := key == c.prefix || strings.HasPrefix(c.prefix, key+"/") || key == ""
 	if !all {
-		segs, ok := c.relSegments(key)
-		if !ok {
+		if _, hidden, ok := c.relInfo(key); !ok || hidden {
 			return
-		}
-		for _, s := range segs {
-			if s == "" || s[0] == '_' {
-				return
-			}
 		}
 	}
 	c.mu.Lock()
@@ -527,14 +640,9 @@ func (c *Cache) remove(r *client.Response, key string, idx uint64) {
 
 // put applies a set, create, update or compareAndSwap of key.
 func (c *Cache) put(r *client.Response, key string, idx uint64) {
-	segs, ok := c.relSegments(key)
-	if !ok {
+	depth, hidden, ok := c.relInfo(key)
+	if !ok || hidden {
 		return
-	}
-	for _, s := range segs {
-		if s == "" || s[0] == '_' {
-			return
-		}
 	}
 	n := flat(r.Node)
 	n.Key = key
@@ -548,8 +656,10 @@ func (c *Cache) put(r *client.Response, key string, idx uint64) {
 	// A write below the prefix creates the missing directories on its
 	// path, with the write's index.
 	var implied []*client.Node
-	for i := 1; i < len(segs); i++ {
-		dk := c.prefix + "/" + strings.Join(segs[:i], "/")
+	for i, d := len(c.prefix)+1, 1; d < depth; d++ {
+		i += strings.IndexByte(key[i:], '/')
+		dk := key[:i]
+		i++
 		if _, ok := c.nodes[dk]; ok {
 			continue
 		}
@@ -683,17 +793,24 @@ func (c *Cache) Index() uint64 {
 // (Event{}, ctx.Err()) and ends when ctx ends, and (Event{}, ErrStopped)
 // once Run has returned and the Events applied before are delivered.
 // Events are queued for a slow consumer without limit, so the cache never
-// waits for it.
+// waits for it. The queueing ends when the iteration ends or ctx ends;
+// range over the iterator once.
 func (c *Cache) Events(ctx context.Context) iter.Seq2[Event, error] {
 	s := &subscriber{wake: make(chan struct{}, 1)}
 	c.subMu.Lock()
 	c.subs[s] = struct{}{}
 	c.subMu.Unlock()
+	unsubscribe := func() {
+		c.subMu.Lock()
+		delete(c.subs, s)
+		c.subMu.Unlock()
+	}
+	// An iterator that is never ranged over stops queueing when ctx ends.
+	stop := context.AfterFunc(ctx, unsubscribe)
 	return func(yield func(Event, error) bool) {
 		defer func() {
-			c.subMu.Lock()
-			delete(c.subs, s)
-			c.subMu.Unlock()
+			stop()
+			unsubscribe()
 		}()
 		for {
 			for {

@@ -9,7 +9,7 @@
 // Each instance is one file key, <root>/<service>/<id>, whose value is the
 // instance as JSON (address, tags, meta, status, output and a random token
 // of the registration that wrote it) and whose TTL is the registration's.
-// The registering process refreshes the TTL every third of it with a
+// The registering process refreshes the TTL about every third of it with a
 // conditional refresh (SetOptions.Refresh with PrevValue), which wakes no
 // watcher; a status or output change rewrites the value (PrevValue again),
 // which does. An instance whose process dies disappears when the TTL runs
@@ -37,6 +37,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -111,9 +113,12 @@ type Instance struct {
 	// Output is the text of the last SetStatus. Ignored by Register.
 	Output string `json:"output,omitempty"`
 	// CreateIndex and ModifyIndex are the etcd indexes of the instance's
-	// key, filled in by Instances and Watch. ModifyIndex also moves on
-	// TTL refreshes.
+	// key, filled in by Instances and Watch. A TTL refresh moves the
+	// key's modifiedIndex without telling watchers, so Instances shows
+	// the latest ModifyIndex and Watch that of the last write a watcher
+	// saw (the registration or the last status change).
 	CreateIndex uint64 `json:"-"`
+	// ModifyIndex: see CreateIndex.
 	ModifyIndex uint64 `json:"-"`
 }
 
@@ -196,7 +201,7 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Register writes inst with a TTL and keeps refreshing it until ctx of
+// Register writes inst with a TTL and keeps refreshing it until
 // Deregister, the loss of the instance or the local deadline. It fails
 // with an *ExistsError (errors.Is ErrExists) when another registration's
 // instance has the same service and ID, unless WithReplace is given.
@@ -228,6 +233,7 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 	if o.margin >= o.ttl {
 		return nil, fmt.Errorf("%w: margin %v is not below the TTL %v", ErrInvalid, o.margin, o.ttl)
 	}
+	inst.Tags, inst.Meta = slices.Clone(inst.Tags), maps.Clone(inst.Meta)
 	inst.Status = o.status
 	inst.Output = ""
 	inst.CreateIndex, inst.ModifyIndex = 0, 0
@@ -252,6 +258,7 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 		checkAt:  time.Now().Add(o.checkTTL),
 		stopped:  make(chan struct{}),
 	}
+	reg.loopCtx, reg.cancelLoop = context.WithCancel(context.Background())
 	go reg.loop()
 	return reg, nil
 }
@@ -320,6 +327,10 @@ type Registration struct {
 	// only: the instance may still be on the server.
 	mayExist bool
 
+	// loopCtx is the parent of the loop's writes; Deregister cancels it.
+	loopCtx    context.Context
+	cancelLoop context.CancelFunc
+
 	done    chan struct{}
 	kick    chan struct{} // SetStatus changed what the loop waits for
 	stop    chan struct{}
@@ -335,7 +346,7 @@ func (g *Registration) Instance() Instance {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	inst := g.env.Instance
-	inst.Tags = slices.Clone(inst.Tags)
+	inst.Tags, inst.Meta = slices.Clone(inst.Tags), maps.Clone(inst.Meta)
 	return inst
 }
 
@@ -391,9 +402,12 @@ func (g *Registration) expiredLocked() bool {
 // deadline and runs the check timer.
 func (g *Registration) loop() {
 	defer close(g.stopped)
-	period := g.opts.ttl / 3
+	defer g.cancelLoop()
+	// Every third of the TTL, less up to a tenth of it at random, so that
+	// registrations made together do not refresh together.
+	period := func() time.Duration { return g.opts.ttl/3 - mrand.N(g.opts.ttl/10+1) }
 	retry := max(g.opts.ttl/10, 200*time.Millisecond)
-	next := time.Now().Add(period)
+	next := time.Now().Add(period())
 	for {
 		g.mu.Lock()
 		if g.expiredLocked() {
@@ -438,7 +452,7 @@ func (g *Registration) loop() {
 		if err != nil {
 			next = time.Now().Add(retry)
 		} else {
-			next = time.Now().Add(period)
+			next = time.Now().Add(period())
 		}
 	}
 }
@@ -458,7 +472,7 @@ func (g *Registration) writeTimeout() time.Duration {
 // refreshLocked refreshes the TTL without changing the value (g.mu held).
 func (g *Registration) refreshLocked() error {
 	sent := time.Now()
-	ctx, cancel := context.WithDeadline(context.Background(), earliest(sent.Add(g.writeTimeout()), g.deadline))
+	ctx, cancel := context.WithDeadline(g.loopCtx, earliest(sent.Add(g.writeTimeout()), g.deadline))
 	defer cancel()
 	resp, err := g.r.kapi.Set(ctx, g.key, "", &client.SetOptions{
 		Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
@@ -530,7 +544,7 @@ func (g *Registration) SetStatus(ctx context.Context, status Status, output stri
 
 // writeLocked rewrites the value with a new status from the loop.
 func (g *Registration) writeLocked(status Status, output string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), g.writeTimeout())
+	ctx, cancel := context.WithTimeout(g.loopCtx, g.writeTimeout())
 	defer cancel()
 	return g.writeCtxLocked(ctx, status, output)
 }
@@ -573,26 +587,41 @@ func (g *Registration) writeCtxLocked(ctx context.Context, status Status, output
 }
 
 // Deregister stops refreshing and deletes the instance if it is still
-// this registration's (a conditional delete: never another's). It
-// returns nil when the instance is gone, also when it was already gone.
-// Afterwards Done is closed and Err matches ErrLost.
+// this registration's (a delete conditional on the value: never
+// another's). A delete whose outcome is unknown, or that failed, is sent
+// again (it cannot remove anything else) until ctx ends. It returns nil
+// when the instance is gone, also when it was already gone, and ctx.Err()
+// if ctx ended first (the instance then expires by its TTL, since it is no
+// longer refreshed). Afterwards Done is closed and Err matches ErrLost.
 func (g *Registration) Deregister(ctx context.Context) error {
-	g.once.Do(func() { close(g.stop) })
+	g.once.Do(func() {
+		close(g.stop)
+		g.cancelLoop() // a refresh in flight ends at once
+	})
 	<-g.stopped
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.err != nil && !g.mayExist {
 		return nil // deleted, expired or replaced: nothing of ours to delete
 	}
-	_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
-	if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
-		g.lose("deregistered")
-		return nil
+	backoff := 50 * time.Millisecond
+	for {
+		_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
+		if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
+			g.lose("deregistered")
+			g.mayExist = false
+			return nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			g.lose("deregistered, but the delete did not complete; the instance expires by its TTL")
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
 
 // Filter selects instances in Instances and Watch.

@@ -204,6 +204,16 @@ func TestEventsExpireAndErrors(t *testing.T) {
 	_, err = ev.Fire(ctx, "x", nil, events.WithTTL(time.Millisecond))
 	require.ErrorIs(t, err, events.ErrInvalid)
 
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	_, err = ev.Fire(cctx, "x", nil)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = ev.List(cctx, "x")
+	require.ErrorIs(t, err, context.Canceled)
+	for _, err := range ev.Watch(cctx, "x") {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+
 	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	n := 0

@@ -324,6 +324,37 @@ func TestRegistry(t *testing.T) {
 		require.Equal(t, "TTL expired", ins[0].Output)
 	})
 
+	t.Run("ContextEnds", func(t *testing.T) {
+		live, err := r.Register(context.Background(), registry.Instance{Service: "ctx", ID: "c-1"}, registry.WithTTL(ttl))
+		require.NoError(t, err)
+		cctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err = r.Register(cctx, registry.Instance{Service: "ctx", ID: "c-2"})
+		require.ErrorIs(t, err, context.Canceled)
+		_, _, err = r.Instances(cctx, "ctx")
+		require.ErrorIs(t, err, context.Canceled)
+		_, err = r.Services(cctx)
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, live.SetStatus(cctx, registry.Warning, "x"), context.Canceled)
+		n := 0
+		for _, err := range r.Watch(cctx, "ctx") {
+			require.ErrorIs(t, err, context.Canceled)
+			n++
+		}
+		require.Equal(t, 1, n)
+		// A Watch whose context ends while it waits for a change.
+		wctx, wcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer wcancel()
+		var last error
+		for _, err := range r.Watch(wctx, "ctx") {
+			last = err
+		}
+		require.ErrorIs(t, last, context.DeadlineExceeded)
+		require.ErrorIs(t, live.Deregister(cctx), context.Canceled)
+		require.ErrorIs(t, live.Err(), registry.ErrLost)
+		waitGone(t, r, "ctx", "c-1", ttl+2*time.Second)
+	})
+
 	t.Run("Invalid", func(t *testing.T) {
 		ctx := context.Background()
 		_, err := r.Register(ctx, registry.Instance{Service: "a/b", ID: "x"})

@@ -1,0 +1,84 @@
+package discovery_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/cache"
+	"github.com/etcdv2/client/integration/testbed"
+)
+
+// preferring returns a client whose every request goes to url first,
+// to the others only when it fails.
+func preferring(t *testing.T, urls []string, url string) client.KeysAPI {
+	t.Helper()
+	c, err := client.New(client.Config{Endpoints: urls, Selector: client.SelectorFunc(
+		func(_ client.RequestInfo, cands []client.Endpoint) int {
+			for i, e := range cands {
+				if e.URL == url {
+					return i
+				}
+			}
+			return 0
+		})})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return client.NewKeysAPI(c)
+}
+
+// runCache runs c until the test ends.
+func runCache(t *testing.T, c *cache.Cache) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.ErrorIs(t, <-done, context.Canceled) })
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	defer scancel()
+	require.NoError(t, c.WaitSynced(sctx))
+}
+
+// TestCacheLeavesIsolatedMember cuts the member a cache watches on off
+// from its peers: it still answers plain reads (stale) and keeps the
+// watch open, but gets no new writes. The cache's progress check must
+// notice and list again by quorum, within about two intervals. A control
+// cache without the check, on the same member, shows that the watch alone
+// stays stale.
+func TestCacheLeavesIsolatedMember(t *testing.T) {
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	ms := c.Members()
+	urls := []string{ms[0].URL(), ms[1].URL(), ms[2].URL()}
+	writer := newKAPI(t, []string{ms[1].URL(), ms[2].URL()})
+	cc := cache.New(preferring(t, urls, ms[0].URL()), "/iso", cache.WithProgressInterval(2*time.Second))
+	control := cache.New(preferring(t, urls, ms[0].URL()), "/iso", cache.WithProgressInterval(-1))
+	runCache(t, cc)
+	runCache(t, control)
+	ctx := context.Background()
+	_, err := writer.Set(ctx, "/iso/a", "1", nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, ok1 := cc.Get("/iso/a")
+		_, ok2 := control.Get("/iso/a")
+		return ok1 && ok2
+	}, 5*time.Second, 10*time.Millisecond)
+
+	ms[0].Isolate(t)
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		_, err = writer.Set(ctx, "/iso/b", string(rune('a'+i)), nil)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		n, ok := cc.Get("/iso/b")
+		return ok && n.Value == "t"
+	}, 15*time.Second, 20*time.Millisecond, "the cache stayed on the isolated member")
+	t.Logf("caught up %v after the isolation", time.Since(start).Round(time.Millisecond))
+	want, _ := snapshot(t, writer, "/iso")
+	require.Equal(t, want, cacheContent(cc))
+	_, ok := control.Get("/iso/b")
+	require.False(t, ok, "the control cache caught up without the check: the test did not isolate its watch")
+}
