@@ -185,7 +185,7 @@ func TestExportImportLarge(t *testing.T) {
 		env  []string
 	}{{"etcdctl", etcdctlBinary(t), []string{"ETCDCTL_API=2"}}, {"etcdv2ctl", bin, nil}} {
 		start := time.Now()
-		ls := exec.CommandContext(ctx, tool.bin, ep, "--total-timeout", "300s", "ls", "--recursive", "--sort", "/big")
+		ls := exec.CommandContext(ctx, tool.bin, ep, "--timeout", "120s", "--total-timeout", "300s", "ls", "--recursive", "--sort", "/big")
 		ls.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tool.env...)
 		out, err := ls.StdoutPipe()
 		require.NoError(t, err)
