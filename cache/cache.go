@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/internal/progress"
 )
 
 // ErrStopped is returned by WaitSynced and yielded by Events after Run has
@@ -316,7 +317,9 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.checkProgress(wctx, cancel)
+			if progress.Watch(wctx, c.kapi, c.prefix+"/_etcdv2-client-progress", c.opts.progress) == progress.ErrStale {
+				cancel(progress.ErrStale)
+			}
 		}()
 		defer wg.Wait()
 		defer cancel(nil)
@@ -328,7 +331,7 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if context.Cause(wctx) == errStale {
+			if context.Cause(wctx) == progress.ErrStale {
 				return errResync
 			}
 			if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
@@ -351,58 +354,6 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 		}
 		c.applyEvent(ev)
 	}
-}
-
-// errStale ends a watch whose member fell behind the cluster.
-var errStale = errors.New("cache: the watched member is behind the cluster")
-
-// checkProgress runs while a watch is open. Every progress interval it
-// reads the index of the member a plain read reaches (with the default
-// Sticky selection, the member the watch is on) and then the cluster's
-// index with a quorum read; when that member has not reached the quorum
-// index of the round before, it is stuck (cut off from its peers, it
-// answers reads and keeps the watch open but gets no new events), and the
-// watch is ended with errStale so that the cache lists again by quorum.
-func (c *Cache) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(c.opts.progress)
-	defer t.Stop()
-	var prevQuorum uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// The plain read first: it is compared with the quorum index of
-		// the round before, and a quorum read on a stuck member is slow.
-		l, err := c.storeIndex(ctx, false)
-		if err == nil && prevQuorum > 0 && l < prevQuorum {
-			cancel(errStale)
-			return
-		}
-		if q, err := c.storeIndex(ctx, true); err == nil {
-			prevQuorum = q
-		}
-	}
-}
-
-// storeIndex reads the store index with a read of a key that does not
-// exist (a hidden name below the prefix): cheap whatever the prefix
-// holds.
-func (c *Cache) storeIndex(ctx context.Context, quorum bool) (uint64, error) {
-	// Long enough for a quorum read to move on from a member that cannot
-	// reach its leader.
-	rctx, cancel := context.WithTimeout(ctx, max(c.opts.progress, 5*time.Second))
-	defer cancel()
-	resp, err := c.kapi.Get(rctx, c.prefix+"/_etcdv2-client-progress", &client.GetOptions{Quorum: quorum})
-	if err == nil {
-		return resp.Index, nil
-	}
-	var e client.Error
-	if errors.As(err, &e) && e.Code == client.ErrorCodeKeyNotFound && e.Index > 0 {
-		return e.Index, nil
-	}
-	return 0, err
 }
 
 // keyOrRoot is the key to read and watch: the prefix, or "/" for the root.

@@ -28,9 +28,11 @@ import (
 	"iter"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/internal/progress"
 )
 
 // DefaultTTL is the retention of an event when WithTTL is not given.
@@ -168,9 +170,11 @@ func (e *Events) List(ctx context.Context, name string) ([]Event, error) {
 // Watch returns an iterator over every event of name fired after Watch
 // was called, each once, in firing order. Watch reads the events once (a
 // quorum read) to fix that point; the iteration then watches from it. When
-// the watch falls out of the server's history window or the cluster ID
-// changes, it lists the events again and yields the ones it has not
-// yielded, in order, before watching on. Transient errors are retried.
+// the watch falls out of the server's history window, the cluster ID
+// changes or the member behind the watch stops following the cluster (a
+// check every 10 s, as cache.WithProgressInterval describes), it lists
+// the events again and yields the ones it has not yielded, in order,
+// before watching on. Transient errors are retried.
 // It yields (Event{}, ctx.Err()) and ends when ctx ends; an error of the
 // first read (or an invalid name) is yielded once and ends it.
 func (e *Events) Watch(ctx context.Context, name string) iter.Seq2[Event, error] {
@@ -192,45 +196,13 @@ func (e *Events) Watch(ctx context.Context, name string) iter.Seq2[Event, error]
 		after := start
 		backoff := time.Duration(0)
 		for {
-			w := e.kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: after, Recursive: true})
-			resync := false
-			for !resync {
-				r, err := w.Next(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						yield(Event{}, ctx.Err())
-						return
-					}
-					if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
-						errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
-						resync = true
-						break
-					}
-					backoff = nextBackoff(backoff)
-					if !sleep(ctx, backoff) {
-						yield(Event{}, ctx.Err())
-						return
-					}
-					continue
-				}
-				backoff = 0
-				if clusterID != "" && r.ClusterID != "" && r.ClusterID != clusterID {
-					resync = true
-					break
-				}
-				if r.Action != "create" || r.Node == nil || r.Node.CreatedIndex <= last {
-					continue
-				}
-				ev, ok := decode(name, r.Node)
-				if !ok {
-					continue
-				}
-				last = ev.Index
-				if !yield(ev, nil) {
-					return
-				}
+			switch e.watchRound(ctx, dir, name, after, &last, &clusterID, &backoff, yield) {
+			case roundEnd:
+				return
+			case roundResync:
 			}
-			// Out of the window: list, yield what was missed, watch on.
+			// Out of the window, or a stuck member: list, yield what was
+			// missed, watch on.
 			for {
 				evs, idx, cid, err := e.list(ctx, name)
 				if err != nil {
@@ -266,6 +238,74 @@ func (e *Events) Watch(ctx context.Context, name string) iter.Seq2[Event, error]
 				after = idx
 				break
 			}
+		}
+	}
+}
+
+// Results of a watch round.
+const (
+	roundEnd    = iota // the iteration is over
+	roundResync        // list again, then watch on
+)
+
+// progressInterval is how often a watch checks that its member follows
+// the cluster (see internal/progress).
+const progressInterval = 10 * time.Second
+
+// watchRound watches dir from after, yielding new events, until the
+// iteration ends (roundEnd) or the events must be listed again
+// (roundResync: the watch fell out of the history window, the cluster
+// changed, or the member behind the watch stopped following the cluster).
+func (e *Events) watchRound(ctx context.Context, dir, name string, after uint64, last *uint64, clusterID *string,
+	backoff *time.Duration, yield func(Event, error) bool) int {
+	wctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if progress.Watch(wctx, e.kapi, dir+"/_etcdv2-client-progress", progressInterval) == progress.ErrStale {
+			cancel(progress.ErrStale)
+		}
+	}()
+	defer wg.Wait()
+	defer cancel(nil)
+	w := e.kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: after, Recursive: true})
+	for {
+		r, err := w.Next(wctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				yield(Event{}, ctx.Err())
+				return roundEnd
+			}
+			if context.Cause(wctx) == progress.ErrStale ||
+				errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
+				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
+				return roundResync
+			}
+			*backoff = nextBackoff(*backoff)
+			if !sleep(wctx, *backoff) {
+				if ctx.Err() != nil {
+					yield(Event{}, ctx.Err())
+					return roundEnd
+				}
+				return roundResync
+			}
+			continue
+		}
+		*backoff = 0
+		if *clusterID != "" && r.ClusterID != "" && r.ClusterID != *clusterID {
+			return roundResync
+		}
+		if r.Action != "create" || r.Node == nil || r.Node.CreatedIndex <= *last {
+			continue
+		}
+		ev, ok := decode(name, r.Node)
+		if !ok {
+			continue
+		}
+		*last = ev.Index
+		if !yield(ev, nil) {
+			return roundEnd
 		}
 	}
 }

@@ -68,6 +68,7 @@ func TestCacheLeavesIsolatedMember(t *testing.T) {
 
 	ms[0].Isolate(t)
 	start := time.Now()
+	waitQuorum(t, writer)
 	for i := 0; i < 20; i++ {
 		_, err = writer.Set(ctx, "/iso/b", string(rune('a'+i)), nil)
 		require.NoError(t, err)
@@ -81,4 +82,16 @@ func TestCacheLeavesIsolatedMember(t *testing.T) {
 	require.Equal(t, want, cacheContent(cc))
 	_, ok := control.Get("/iso/b")
 	require.False(t, ok, "the control cache caught up without the check: the test did not isolate its watch")
+}
+
+// waitQuorum waits until kapi completes a quorum read: after a member is
+// isolated, the rest may first have to elect a leader.
+func waitQuorum(t *testing.T, kapi client.KeysAPI) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := kapi.Get(ctx, "/", &client.GetOptions{Quorum: true})
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "no quorum among the other members")
 }

@@ -223,3 +223,35 @@ func TestEventsExpireAndErrors(t *testing.T) {
 	}
 	require.Equal(t, 1, n)
 }
+
+// TestEventsWatchLeavesIsolatedMember cuts the member an events watch is
+// on off from its peers; the watch's progress check (every 10 s) must
+// notice, and the events fired meanwhile arrive, once, in order.
+func TestEventsWatchLeavesIsolatedMember(t *testing.T) {
+	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	ms := c.Members()
+	urls := []string{ms[0].URL(), ms[1].URL(), ms[2].URL()}
+	ev := events.New(newKAPI(t, []string{ms[1].URL(), ms[2].URL()}), "/events")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := watchEvents(t, events.New(preferring(t, urls, ms[0].URL()), "/events"), ctx, "iso")
+	var fired []string
+	id, err := ev.Fire(ctx, "iso", []byte("before"))
+	require.NoError(t, err)
+	fired = append(fired, id)
+	require.Eventually(t, func() bool { return len(w.ids()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	ms[0].Isolate(t)
+	start := time.Now()
+	waitQuorum(t, newKAPI(t, []string{ms[1].URL(), ms[2].URL()}))
+	for i := 0; i < 5; i++ {
+		id, err := ev.Fire(ctx, "iso", []byte(fmt.Sprint(i)))
+		require.NoError(t, err)
+		fired = append(fired, id)
+	}
+	require.Eventually(t, func() bool { return len(w.ids()) == len(fired) }, 40*time.Second, 50*time.Millisecond,
+		"the watch stayed on the isolated member")
+	t.Logf("caught up %v after the isolation", time.Since(start).Round(time.Millisecond))
+	cancel()
+	w.wg.Wait()
+	require.Equal(t, fired, w.ids())
+}
