@@ -123,8 +123,24 @@ func TestWatchForeverKill(t *testing.T) {
 	write := func(k int) {
 		for i := 0; i < k; i++ {
 			v := strconv.Itoa(n)
-			_, err := kapi.Set(ctx, fmt.Sprintf("/w/k%d", n%7), v, nil)
-			require.NoError(t, err)
+			key := fmt.Sprintf("/w/k%d", n%7)
+			// A Set whose answer was lost (the leader killed under it)
+			// is not resent by the client: read it back, and set again
+			// only if it did not apply (values are unique).
+			for try := 0; ; try++ {
+				_, err := kapi.Set(ctx, key, v, nil)
+				if err == nil {
+					break
+				}
+				require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+				require.Less(t, try, 10, "set %s: %v", key, err)
+				_, lerr := c.Leader(ctx)
+				require.NoError(t, lerr)
+				r, gerr := kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
+				if gerr == nil && r.Node.Value == v {
+					break
+				}
+			}
 			want = append(want, fmt.Sprintf("[set] /w/k%d", n%7), v)
 			n++
 		}
