@@ -86,6 +86,10 @@ func originalOneShot(r *request) bool {
 // originalEntry is the entry the original client recorded for the failure
 // of ee.
 func originalEntry(ee *EndpointError) error {
+	var tle *TLSError
+	if errors.As(ee.Err, &tle) && tle.transportErr != nil {
+		return tle.transportErr
+	}
 	var te *AttemptTimeoutError
 	if errors.As(ee.Err, &te) {
 		return &entryError{text: "client: endpoint " + ee.Endpoint + " exceeded header timeout", err: ee.Err}

@@ -118,12 +118,17 @@ type TLSError struct {
 	Alert tls.AlertError
 	// Err is the underlying error.
 	Err error
+
+	// transportErr is the error the transport returned, as the original
+	// client recorded it in ClusterError.Errors; nil when there was none
+	// (an answer that shows the scheme is wrong).
+	transportErr error
 }
 
 // Error names the endpoint and says what is wrong, the cause, and the fix.
-// It is also the entry of ClusterError.Errors for the endpoint, so the
-// text of the ClusterError (which keeps the original client's shape) says
-// it too; the original client's entry was the cause alone.
+// ClusterError.Errors holds the transport's error, as the original client
+// did, so that the ClusterError's text is the original's; the TLSError is
+// among its Attempts (errors.As, AttemptsDetail).
 func (e *TLSError) Error() string {
 	return fmt.Sprintf("TLS: %s: %s (%v); fix: %s", e.Endpoint, e.Problem, e.Err, e.Problem.fix())
 }
@@ -177,7 +182,7 @@ func explainTLSError(endpoint string, err error, sentCert bool) *TLSError {
 		ci  x509.CertificateInvalidError
 		cv  *tls.CertificateVerificationError
 		rh  tls.RecordHeaderError
-		out = &TLSError{Endpoint: endpoint, Err: err}
+		out = &TLSError{Endpoint: endpoint, Err: err, transportErr: err}
 	)
 	switch {
 	case errors.As(err, &ua):
@@ -309,7 +314,7 @@ func probeScheme(req *http.Request, err error) *TLSError {
 		})
 		herr := tc.HandshakeContext(ctx)
 		if herr == nil || remoteAlert(herr) != 0 {
-			return &TLSError{Endpoint: endpointOf(req), Problem: TLSPlainHTTPToTLSPort,
+			return &TLSError{Endpoint: endpointOf(req), Problem: TLSPlainHTTPToTLSPort, transportErr: err,
 				Err: fmt.Errorf("%w (the member closed the connection; its port answers a TLS handshake)", err)}
 		}
 	case "https":
@@ -318,7 +323,7 @@ func probeScheme(req *http.Request, err error) *TLSError {
 		}
 		b := make([]byte, 5)
 		if _, rerr := io.ReadFull(conn, b); rerr == nil && string(b) == "HTTP/" {
-			return &TLSError{Endpoint: endpointOf(req), Problem: TLSToPlainPort,
+			return &TLSError{Endpoint: endpointOf(req), Problem: TLSToPlainPort, transportErr: err,
 				Err: fmt.Errorf("%w (the member closed the connection during the TLS handshake; its port answers plain http)", err)}
 		}
 	}

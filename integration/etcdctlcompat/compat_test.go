@@ -152,13 +152,17 @@ type result struct {
 
 // TestEtcdctlSameAsOfficial: etcdctl built against this library gives the
 // same stdout, stderr and exit code as etcdctl built against the official
-// client, step by step. A smoke subset runs by default (about 10 s once
-// both are built), the whole script with ETCDV2_FAULTS=1.
+// client, step by step, on plain clusters (script) and on clusters serving
+// https with client-certificate authentication (tlsScript). A smoke subset
+// runs by default (about 20 s once both are built), the whole scripts with
+// ETCDV2_FAULTS=1.
 func TestEtcdctlSameAsOfficial(t *testing.T) {
-	t.Parallel()
-	all := os.Getenv("ETCDV2_FAULTS") == "1"
 	official, ours := buildEtcdctls(t)
+	t.Run("plain", func(t *testing.T) { comparePlain(t, official, ours) })
+	t.Run("tls", func(t *testing.T) { compareTLS(t, official, ours) })
+}
 
+func comparePlain(t *testing.T, official, ours string) {
 	notEtcd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "<html>not etcd</html>\n")
@@ -175,31 +179,93 @@ func TestEtcdctlSameAsOfficial(t *testing.T) {
 	defer close(release)
 	down, down2 := closedPort(t), closedPort(t)
 
-	type side struct {
-		bin string
-		cl  *testbed.Cluster
-	}
 	sides := [2]side{{bin: official}, {bin: ours}}
 	for i := range sides {
-		sides[i].cl = testbed.NewCluster(t, testbed.Options{Size: 1})
+		sides[i].cl = testbed.NewCluster(t, testbed.Options{Size: 1, Plain: true})
+		sides[i].vars = []string{"{down}", down, "{down2}", down2, "{notetcd}", notEtcd.URL, "{hang}", hang.URL}
 	}
+	// Both clients try endpoints in a random order: the two closed ports
+	// are told apart by no one.
+	var extra []string
+	for _, d := range []string{down, down2} {
+		extra = append(extra, strings.TrimPrefix(d, "http://"), "<down>")
+	}
+	compareScript(t, script, sides, extra)
+}
+
+// tlsScript is run by both binaries on clusters serving https with
+// client-certificate authentication. Steps name {cert}, {key} and {ca},
+// the client's files, {otherca}, a CA the members' certificates are not
+// from, and {plain}, the cluster's client URLs with http:// in place of
+// https://.
+var tlsScript = []step{
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "set", "/t", "1"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "get", "/t"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "-o", "extended", "get", "/t"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "ls", "--recursive", "/"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "member", "list"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "cluster-health"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "user", "list"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "get", "/missing"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "rm", "/t"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "mk", "--in-order", "/q", "j1"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "mkdir", "/d"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "rmdir", "/d"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "--no-sync", "get", "/q"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{otherca}", "get", "/t"),
+	smoke("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{otherca}", "--no-sync", "set", "/t", "2"),
+	smoke("--ca-file", "{ca}", "get", "/t"),
+	ctl("--ca-file", "{ca}", "--no-sync", "set", "/t", "2"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "get", "/t"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{otherca}", "member", "list"),
+	ctl("--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{otherca}", "cluster-health"),
+	ctl("--endpoints", "{plain}", "--cert-file", "{cert}", "--key-file", "{key}", "--ca-file", "{ca}", "get", "/t"),
+}
+
+// compareTLS runs tlsScript on clusters serving https with
+// client-certificate authentication.
+func compareTLS(t *testing.T, official, ours string) {
+	other := testbed.NewCA(t, "untrusted CA")
+	sides := [2]side{{bin: official}, {bin: ours}}
+	for i := range sides {
+		sides[i].cl = testbed.NewCluster(t, testbed.Options{Size: 1, ClientTLS: &testbed.TLSOptions{ClientCertAuth: true}})
+		ti := sides[i].cl.ClientTLS()
+		plain := strings.ReplaceAll(strings.Join(sides[i].cl.ClientURLs(), ","), "https://", "http://")
+		sides[i].vars = []string{"{cert}", ti.Client.CertFile, "{key}", ti.Client.KeyFile, "{ca}", ti.CA.CertFile,
+			"{otherca}", other.CertFile, "{plain}", plain}
+	}
+	compareScript(t, tlsScript, sides, nil)
+}
+
+// side is one binary and the cluster it runs on; vars are the step
+// placeholders (besides {eps} and {peer}) and their values.
+type side struct {
+	bin  string
+	cl   *testbed.Cluster
+	vars []string
+}
+
+// compareScript runs steps with both sides' binaries, each on its own
+// cluster, and reports every step whose stdout, stderr or exit code
+// differ (after naming the clusters' URLs and IDs alike and applying the
+// extra replacement pairs). Steps not marked smoke run only with
+// ETCDV2_FAULTS=1.
+func compareScript(t *testing.T, steps []step, sides [2]side, extra []string) {
+	t.Helper()
+	all := os.Getenv("ETCDV2_FAULTS") == "1"
 	var pairs []string
 	for i, s := range sides {
 		for _, m := range s.cl.Members() {
 			pairs = append(pairs, m.URL(), fmt.Sprintf("<client%d>", i), m.PeerURL(), fmt.Sprintf("<peer%d>", i), m.ID(), fmt.Sprintf("<id%d>", i))
 		}
 	}
-	// Both clients try endpoints in a random order: the two closed ports
-	// are told apart by no one.
-	for _, d := range []string{down, down2} {
-		pairs = append(pairs, strings.TrimPrefix(d, "http://"), "<down>")
-	}
+	pairs = append(pairs, extra...)
 	norm := strings.NewReplacer(pairs...)
 	// The two clusters differ only in these names.
 	same := strings.NewReplacer("<client1>", "<client0>", "<peer1>", "<peer0>", "<id1>", "<id0>")
 
 	ran, differ, known := 0, 0, 0
-	for n, st := range script {
+	for n, st := range steps {
 		if !st.smoke && !all {
 			continue
 		}
@@ -207,8 +273,7 @@ func TestEtcdctlSameAsOfficial(t *testing.T) {
 		var res [2]result
 		start := time.Now()
 		for i, s := range sides {
-			repl := strings.NewReplacer("{eps}", strings.Join(s.cl.ClientURLs(), ","), "{peer}", s.cl.Members()[0].PeerURL(),
-				"{down}", down, "{down2}", down2, "{notetcd}", notEtcd.URL, "{hang}", hang.URL)
+			repl := strings.NewReplacer(append([]string{"{eps}", strings.Join(s.cl.ClientURLs(), ","), "{peer}", s.cl.Members()[0].PeerURL()}, s.vars...)...)
 			var args []string
 			if !hasEndpoints(st.args) {
 				args = append(args, "--endpoints", "{eps}")

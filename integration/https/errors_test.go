@@ -39,8 +39,13 @@ func checkTLSFailure(t *testing.T, c client.Client, ct *counted, endpoints []str
 		require.ErrorAs(t, err, &te, "%s: %v", op, err)
 		require.Equal(t, problem, te.Problem, "%s: %v", op, err)
 		require.Contains(t, endpoints, te.Endpoint)
-		require.Contains(t, err.Error(), te.Endpoint, op)
-		require.Contains(t, err.Error(), "fix: ", op)
+		// The explanation names the endpoint and the fix; the
+		// ClusterError's own text keeps the original client's shape.
+		require.Contains(t, te.Error(), te.Endpoint, op)
+		require.Contains(t, te.Error(), "fix: ", op)
+		var ce *client.ClusterError
+		require.ErrorAs(t, err, &ce, op)
+		require.Contains(t, ce.AttemptsDetail(), te.Error(), op)
 		require.False(t, errors.Is(err, client.ErrOutcomeUnknown), "%s: %v", op, err)
 		require.Equal(t, int64(1), attempts, "%s: the call ends at the first attempt", op)
 		if as != nil {
