@@ -35,7 +35,8 @@ func main() {
 	commit := flag.String("commit", "unknown", "commit of github.com/etcdv2/client measured")
 	count := flag.Int("count", 0, "the number of rounds the benchmarks ran (for the text)")
 	notes := flag.String("notes", "", "markdown file of observations pasted after the targets (optional)")
-	section := flag.String("section", "", `"tls": write only the TLS section into the -out file (replacing the one there, or before "## Targets")`)
+	section := flag.String("section", "", `"tls" or "scale": write only that section into the -out file (replacing the one there, or before "## Targets")`)
+	chartDir := flag.String("charts", "", "directory to write the scale section's SVG charts to (the -out file's directory; empty: no charts)")
 	flag.Parse()
 
 	var r io.Reader = os.Stdin
@@ -95,10 +96,48 @@ func main() {
 			fatal(err)
 		}
 		return
+	} else if *section == "scale" {
+		if *out == "" {
+			fatal(fmt.Errorf("-section scale needs -out"))
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			fatal(err)
+		}
+		sec, err := renderScaleSection(res, m, true, *chartDir)
+		if err != nil {
+			fatal(err)
+		}
+		doc, err := spliceScale(string(old), sec)
+		if err != nil {
+			fatal(err)
+		}
+		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+			fatal(err)
+		}
+		return
 	} else if *section != "" {
 		fatal(fmt.Errorf("unknown -section %q", *section))
 	}
 	doc := render(res, m)
+	if hasScale(res) {
+		sec, err := renderScaleSection(res, m, false, *chartDir)
+		if err != nil {
+			fatal(err)
+		}
+		if doc, err = spliceScale(doc, sec); err != nil {
+			fatal(err)
+		}
+	} else if *out != "" {
+		// Keep the scale section of a run of its own.
+		if old, err := os.ReadFile(*out); err == nil {
+			if sec := oldScale(string(old)); sec != "" {
+				if doc, err = spliceScale(doc, sec); err != nil {
+					fatal(err)
+				}
+			}
+		}
+	}
 	if *out == "" {
 		fmt.Print(doc)
 		return
