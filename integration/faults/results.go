@@ -194,3 +194,7 @@ type Transition struct {
 	Member string  `json:"member"`
 	State  string  `json:"state"`
 }
+
+// ChartFile is the name of the latency-over-time chart of a scenario,
+// drawn from the runs' Timelines next to the report (bench/cmd/faultcharts).
+func ChartFile(scenario string) string { return "resilience-" + scenario + ".svg" }
