@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -171,6 +172,95 @@ func BenchmarkDecodeLibs(b *testing.B) {
 						return lib.unmarshal(bodies[name], &r)
 					})
 				})
+			}
+		})
+	}
+}
+
+// decodeOps returns, for body name, the client's Get and each library's
+// GET-and-unmarshal over the in-memory transport, by contender name.
+func decodeOps(tb testing.TB, name string) (names []string, ops []func(context.Context) error, closeAll func()) {
+	tb.Helper()
+	bodies := decodeBodies()
+	tr := memTransport{bodies: bodies}
+	c, err := client.New(client.Config{Endpoints: []string{"http://127.0.0.1:2379"}, Transport: tr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kapi := client.NewKeysAPI(c)
+	hc := &http.Client{Transport: tr}
+	names = append(names, "ours")
+	ops = append(ops, func(ctx context.Context) error {
+		_, err := kapi.Get(ctx, "/"+name, &client.GetOptions{Recursive: name != bodyGet})
+		return err
+	})
+	for _, lib := range jsonLibs {
+		names = append(names, lib.name)
+		ops = append(ops, func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:2379/v2/keys/"+name, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			var r client.Response
+			return lib.unmarshal(data, &r)
+		})
+	}
+	return names, ops, func() { _ = c.Close() }
+}
+
+// BenchmarkDecodeInterleaved runs the contenders of BenchmarkDecodeLibs in
+// turn within one benchmark: each iteration decodes the body once with
+// every contender, starting with a different one each time, and times each
+// call, so that a change of load on the machine falls on all of them
+// alike. It reports each contender's median as p50-ns@<contender> and its
+// ratio to ours as x-ours@<contender>; ns/op is the sum over them.
+func BenchmarkDecodeInterleaved(b *testing.B) {
+	names := []string{bodyGet, body10k}
+	if os.Getenv("ETCDV2_BENCH_SCALE") != "" {
+		names = append(names, body100k)
+	}
+	for _, name := range names {
+		b.Run(name, func(b *testing.B) {
+			who, ops, closeAll := decodeOps(b, name)
+			defer closeAll()
+			ctx := context.Background()
+			for _, op := range ops {
+				if err := op(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat := make([][]time.Duration, len(ops))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range ops {
+					k := (i + j) % len(ops)
+					t0 := time.Now()
+					if err := ops[k](ctx); err != nil {
+						b.Fatal(err)
+					}
+					lat[k] = append(lat[k], time.Since(t0))
+				}
+			}
+			b.StopTimer()
+			for k := range lat {
+				slices.Sort(lat[k])
+			}
+			ours := float64(percentile(lat[0], 50))
+			for k, n := range who {
+				p50 := float64(percentile(lat[k], 50))
+				b.ReportMetric(p50, "p50-ns@"+n)
+				if k > 0 {
+					b.ReportMetric(p50/ours, "x-ours@"+n)
+				}
 			}
 		})
 	}

@@ -118,12 +118,14 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 	if ns := scaleSizes(r, "ScaleCallers/c="); len(ns) > 0 {
 		w("### Gets/s against concurrent callers\n\n")
 		w("n goroutines share one client and Get one 32-byte key from the leader; ours and official with their defaults, raw-tuned with `MaxIdleConnsPerHost` = n.\n\n")
-		w("| callers | ours | official | raw-tuned | ours / raw-tuned | ours / official |\n|---:|---:|---:|---:|---:|---:|\n")
+		w("Gets/s counts successful Gets; failed ones (per 1000 Gets) are in the last columns.\n\n")
+		w("| callers | ours | official | raw-tuned | ours / raw-tuned | ours / official | fails/1k ours | official | raw-tuned |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		series := map[string][]charts.Point{}
 		for _, n := range ns {
 			g := "ScaleCallers/c=" + strconv.Itoa(n)
 			o, f, rw := r.median(g, "ours", "gets/s"), r.median(g, "official", "gets/s"), r.median(g, "raw-tuned", "gets/s")
-			w("| %d | %s | %s | %s | %s | %s |\n", n, format(o), format(f), format(rw), ratioText(o/rw), ratioText(o/f))
+			w("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, format(o), format(f), format(rw), ratioText(o/rw), ratioText(o/f),
+				format(r.median(g, "ours", "fails/1kgets")), format(r.median(g, "official", "fails/1kgets")), format(r.median(g, "raw-tuned", "fails/1kgets")))
 			for who, v := range map[string]float64{"ours": o, "official": f, "raw-tuned": rw} {
 				series[who] = append(series[who], charts.Point{X: float64(n), Y: v})
 			}
