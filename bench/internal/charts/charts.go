@@ -145,7 +145,7 @@ func WriteTimeline(path string, t Timeline) error {
 		if err != nil {
 			return err
 		}
-		shade.Color = color.RGBA{R: 255, G: 200, B: 200, A: 110}
+		shade.Color = color.NRGBA{R: 255, G: 170, B: 170, A: 90}
 		shade.LineStyle.Width = 0
 		p.Add(shade)
 		p.Legend.Add("fault", shade)
