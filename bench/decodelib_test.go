@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,15 +88,26 @@ var decodeBodies = sync.OnceValue(func() map[string][]byte {
 	return map[string][]byte{bodyGet: get, body10k: listingBody(10_000), body100k: listingBody(100_000)}
 })
 
-// memTransport answers every request from memory with the body of the
-// path's last element and the headers etcd sends, without a network: it
+// memTransport answers every request from memory, without a network: a
+// key's GET with the body of the key's name and the headers etcd sends,
+// /version as etcd 3.5 does (the client asks for it when an answer is
+// slow), anything else with etcd's key-not-found error. It
 // lets the client's decoder be measured on the same bytes as a library's
 // without loopback TCP in between.
 type memTransport struct{ bodies map[string][]byte }
 
 func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	name := r.URL.Path[len("/v2/keys/"):]
-	body, ok := m.bodies[name]
+	var body []byte
+	ok := true
+	switch name, isKey := strings.CutPrefix(r.URL.Path, "/v2/keys/"); {
+	case isKey:
+		body, ok = m.bodies[name]
+	case r.URL.Path == "/version":
+		// The client's liveness check of a slow answer.
+		body = []byte(`{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
+	default:
+		ok = false
+	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Etcd-Cluster-Id", "cdf818194e3a8c32")

@@ -157,7 +157,9 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 	if ns := scaleSizes(r, "ScaleWatchers/watchers="); len(ns) > 0 {
 		w("### Active watchers\n\n")
 		w("n watchers of one key on one client of ours, connected to a follower; Sets on the leader. Latency is from the start of the Set to the event's arrival, over every delivery to every watcher. ")
-		w("Per watcher: connections dialed, goroutines (besides the caller's own) and heap bytes the watchers added once all were waiting. Get p50: a Get on the same client with the watchers active.\n\n")
+		w("Per watcher: connections dialed, goroutines (besides the caller's own) and heap bytes the watchers added once all were waiting. Get p50: a Get on the same client with the watchers active. ")
+		w("Each watcher holds its own long poll, so connections and latency grow with n. With one watcher the connection count is 0 because its poll reuses the idle connection of the client's first Get, ")
+		w("and the heap difference of a single watcher is below what this measurement resolves (it can come out negative).\n\n")
 		w("| watchers | event p50 ms | event p99 ms | conns / watcher | goroutines / watcher | heap KiB / watcher | Get p50 µs |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		var p50, p99 []charts.Point
 		for _, n := range ns {
