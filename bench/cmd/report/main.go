@@ -457,7 +457,9 @@ func render(r *results, m meta) string {
 	w("From the repository root, with only Go installed (the first run builds the etcd 3.5 server from its Go module into the test bed's cache, about a minute):\n\n")
 	w("```sh\nbench/run.sh            # all benchmarks, 5 rounds, writes docs/benchmarks.md (about 10-15 minutes on 2 cores)\n")
 	w("COUNT=3 bench/run.sh    # fewer rounds\nbench/run.sh profile    # CPU and memory profiles of this client's sequential Get\n")
-	w("bench/run.sh tls        # only the TLS benchmarks, replacing the TLS section\n```\n\n")
+	w("bench/run.sh tls        # only the TLS benchmarks, replacing the TLS section\n")
+	w("bench/run.sh scale      # only the scale curves (SCALE=small or SCALE=1), replacing their section and charts\n")
+	w("bench/run.sh decode     # the decoding comparison with JSON libraries (see docs/decoding.md)\n```\n\n")
 	w("Single benchmarks run as usual, e.g. `go -C bench test -run '^$' -bench 'GetParallel/c=64' -benchmem`. ")
 	w("`go -C bench test ./...` without `-bench` runs only quick checks that need no etcd.\n\n")
 
