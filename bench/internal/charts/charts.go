@@ -93,6 +93,16 @@ func points(ps []Point, logX, logY bool) plotter.XYs {
 	return xys
 }
 
+// palette has a distinct colour for each of up to 10 contenders (the fault
+// suite has 8).
+var palette = []color.Color{
+	color.RGBA{R: 31, G: 119, B: 180, A: 255}, color.RGBA{R: 255, G: 127, B: 14, A: 255},
+	color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 214, G: 39, B: 40, A: 255},
+	color.RGBA{R: 148, G: 103, B: 189, A: 255}, color.RGBA{R: 140, G: 86, B: 75, A: 255},
+	color.RGBA{R: 227, G: 119, B: 194, A: 255}, color.RGBA{R: 127, G: 127, B: 127, A: 255},
+	color.RGBA{R: 188, G: 189, B: 34, A: 255}, color.RGBA{R: 23, G: 190, B: 207, A: 255},
+}
+
 // Window is one contender's latency over time.
 type Window struct {
 	Name string
@@ -123,6 +133,8 @@ func WriteTimeline(path string, t Timeline) error {
 	logAxis(&p.Y, true)
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(7)
+	p.Legend.ThumbnailWidth = vg.Points(14)
 	lo, hi, end := math.Inf(1), 0.0, 0.0
 	for _, c := range t.Contenders {
 		for i := range c.At {
@@ -151,7 +163,7 @@ func WriteTimeline(path string, t Timeline) error {
 		p.Legend.Add("fault", shade)
 	}
 	for i, c := range t.Contenders {
-		col := plotutil.Color(i)
+		col := palette[i%len(palette)]
 		var p50, p99, fails plotter.XYs
 		for j, at := range c.At {
 			mid := at
@@ -199,5 +211,5 @@ func WriteTimeline(path string, t Timeline) error {
 	}
 	p.X.Min, p.X.Max = 0, end+0.25
 	p.Y.Min, p.Y.Max = lo/2, failY*math.Pow(1.25, float64(len(t.Contenders)))
-	return p.Save(width, 12*vg.Centimeter, path)
+	return p.Save(width, 15*vg.Centimeter, path)
 }
