@@ -73,7 +73,7 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 			}
 		}
 		w("These figures come from a run of their own on %s, %s round(s), at commit `%s` (mode `%s`), on the shared 2-core machine (%s), ",
-			m.date, countText(m.count), m.commit, strings.Join(r.meta["scale-mode"], ""), load)
+			m.date, countText(m.count), m.commit, strings.Join(r.meta["scale-mode"], " + "), load)
 		w("with the etcd members, the client and other people's work on the same two cores: **they show the shape of each curve, not what the client costs on a machine of its own**; ")
 		w("compare the columns of one table with each other, not with the tables above.\n\n")
 	}
@@ -93,7 +93,8 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 	if ns := scaleSizes(r, "ScaleList/n="); len(ns) > 0 {
 		w("### Recursive listing of n keys\n\n")
 		w("A recursive Get of a directory of n 32-byte keys on the leader: ours decodes it into its `Response`; raw only reads the bytes. B/op is what the call allocated.\n\n")
-		w("| keys | body bytes | ours ms | raw ms | ours / raw | ours B/op | ours B/op / body | ours allocs/op |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("Raw reads the body with `io.ReadAll`, whose buffer grows by doubling: its B/op is that buffer's growth.\n\n")
+		w("| keys | body bytes | ours ms | raw ms | ours / raw | ours B/op | ours B/op / body | raw B/op | ours allocs/op |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		bodies := listBodies(r)
 		var tOurs, tRaw, mem []charts.Point
 		for _, n := range ns {
@@ -101,8 +102,8 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 			o, rw := r.median(g, "ours", "ns/op"), r.median(g, "raw", "ns/op")
 			ob := r.median(g, "ours", "B/op")
 			body := bodies[n]
-			w("| %d | %s | %s | %s | %s | %s | %s | %s |\n", n, format(body), format(o/1e6), format(rw/1e6), ratioText(o/rw),
-				format(ob), ratioText(ob/body), format(r.median(g, "ours", "allocs/op")))
+			w("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, format(body), format(o/1e6), format(rw/1e6), ratioText(o/rw),
+				format(ob), ratioText(ob/body), format(r.median(g, "raw", "B/op")), format(r.median(g, "ours", "allocs/op")))
 			tOurs = append(tOurs, charts.Point{X: float64(n), Y: o / 1e6})
 			tRaw = append(tRaw, charts.Point{X: float64(n), Y: rw / 1e6})
 			mem = append(mem, charts.Point{X: float64(n), Y: ob / body})
