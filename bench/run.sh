@@ -12,6 +12,17 @@
 #   bench/run.sh tls       only the TLS benchmarks (their own https
 #                          cluster), replacing the TLS section of
 #                          docs/benchmarks.md (log: bench/results-tls.txt)
+#   bench/run.sh scale     only the scale curves (BenchmarkScale*: listing
+#                          size, callers, endpoints, watchers), replacing
+#                          the scale section of docs/benchmarks.md and its
+#                          SVG charts (log: bench/results-scale.txt);
+#                          SCALE=small (default) or SCALE=1 for every size,
+#                          ETCDV2_BENCH_1M=1 adds the 1M-key listing
+#   bench/run.sh decode    the decoding comparison with JSON libraries
+#                          (BenchmarkDecodeLibs, BenchmarkDecodeInterleaved,
+#                          the latter again from a GOEXPERIMENT=jsonv2
+#                          build with encoding/json/v2), printed for
+#                          docs/decoding.md (log: bench/results-decode.txt)
 #
 # Environment: COUNT (rounds, default 5), BENCHTIME (default 1s), BENCH
 # (-bench pattern, default all), OUT (markdown file, default
@@ -35,7 +46,7 @@ trap 'rm -rf "$work"' EXIT
 if [ "${1:-}" = report ]; then
 	go run ./cmd/report -in "$here/results.txt" -out "$OUT" -go "$(go version)" \
 		-official "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v2)" \
-		-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" -count "$COUNT" -notes "$here/notes.md"
+		-commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" -count "$COUNT" -notes "$here/notes.md" -charts "$(dirname "$OUT")"
 	echo "wrote $OUT"
 	exit 0
 fi
@@ -59,6 +70,45 @@ if [ "${1:-}" = tls ]; then
 	go run ./cmd/report -in "$results" -out "$OUT" -section tls -go "$(go version)" \
 		-official "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/client/v2)"
 	echo "wrote the TLS section of $OUT"
+	exit 0
+fi
+
+if [ "${1:-}" = scale ]; then
+	results=$here/results-scale.txt
+	SCALE=${SCALE:-small}
+	{
+		echo "# loadavg-before: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "# commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+		echo "# scale-mode: $SCALE"
+		echo "# rounds: $COUNT"
+		for round in $(seq 1 "$COUNT"); do
+			echo "# round: $round"
+			ETCDV2_BENCH_SCALE=$SCALE "$work/bench.test" -test.run '^$' -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" \
+				-test.bench '^BenchmarkScale' -test.timeout 120m
+		done
+		echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	} 2>&1 | tee "$results"
+	go run ./cmd/report -in "$results" -out "$OUT" -section scale -charts "$(dirname "$OUT")"
+	echo "wrote the scale section of $OUT"
+	exit 0
+fi
+
+if [ "${1:-}" = decode ]; then
+	results=$here/results-decode.txt
+	GOEXPERIMENT=jsonv2 go test -c -o "$work/bench-v2.test" .
+	{
+		echo "# loadavg-before: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+		for round in $(seq 1 "$COUNT"); do
+			echo "# round: $round"
+			"$work/bench.test" -test.run '^$' -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" -test.bench '^BenchmarkDecode(Libs|Interleaved)$'
+			# Interleaved again with encoding/json/v2 among the contenders
+			# (in this build encoding/json runs on the v2 implementation).
+			"$work/bench-v2.test" -test.run '^$' -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" -test.bench '^BenchmarkDecodeInterleaved$' | sed 's/^BenchmarkDecodeInterleaved/BenchmarkDecodeInterleavedV2/'
+		done
+		echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	} 2>&1 | tee "$results"
 	exit 0
 fi
 
@@ -119,5 +169,5 @@ mkdir -p "$(dirname "$OUT")"
 	echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$results"
 
-go run ./cmd/report -in "$results" -out "$OUT" -go "$(go version)" -official "$official" -commit "$commit" -count "$COUNT" -notes "$here/notes.md"
+go run ./cmd/report -in "$results" -out "$OUT" -go "$(go version)" -official "$official" -commit "$commit" -count "$COUNT" -notes "$here/notes.md" -charts "$(dirname "$OUT")"
 echo "wrote $OUT in $(( $(date +%s) - start ))s"

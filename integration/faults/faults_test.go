@@ -494,6 +494,7 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 		run.Phases = append(run.Phases, phase(w.name, recs, atts, w.from, w.to, memberOf, !ct.ours))
 	}
 	run.Total = phase("total", recs, atts, 0, total+time.Hour, memberOf, !ct.ours)
+	run.Timeline = timeline(recs)
 	run.Errors = errorCounts(recs)
 
 	if ct.ours && len(polls) > 0 {
@@ -579,6 +580,38 @@ func busiest(atts []attempt, members []*testbed.Member, name map[string]string) 
 		}
 	}
 	return best
+}
+
+// timeline groups the requests by scheduled time into windows of
+// BucketSeconds, with each window's failures and latency percentiles.
+func timeline(recs []reqRec) []Bucket {
+	width := time.Duration(BucketSeconds * float64(time.Second))
+	var out []Bucket
+	var lats [][]float64
+	for _, r := range recs {
+		i := int(r.sched / width)
+		for len(out) <= i {
+			out = append(out, Bucket{At: float64(len(out)) * BucketSeconds})
+			lats = append(lats, nil)
+		}
+		if r.unserved {
+			continue
+		}
+		out[i].Requests++
+		if !r.ok {
+			out[i].Fails++
+		}
+		lats[i] = append(lats[i], ms(r.done-r.sched))
+	}
+	for i, l := range lats {
+		if len(l) == 0 {
+			continue
+		}
+		sort.Float64s(l)
+		q := func(f float64) float64 { return l[min(int(f*float64(len(l))), len(l)-1)] }
+		out[i].P50, out[i].P99 = q(0.5), q(0.99)
+	}
+	return out
 }
 
 func phase(nm string, recs []reqRec, atts []attempt, from, to time.Duration, memberOf func(string) string, official bool) Phase {

@@ -62,6 +62,12 @@ func Render(w io.Writer, r *Results, bench, notes string) error {
 	for _, sc := range scenarioOrder(r) {
 		runs := runsOf(r, sc)
 		p("### %s\n\n", sc)
+		for _, x := range runs {
+			if len(x.Timeline) > 0 {
+				p("![%s: latency over time per contender](%s)\n\n", sc, ChartFile(sc))
+				break
+			}
+		}
 		if sc == "baseline" {
 			p("| contender | fails R/W | p50 / p99 / max | delayed | share |\n|---|---|---|---|---|\n")
 			for _, x := range runs {

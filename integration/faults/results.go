@@ -75,6 +75,26 @@ type Run struct {
 	Unexpected []string `json:"unexpected,omitempty"`
 	// Note says anything unusual about the run.
 	Note string `json:"note,omitempty"`
+	// Timeline is the load in consecutive windows of BucketSeconds by
+	// scheduled time, from the start of the load (for latency-over-time
+	// charts). Runs recorded before it existed have none.
+	Timeline []Bucket `json:"timeline,omitempty"`
+}
+
+// BucketSeconds is the width of a Timeline window.
+const BucketSeconds = 0.25
+
+// Bucket is the load over requests scheduled in one Timeline window.
+type Bucket struct {
+	// At is the window's start in seconds since the load started.
+	At       float64 `json:"at_s"`
+	Requests int     `json:"requests"`
+	// Fails counts failed requests (unserved ones are not counted).
+	Fails int `json:"fails"`
+	// Latencies in milliseconds from the scheduled time, successful and
+	// failed requests alike (0 when the window has no finished request).
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
 }
 
 // Phase is the load measured over requests scheduled in one time window.
@@ -174,3 +194,7 @@ type Transition struct {
 	Member string  `json:"member"`
 	State  string  `json:"state"`
 }
+
+// ChartFile is the name of the latency-over-time chart of a scenario,
+// drawn from the runs' Timelines next to the report (bench/cmd/faultcharts).
+func ChartFile(scenario string) string { return "resilience-" + scenario + ".svg" }

@@ -35,7 +35,8 @@ func main() {
 	commit := flag.String("commit", "unknown", "commit of github.com/etcdv2/client measured")
 	count := flag.Int("count", 0, "the number of rounds the benchmarks ran (for the text)")
 	notes := flag.String("notes", "", "markdown file of observations pasted after the targets (optional)")
-	section := flag.String("section", "", `"tls": write only the TLS section into the -out file (replacing the one there, or before "## Targets")`)
+	section := flag.String("section", "", `"tls" or "scale": write only that section into the -out file (replacing the one there, or before "## Targets")`)
+	chartDir := flag.String("charts", "", "directory to write the scale section's SVG charts to (the -out file's directory; empty: no charts)")
 	flag.Parse()
 
 	var r io.Reader = os.Stdin
@@ -95,10 +96,48 @@ func main() {
 			fatal(err)
 		}
 		return
+	} else if *section == "scale" {
+		if *out == "" {
+			fatal(fmt.Errorf("-section scale needs -out"))
+		}
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			fatal(err)
+		}
+		sec, err := renderScaleSection(res, m, true, *chartDir)
+		if err != nil {
+			fatal(err)
+		}
+		doc, err := spliceScale(string(old), sec)
+		if err != nil {
+			fatal(err)
+		}
+		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+			fatal(err)
+		}
+		return
 	} else if *section != "" {
 		fatal(fmt.Errorf("unknown -section %q", *section))
 	}
 	doc := render(res, m)
+	if hasScale(res) {
+		sec, err := renderScaleSection(res, m, false, *chartDir)
+		if err != nil {
+			fatal(err)
+		}
+		if doc, err = spliceScale(doc, sec); err != nil {
+			fatal(err)
+		}
+	} else if *out != "" {
+		// Keep the scale section of a run of its own.
+		if old, err := os.ReadFile(*out); err == nil {
+			if sec := oldScale(string(old)); sec != "" {
+				if doc, err = spliceScale(doc, sec); err != nil {
+					fatal(err)
+				}
+			}
+		}
+	}
 	if *out == "" {
 		fmt.Print(doc)
 		return
@@ -418,7 +457,9 @@ func render(r *results, m meta) string {
 	w("From the repository root, with only Go installed (the first run builds the etcd 3.5 server from its Go module into the test bed's cache, about a minute):\n\n")
 	w("```sh\nbench/run.sh            # all benchmarks, 5 rounds, writes docs/benchmarks.md (about 10-15 minutes on 2 cores)\n")
 	w("COUNT=3 bench/run.sh    # fewer rounds\nbench/run.sh profile    # CPU and memory profiles of this client's sequential Get\n")
-	w("bench/run.sh tls        # only the TLS benchmarks, replacing the TLS section\n```\n\n")
+	w("bench/run.sh tls        # only the TLS benchmarks, replacing the TLS section\n")
+	w("bench/run.sh scale      # only the scale curves (SCALE=small or SCALE=1), replacing their section and charts\n")
+	w("bench/run.sh decode     # the decoding comparison with JSON libraries (see docs/decoding.md)\n```\n\n")
 	w("Single benchmarks run as usual, e.g. `go -C bench test -run '^$' -bench 'GetParallel/c=64' -benchmem`. ")
 	w("`go -C bench test ./...` without `-bench` runs only quick checks that need no etcd.\n\n")
 
