@@ -218,8 +218,13 @@ type Config struct {
 	// goes unanswered the member is hung and the read goes elsewhere (so a
 	// hung member still costs about one adaptive timeout), and while it
 	// answers the read goes on waiting, checked again every adaptive
-	// timeout, bounded only by the caller's deadline. A positive value is
-	// used as it is for every request. A negative value means no
+	// timeout, bounded only by the caller's deadline. An attempt that has
+	// to make a new connection (with the default *http.Transport) gets up
+	// to DefaultHeaderTimeoutPerRequest for dialing and the TLS handshake,
+	// and its adaptive timeout and liveness check count from the
+	// connection: the adaptive value is learnt on warm connections, and a
+	// member that never completes a handshake is still left after that
+	// bound. A positive value is used as it is for every request. A negative value means no
 	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an

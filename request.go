@@ -466,23 +466,32 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
 			st.timeout, st.capped = timeout, false
 		}
-		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-			WroteRequest: func(info httptrace.WroteRequestInfo) {
-				if info.Err == nil {
-					wrote.Store(true)
-					if st.unwritten != nil {
-						st.unwritten.Stop()
-					}
+		st.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+				if st.unwritten != nil {
+					st.unwritten.Stop()
 				}
-			},
-		})
+			}
+		}
 	}
 	check, final, every := c.livenessCheck(r, timeout, st.capped)
-	if timeout > 0 && !final && every == 0 {
+	st.timed = timeout > 0 && !final && every == 0
+	if st.timed {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
 	if check > 0 {
+		st.checkAfter = check
 		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
+	}
+	if c.headerTimeout == 0 && timeout > 0 && timeout < newConnBudget && !st.capped {
+		// The adaptive timeout is learnt on warm connections: a new
+		// one gets its own budget for dialing and its handshake.
+		st.trace.GetConn = func(string) { st.connecting() }
+		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
+	}
+	if st.trace.WroteRequest != nil || st.trace.GetConn != nil {
+		actx = httptrace.WithClientTrace(actx, &st.trace)
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -532,7 +541,7 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 	if st.check != nil {
 		st.check.Stop()
 	}
-	if !st.phase.CompareAndSwap(phaseWaiting, phaseAnswered) || st.timer != nil && !st.timer.Stop() {
+	if !st.phase.CompareAndSwap(phaseWaiting, phaseAnswered) || st.timed && !st.timer.Stop() {
 		// The timeout fired, or a liveness check gave the attempt
 		// up, just as the headers came.
 		resp.Body.Close()
@@ -564,6 +573,17 @@ type attemptState struct {
 	// unwritten, for a request that cannot be resent, gives it up at
 	// its share of the caller's deadline unless it has been written.
 	unwritten *time.Timer
+	// timed says that timer bounds the wait for the headers (plain
+	// reads are bounded by their liveness checks instead).
+	timed bool
+	// checkAfter is when check fires, counted from the start or from the
+	// connection.
+	checkAfter time.Duration
+	// conn is connNone until the transport looks for a connection
+	// (connGetting), then connGot; see connecting.
+	conn atomic.Int32
+	// trace holds the attempt's httptrace hooks, if any.
+	trace httptrace.ClientTrace
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
 	phase atomic.Int32
@@ -587,11 +607,69 @@ const (
 	phaseGivenUp
 )
 
+// newConnBudget is how long an attempt with the adaptive per-attempt
+// timeout may take to get a connection when it has to make one (dial and
+// TLS handshake): the adaptive timeout is learnt on warm connections, and
+// a burst of handshakes on a loaded member takes longer than it. It is
+// bounded, so that a member that accepts connections but never completes
+// a handshake (a stopped TLS member) is still given up on.
+const newConnBudget = DefaultHeaderTimeoutPerRequest
+
+const (
+	connNone = iota
+	connGetting
+	connGot
+)
+
+// connecting runs when the transport starts looking for a connection for
+// the attempt (httptrace GetConn): until it has one, the attempt's timer
+// counts newConnBudget instead of the per-attempt timeout and the liveness
+// check waits. A warm connection comes at once (connected), so that only a
+// new one uses the budget. Only the first connection of an attempt counts:
+// a redirect's is within the timeout.
+func (st *attemptState) connecting() {
+	if !st.conn.CompareAndSwap(connNone, connGetting) {
+		return
+	}
+	if st.check != nil {
+		st.check.Stop()
+	}
+	if st.timer == nil {
+		st.timer = time.AfterFunc(newConnBudget, st.expire)
+	} else {
+		st.timer.Reset(newConnBudget)
+	}
+}
+
+// connected runs when the transport hands the attempt a connection
+// (httptrace GotConn, on the goroutine that ran connecting): the timer and
+// the liveness check start counting from here.
+func (st *attemptState) connected() {
+	if !st.conn.CompareAndSwap(connGetting, connGot) {
+		return
+	}
+	if st.timed {
+		st.timer.Reset(st.timeout)
+	} else {
+		st.timer.Stop()
+	}
+	if st.check != nil {
+		st.check.Reset(st.checkAfter)
+	}
+}
+
 // expire cancels the attempt when its per-attempt timeout passes, or,
 // once the headers came, when its body stalled for the idle timeout.
 func (st *attemptState) expire() {
 	if st.phase.Load() == phaseAnswered {
 		st.cancel(stalledError(st.idle))
+		return
+	}
+	if st.conn.Load() == connGetting {
+		// No connection within newConnBudget.
+		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
+			st.cancel(&AttemptTimeoutError{After: newConnBudget})
+		}
 		return
 	}
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
