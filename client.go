@@ -560,16 +560,10 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 	leader := ""
 	if old := c.eps.Load(); old != nil {
 		leader = old.leader
-		// Keep what is known about endpoints that stay.
 		shared := false
 		for _, e := range list {
 			for _, o := range old.list {
-				if o.raw == e.raw {
-					shared = true
-					if o.verified.Load() {
-						e.verified.Store(true)
-					}
-				}
+				shared = shared || o.raw == e.raw
 			}
 		}
 		if !shared {
@@ -583,17 +577,24 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 	return nil
 }
 
-// storeLocked publishes a new snapshot. c.setMu must be held. The live
-// state of endpoints that stay is carried over by URL; endpoints that go
-// are marked removed, which closes their down channels.
+// storeLocked publishes a new snapshot. c.setMu must be held. What is
+// known about endpoints that stay (their live state, whether they were
+// seen answering for this cluster) is carried over by URL; endpoints that
+// go are marked removed, which closes their down channels.
 func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
 	old := c.eps.Load()
 	for i, e := range list {
 		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
-		if e.st == nil && old != nil {
+		if old != nil {
 			for _, o := range old.list {
-				if o.raw == e.raw {
+				if o.raw != e.raw {
+					continue
+				}
+				if e.st == nil {
 					e.st = o.st
+				}
+				if o.verified.Load() {
+					e.verified.Store(true)
 				}
 			}
 		}
@@ -635,9 +636,7 @@ func (c *httpClusterClient) setLeader(clientURLs []string) {
 	}
 	list := make([]*endpoint, len(set.list))
 	for i, e := range set.list {
-		ne := &endpoint{url: e.url, raw: e.raw}
-		ne.verified.Store(e.verified.Load())
-		list[i] = ne
+		list[i] = &endpoint{url: e.url, raw: e.raw}
 	}
 	c.storeLocked(list, leader)
 }

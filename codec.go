@@ -85,3 +85,12 @@ func (e *invalidJSONError) Is(target error) bool { return target == ErrInvalidJS
 func readAllCapped(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, errorBodyLimit))
 }
+
+// errorAnswer reads and closes the body of an error answer (at most
+// errorBodyLimit bytes of it) and returns what the server said (see
+// decodeErrorBody) with the body.
+func errorAnswer(status int, body io.ReadCloser) ([]byte, error) {
+	b, _ := readAllCapped(body)
+	body.Close()
+	return b, decodeErrorBody(status, b)
+}

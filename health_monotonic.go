@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrStaleRead is matched by the per-endpoint error recorded when the
@@ -40,9 +41,14 @@ func headerIndex(h http.Header) (uint64, bool) {
 // noteSeen raises the highest index seen to idx and returns the value it
 // had before.
 func (c *httpClusterClient) noteSeen(idx uint64) uint64 {
+	return raise(&c.maxSeen, idx)
+}
+
+// raise raises v to x if it is lower and returns the value v had before.
+func raise(v *atomic.Uint64, x uint64) uint64 {
 	for {
-		old := c.maxSeen.Load()
-		if idx <= old || c.maxSeen.CompareAndSwap(old, idx) {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
 			return old
 		}
 	}
@@ -78,14 +84,8 @@ func (c *httpClusterClient) noteReturned(r *request, resp *http.Response) {
 		return
 	}
 	idx, ok := headerIndex(resp.Header)
-	if !ok {
-		return
-	}
-	for {
-		old := c.floor.Load()
-		if idx <= old || c.floor.CompareAndSwap(old, idx) {
-			return
-		}
+	if ok {
+		raise(&c.floor, idx)
 	}
 }
 

@@ -166,8 +166,7 @@ const raftPatience = 3 * time.Second
 
 // livenessCheck returns how long an attempt of r waits for its headers
 // before the client checks that the endpoint still answers at all (0 for no
-// check), whether that check ends the attempt even if the member answers
-// (final), and, for a check that repeats while the member answers, its
+// check) and, for a check that repeats while the member answers, its
 // period (every). Checks are made only when the timeout is the client's
 // own (Config.HeaderTimeoutPerRequest zero):
 //
@@ -183,22 +182,22 @@ const raftPatience = 3 * time.Second
 //     but the share of the caller's deadline (capped).
 //
 // A member that no longer answers /version either is hung.
-func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, capped bool) (after time.Duration, final bool, every time.Duration) {
+func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, capped bool) (after, every time.Duration) {
 	if c.headerTimeout != 0 {
-		return 0, false, 0
+		return 0, 0
 	}
 	if r.kind == KindRead && timeout > 0 {
 		if capped {
-			return timeout / 2, false, 0
+			return timeout / 2, 0
 		}
-		return timeout / 2, false, timeout
+		return timeout / 2, timeout
 	}
 	if !throughRaft(r.kind) {
-		return 0, false, 0
+		return 0, 0
 	}
 	check := c.hist.current()
 	if timeout > 0 && check >= timeout {
-		return 0, false, 0
+		return 0, 0
 	}
-	return check, false, 0
+	return check, 0
 }

@@ -45,6 +45,12 @@ type request struct {
 	sensitive bool
 }
 
+// clusterGet returns a GET of path, about the cluster or the member
+// rather than the keys: /version, /v2/members, ...
+func clusterGet(path string) *request {
+	return &request{method: http.MethodGet, path: path, kind: KindCluster, replayable: true}
+}
+
 // response is an answer with a 1xx-4xx status; the caller must close Body.
 type response struct {
 	*http.Response
@@ -285,7 +291,7 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 		err = c.verify(ctx, ep)
 	}
 	if err == nil {
-		resp, sent, err = c.attemptWith(ctx, ep, r, timeout, capped)
+		resp, sent, err = c.attempt(ctx, ep, r, timeout, capped)
 		if err == nil {
 			err = c.checkResponse(ep, resp)
 		}
@@ -348,7 +354,8 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 
 // verify checks that ep answers for the cluster this client knows.
 func (c *httpClusterClient) verify(ctx context.Context, ep *endpoint) error {
-	resp, _, err := c.attempt(ctx, ep, &request{method: http.MethodGet, path: "/v2/members", kind: KindCluster, replayable: true})
+	r := clusterGet("/v2/members")
+	resp, _, err := c.attempt(ctx, ep, r, c.attemptTimeout(ctx, r, false), false)
 	if err != nil {
 		return err
 	}
@@ -392,9 +399,8 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 		}
 	}
 	if resp.StatusCode >= 500 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		resp.Body.Close()
-		return decodeErrorBody(resp.StatusCode, b)
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return err
 	}
 	return nil
 }
@@ -423,21 +429,11 @@ func decodeErrorBody(status int, b []byte) error {
 	return &HTTPError{StatusCode: status, Message: msg}
 }
 
-// attempt sends r to one endpoint, following redirects, and returns the
-// answer with its body capped. sent reports whether the request may have
-// reached a server.
-func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *request) (resp *http.Response, sent bool, err error) {
-	return c.attemptWithin(ctx, ep, r, c.attemptTimeout(ctx, r, false))
-}
-
-// attemptWithin is attempt with the per-attempt timeout given (0: none).
-func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error) {
-	return c.attemptWith(ctx, ep, r, timeout, false)
-}
-
-// attemptWith is attemptWithin; capped says that the caller's deadline
-// cut the timeout short.
-func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool) (resp *http.Response, sent bool, err error) {
+// attempt sends r to one endpoint, following redirects, within the
+// per-attempt timeout given (0: none; capped says that the caller's
+// deadline cut it short), and returns the answer with its body capped.
+// sent reports whether the request may have reached a server.
+func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool) (resp *http.Response, sent bool, err error) {
 	// One allocation holds what the attempt needs until its body is
 	// closed: the cancel func, the timer, the URL and the body wrapper.
 	st := &attemptState{timeout: timeout, capped: capped}
@@ -475,14 +471,14 @@ func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *re
 			}
 		}
 	}
-	check, final, every := c.livenessCheck(r, timeout, st.capped)
-	st.timed = timeout > 0 && !final && every == 0
+	check, every := c.livenessCheck(r, timeout, st.capped)
+	st.timed = timeout > 0 && every == 0
 	if st.timed {
 		st.timer = time.AfterFunc(timeout, st.expire)
 	}
 	if check > 0 {
 		st.checkAfter = check
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
 	}
 	if c.headerTimeout == 0 && timeout > 0 && timeout < newConnBudget && !st.capped {
 		// The adaptive timeout is learnt on warm connections: a new
@@ -696,11 +692,9 @@ func (st *attemptState) release(c *httpClusterClient) {
 // the member is hung (stopped, black-holed): the attempt ends as timed out
 // and counts toward ejecting it. If it answers, the member is alive and
 // busy (raft holds a write: an election, a slow commit; a large read is
-// being built): a final check ends the attempt anyway, as an
-// AttemptTimeoutError with MemberAlive set, which does not count toward
-// ejection; otherwise the attempt keeps waiting, and with every > 0 is
-// checked again after every.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool, every time.Duration) {
+// being built): the attempt keeps waiting, and with every > 0 is checked
+// again after every.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, every time.Duration) {
 	c.setMu.Lock()
 	if c.closed.Load() || actx.Err() != nil {
 		c.setMu.Unlock()
@@ -710,8 +704,7 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 	c.setMu.Unlock()
 	go func() {
 		defer c.bg.Done()
-		r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
-		resp, _, err := c.attemptWithin(actx, ep, r, after)
+		resp, _, err := c.attempt(actx, ep, clusterGet("/version"), after, false)
 		alive := err == nil
 		if alive {
 			_ = finishBody(resp.Body)
@@ -720,7 +713,7 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 		if actx.Err() != nil {
 			return
 		}
-		if alive && !final {
+		if alive {
 			if every > 0 && st.phase.Load() == phaseWaiting {
 				st.check.Reset(every)
 			}
@@ -946,33 +939,6 @@ func (c *httpClusterClient) logAttempt(ctx context.Context, ep *endpoint, r *req
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "etcd attempt", attrs...)
-}
-
-// probe checks that an endpoint answers (GET /version within the
-// per-attempt timeout, or DefaultHeaderTimeoutPerRequest when it is
-// adaptive or off) and reports the outcome to the health machinery and the
-// selector as an attempt would: a failure counts toward ejecting the
-// endpoint. It is used to notice a hung member under a long-poll watch,
-// which no request would otherwise notice; see also endpointDown.
-func (c *httpClusterClient) probe(ctx context.Context, url string) error {
-	set := c.eps.Load()
-	var ep *endpoint
-	for _, e := range set.list {
-		if e.raw == url {
-			ep = e
-		}
-	}
-	if ep == nil {
-		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
-	}
-	start := time.Now()
-	wasEjected := HealthState(ep.st.state.Load()) == StateEjected
-	err := c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
-	return err
 }
 
 // sharedHeaders are request headers built once and sent with every

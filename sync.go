@@ -31,13 +31,6 @@ func (c *httpClusterClient) Sync(ctx context.Context) error {
 		c.setMu.Unlock()
 	} else {
 		shuffle(list)
-		for _, e := range list {
-			for _, o := range old.list {
-				if o.raw == e.raw && o.verified.Load() {
-					e.verified.Store(true)
-				}
-			}
-		}
 		c.storeLocked(list, old.leader)
 		c.setMu.Unlock()
 	}
@@ -113,9 +106,8 @@ func (c *httpClusterClient) getJSON(ctx context.Context, path string, v any) err
 // any other into an error. It closes the body.
 func decodeResponse(resp *response, want int, v any) error {
 	if resp.StatusCode != want {
-		b, _ := readAllCapped(resp.Body)
-		resp.Body.Close()
-		return decodeErrorBody(resp.StatusCode, b)
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return err
 	}
 	if err := decodeJSON(resp.Body, v); err != nil {
 		resp.Body.Close()
@@ -127,14 +119,8 @@ func decodeResponse(resp *response, want int, v any) error {
 // noteTerm records a raft term seen in a response; a new term means an
 // election happened, so the leader is looked up again.
 func (c *httpClusterClient) noteTerm(term uint64) {
-	for {
-		old := c.maxTerm.Load()
-		if term <= old {
-			return
-		}
-		if c.maxTerm.CompareAndSwap(old, term) {
-			break
-		}
+	if raise(&c.maxTerm, term) >= term {
+		return
 	}
 	if c.wantLeader {
 		c.refreshLeaderAsync()
