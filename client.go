@@ -12,6 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // DefaultRequestTimeout is the overall timeout a caller may use for one
@@ -387,18 +390,18 @@ type Versions struct {
 // New creates a Client from cfg. It checks the configuration and does no
 // I/O; the first request contacts the cluster.
 func New(cfg Config) (Client, error) {
-	return newClient(cfg, realClock{}, rand.Int64N)
+	return newClient(cfg, clock.Real{}, rand.Int64N)
 }
 
 // newClient is New with the clock and the randomness (rnd(n) is uniform
 // in [0, n)) of the health machinery injected.
-func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
+func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, error) {
 	c := &httpClusterClient{
 		clk:           clk,
 		rnd:           rnd,
 		rounds:        cfg.Rounds,
 		health:        resolveEjection(cfg.Ejection),
-		budget:        newRetryBudget(cfg.RetryBudget, clk.now()),
+		budget:        newRetryBudget(cfg.RetryBudget, clk.Now()),
 		monotonic:     cfg.MonotonicReads,
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
@@ -470,12 +473,12 @@ type httpClusterClient struct {
 	refreshPending atomic.Bool
 
 	// Selection and health (health_*.go).
-	clk         clock
+	clk         clock.Clock
 	rnd         func(int64) int64
 	rounds      int
 	backoffBase time.Duration
 	health      healthParams
-	budget      *retryBudget
+	budget      *retry.Budget
 	hist        latencyHist
 	prober      prober
 	monotonic   bool

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
 )
 
 // prober is the readmission machinery. One goroutine runs while at least
@@ -35,7 +37,7 @@ func (c *httpClusterClient) kickProber() {
 
 func (c *httpClusterClient) probeLoop(ctx context.Context) {
 	for {
-		now := c.clk.now()
+		now := c.clk.Now()
 		next := int64(math.MaxInt64)
 		ejected := false
 		c.prober.mu.Lock()
@@ -66,11 +68,11 @@ func (c *httpClusterClient) probeLoop(ctx context.Context) {
 		c.prober.mu.Unlock()
 
 		var (
-			t  timer
+			t  clock.Timer
 			tc <-chan time.Time
 		)
 		if next != math.MaxInt64 {
-			t = c.clk.newTimer(time.Duration(next - now))
+			t = c.clk.NewTimer(time.Duration(next - now))
 			tc = t.C()
 		}
 		select {
@@ -101,7 +103,7 @@ func (c *httpClusterClient) readmissionProbe(ctx context.Context, ep *endpoint) 
 		st.probing.Store(false)
 		return
 	}
-	now := c.clk.now()
+	now := c.clk.Now()
 	if err != nil {
 		st.probeFailures.Add(1)
 		c.reeject(st, now)
@@ -155,7 +157,7 @@ func (c *httpClusterClient) probe(ctx context.Context, url string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
+	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.Now(), wasEjected)
 	return err
 }
 

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // preferOrder returns a selector that takes the first candidate in the
@@ -32,9 +35,9 @@ const (
 )
 
 // healthClient is a client over a fake transport with hosts a, b and c.
-func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *fakeClock, chan error) {
+func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *clock.Fake, chan error) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := clock.NewFake()
 	cfg.Endpoints = []string{ua, ub, uc}
 	cfg.Transport = rt
 	if cfg.Selector == nil {
@@ -52,7 +55,7 @@ func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *fa
 // its timer just after the clock moved (and so missed it), it advances
 // again; the probe hook runs before the prober re-arms, so a timer armed
 // after a probe is never mistaken for a missed one.
-func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan error) error {
+func probeNow(t *testing.T, c *httpClusterClient, clk *clock.Fake, probed chan error) error {
 	t.Helper()
 	due := func() time.Duration {
 		d := time.Duration(-1)
@@ -68,7 +71,7 @@ func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan er
 	}
 	for drained := false; !drained; {
 		select {
-		case <-clk.added:
+		case <-clk.Added():
 		default:
 			drained = true
 		}
@@ -78,7 +81,7 @@ func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan er
 		select {
 		case err := <-probed:
 			return err
-		case <-clk.added:
+		case <-clk.Added():
 			select {
 			case err := <-probed:
 				return err
@@ -250,7 +253,7 @@ func TestRetryBudgetCapsAttemptsInOutage(t *testing.T) {
 			continue
 		}
 		// The clock does not move: the bank of 100 plus 20% of requests.
-		if limit := n + retryBudgetMax + n/5 + 1; attempts > limit {
+		if limit := n + retry.Max + n/5 + 1; attempts > limit {
 			t.Errorf("%d attempts for %d requests, want ≤ %d", attempts, n, limit)
 		}
 		if s := c.Stats(); s.RetriesDenied == 0 || s.Requests != n {
@@ -270,7 +273,7 @@ func TestBackoffBetweenRoundsOnly(t *testing.T) {
 	go func() { _, err := read(context.Background(), c); done <- err }()
 	// The first round makes three attempts without waiting; then the
 	// request waits on a timer of the injected clock.
-	clk.waitTimer(t)
+	waitTimer(t, clk)
 	if n := rt.total("/v2/keys/k"); n != 3 {
 		t.Errorf("%d attempts before the backoff, want 3", n)
 	}
@@ -285,7 +288,7 @@ func TestBackoffBetweenRoundsOnly(t *testing.T) {
 				t.Errorf("%d attempts in 2 rounds, want 6", n)
 			}
 			return
-		case <-clk.added:
+		case <-clk.Added():
 		}
 	}
 	t.Fatal("request did not end")

@@ -60,11 +60,11 @@ type EndpointStats struct {
 
 // Stats implements StatsReporter.
 func (c *httpClusterClient) Stats() Stats {
-	now := c.clk.now()
+	now := c.clk.Now()
 	s := Stats{
 		Requests:      c.nRequests.Load(),
 		Retries:       c.nRetries.Load(),
-		RetriesDenied: c.budget.denied.Load(),
+		RetriesDenied: c.budget.Denied(),
 		StaleReads:    c.nStale.Load(),
 	}
 	if c.headerTimeout > 0 {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // request is one logical request to the cluster; do sends it to one
@@ -168,7 +170,7 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 	defer c.putBuf(buf)
 	tried := buf.tried
 	c.nRequests.Add(1)
-	c.budget.deposit()
+	c.budget.Deposit()
 
 	var errs []error
 	attempts := 0
@@ -192,7 +194,7 @@ rounds:
 			clear(tried)
 		}
 		for {
-			now := c.clk.now()
+			now := c.clk.Now()
 			cands := c.candidates(set, tried, r.kind, buf.cands[:0], now)
 			if len(cands) == 0 {
 				if staleAt >= 0 {
@@ -204,7 +206,7 @@ rounds:
 				break // every endpoint tried in this round
 			}
 			if attempts > 0 {
-				if !free && !c.budget.withdraw(now) {
+				if !free && !c.budget.Withdraw(now) {
 					errs = append(errs, ErrRetryBudgetExhausted)
 					break rounds
 				}
@@ -296,7 +298,7 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 			err = c.checkResponse(ep, resp)
 		}
 	}
-	end = c.clk.now()
+	end = c.clk.Now()
 	if !watch || err != nil {
 		st.end(watch)
 	} else if cb, ok := resp.Body.(*cappedBody); ok {
@@ -328,19 +330,14 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 	if c.backoffBase <= 0 {
 		return nil
 	}
-	ceil := c.backoffBase
-	for i := 1; i < round && ceil < roundBackoffMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, roundBackoffMax)
-	d := time.Duration(c.rnd(int64(ceil)))
+	d := retry.Backoff{Base: c.backoffBase, Max: roundBackoffMax}.Pause(round, c.rnd)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
 		return context.DeadlineExceeded
 	}
 	if d <= 0 {
 		return nil
 	}
-	t := c.clk.newTimer(d)
+	t := c.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -391,7 +388,7 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 		ep.verified.Store(true)
 	}
 	if idx, ok := headerIndex(resp.Header); ok && ep.st != nil {
-		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.now())
+		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.Now())
 	}
 	if t := resp.Header.Get("X-Raft-Term"); t != "" {
 		if term, err := strconv.ParseUint(t, 10, 64); err == nil {
