@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/health"
 	"github.com/etcdv2/client/internal/retry"
 )
 
@@ -479,7 +480,7 @@ type httpClusterClient struct {
 	backoffBase time.Duration
 	health      healthParams
 	budget      *retry.Budget
-	hist        latencyHist
+	hist        health.AdaptiveTimeout
 	prober      prober
 	monotonic   bool
 	// maxSeen is the highest X-Etcd-Index any answer carried; floor is the

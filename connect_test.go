@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/health"
 )
 
 // slowHandshakeServer is a TLS fake v2 member whose handshakes take delay
@@ -47,12 +49,12 @@ func TestNewConnectionGetsItsOwnBudget(t *testing.T) {
 	}
 	// Warm-up: enough fast answers for the adaptive timeout to reach its
 	// floor.
-	for i := 0; i < 2*adaptiveEvery && c.hist.current() != MinAdaptiveHeaderTimeout; i++ {
+	for i := 0; i < 2*health.Every && c.hist.Current() != MinAdaptiveHeaderTimeout; i++ {
 		if _, err := kapi.Get(ctx, "/k", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := c.hist.current(); got != MinAdaptiveHeaderTimeout {
+	if got := c.hist.Current(); got != MinAdaptiveHeaderTimeout {
 		t.Fatalf("adaptive timeout after warm-up: %v, want the floor %v", got, MinAdaptiveHeaderTimeout)
 	}
 	delay.Store(int64(3 * MinAdaptiveHeaderTimeout / 2))
@@ -121,7 +123,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 		tr := good.Client().Transport.(*http.Transport).Clone()
 		c := newTestClient(t, Config{Endpoints: []string{hung, good.URL}, Transport: tr,
 			Selector: preferOrder(hung, good.URL)})
-		c.hist.timeout.Store(int64(MinAdaptiveHeaderTimeout)) // as after many fast answers
+		c.hist.Set(MinAdaptiveHeaderTimeout) // as after many fast answers
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		start := time.Now()
 		_, err := NewKeysAPI(c).Get(ctx, "/", &GetOptions{Quorum: quorum})
@@ -143,7 +145,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 	tr := good.Client().Transport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	c := newTestClient(t, Config{Endpoints: []string{hung}, Transport: tr, Rounds: 1})
-	c.hist.timeout.Store(int64(MinAdaptiveHeaderTimeout))
+	c.hist.Set(MinAdaptiveHeaderTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/health"
 	"github.com/etcdv2/client/internal/retry"
 )
 
@@ -371,27 +372,9 @@ func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
 }
 
 func TestAttemptTimeoutDefaults(t *testing.T) {
-	var h latencyHist
-	if h.current() != DefaultHeaderTimeoutPerRequest {
-		t.Fatal("no data: want the fixed default")
-	}
-	for i := 0; i < 512; i++ {
-		h.add(time.Millisecond)
-	}
-	if got := h.current(); got != MinAdaptiveHeaderTimeout {
-		t.Errorf("fast cluster: %v, want the floor %v", got, MinAdaptiveHeaderTimeout)
-	}
-	for i := 0; i < 2048; i++ {
-		h.add(400 * time.Millisecond)
-	}
-	if got := h.current(); got < 1200*time.Millisecond || got > 1300*time.Millisecond {
-		t.Errorf("400 ms answers: %v, want about 3 × 400 ms", got)
-	}
-	for i := 0; i < 2048; i++ {
-		h.add(5 * time.Second)
-	}
-	if got := h.current(); got != DefaultHeaderTimeoutPerRequest {
-		t.Errorf("slow cluster: %v, want the cap", got)
+	// The adaptive timeout's bounds are those of internal/health.
+	if MinAdaptiveHeaderTimeout != health.MinTimeout || DefaultHeaderTimeoutPerRequest != health.MaxTimeout {
+		t.Fatalf("bounds %v..%v, internal/health has %v..%v", MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest, health.MinTimeout, health.MaxTimeout)
 	}
 
 	c := &httpClusterClient{}
@@ -415,21 +398,9 @@ func TestAttemptTimeoutDefaults(t *testing.T) {
 		t.Errorf("disabled, with a deadline: %v, want no timeout", got)
 	}
 	c.headerTimeout = 0
-	c.hist.timeout.Store(int64(300 * time.Millisecond))
+	c.hist.Set(300 * time.Millisecond)
 	if got := c.attemptTimeout(context.Background(), &request{}, true); got != DefaultWriteHeaderTimeout {
 		t.Errorf("non-replayable: %v, want the fixed write default", got)
-	}
-}
-
-func TestHistBuckets(t *testing.T) {
-	for _, d := range []time.Duration{0, 1, time.Microsecond, 3 * time.Microsecond, time.Millisecond, 1500 * time.Microsecond, time.Second, time.Minute} {
-		i := histBucket(d)
-		if up := histUpper(i); up < d {
-			t.Errorf("%v in bucket %d with upper bound %v", d, i, up)
-		}
-		if i > 0 && histUpper(i-1) >= d && d > 2<<10 {
-			t.Errorf("%v in bucket %d but fits %d", d, i, i-1)
-		}
 	}
 }
 

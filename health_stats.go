@@ -70,7 +70,7 @@ func (c *httpClusterClient) Stats() Stats {
 	if c.headerTimeout > 0 {
 		s.AttemptTimeout = c.headerTimeout
 	} else if c.headerTimeout == 0 {
-		s.AttemptTimeout = c.hist.current()
+		s.AttemptTimeout = c.hist.Current()
 	}
 	for _, e := range c.eps.Load().list {
 		st := e.st
