@@ -23,11 +23,14 @@ import (
 // client for compatibility.
 var DefaultRequestTimeout = 5 * time.Second
 
-// DefaultHeaderTimeoutPerRequest is the per-attempt timeout used when
-// Config.HeaderTimeoutPerRequest is zero: an endpoint that has not sent the
-// response headers by then is given up on and the next one is tried. It is
-// what makes a hung member (stopped, or on a black-holed network) cost one
-// timeout instead of the caller's whole deadline.
+// DefaultHeaderTimeoutPerRequest bounds the adaptive per-attempt timeout
+// used when Config.HeaderTimeoutPerRequest is zero (and is that timeout
+// until the client has seen enough answers): an endpoint that has not sent
+// the response headers by then is given up on and the next one is tried.
+// It is what makes a hung member (stopped, or on a black-holed network)
+// cost one timeout instead of the caller's whole deadline. It is also the
+// budget of a new connection's dial and TLS handshake under the adaptive
+// timeout, and of a health probe.
 const DefaultHeaderTimeoutPerRequest = 2 * time.Second
 
 // DefaultWriteHeaderTimeout is the per-attempt timeout of a request that

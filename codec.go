@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -93,4 +94,28 @@ func errorAnswer(status int, body io.ReadCloser) ([]byte, error) {
 	b, _ := readAllCapped(body)
 	body.Close()
 	return b, decodeErrorBody(status, b)
+}
+
+// decodeErrorBody turns an error answer into an Error when the body is an
+// etcd key error, and into an *HTTPError otherwise.
+func decodeErrorBody(status int, b []byte) error {
+	var v struct {
+		Code    *int   `json:"errorCode"`
+		Message string `json:"message"`
+		Cause   string `json:"cause"`
+		Index   uint64 `json:"index"`
+	}
+	if err := json.Unmarshal(b, &v); err == nil {
+		if v.Code != nil {
+			return Error{Code: *v.Code, Message: v.Message, Cause: v.Cause, Index: v.Index}
+		}
+		if v.Message != "" {
+			return &HTTPError{StatusCode: status, Message: v.Message}
+		}
+	}
+	msg := string(bytes.TrimSpace(b))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return &HTTPError{StatusCode: status, Message: msg}
 }
