@@ -403,7 +403,6 @@ func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, erro
 		rounds:        cfg.Rounds,
 		health:        resolveEjection(cfg.Ejection),
 		budget:        newRetryBudget(cfg.RetryBudget, clk.Now()),
-		monotonic:     cfg.MonotonicReads,
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
@@ -414,6 +413,7 @@ func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, erro
 		maxBody:       cfg.MaxResponseBytes,
 		resendSets:    cfg.ResendUnconditionalSets,
 	}
+	c.mono.on = cfg.MonotonicReads
 	if c.transport == nil {
 		c.transport = DefaultTransport
 	}
@@ -466,12 +466,8 @@ type httpClusterClient struct {
 
 	// clusterID is the X-Etcd-Cluster-Id first seen, or nil.
 	clusterID atomic.Pointer[string]
-	// maxTerm is the highest X-Raft-Term seen.
-	maxTerm atomic.Uint64
-	// refreshing is set while a leader refresh runs; refreshPending asks
-	// it for one more look-up.
-	refreshing     atomic.Bool
-	refreshPending atomic.Bool
+	// leader is the leader tracker's state (leader.go).
+	leader leaderTracker
 
 	// Selection and health (health_*.go).
 	clk         clock.Clock
@@ -482,10 +478,8 @@ type httpClusterClient struct {
 	budget      *retry.Budget
 	hist        health.AdaptiveTimeout
 	prober      prober
-	monotonic   bool
-	// maxSeen is the highest X-Etcd-Index any answer carried; floor is the
-	// highest one returned to a caller (the monotonic-read floor).
-	maxSeen, floor              atomic.Uint64
+	// mono is the monotonic-read guard's state (monotonic_reads.go).
+	mono                        monotonicFloor
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
 	chunks                      sync.Pool // *[bodyChunk]byte

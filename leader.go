@@ -2,13 +2,26 @@ package client
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
+
+// leaderTracker is what the client knows of the raft term, and whether a
+// look-up of the leader runs; the leader itself is marked in the endpoint
+// set (setLeader).
+type leaderTracker struct {
+	// maxTerm is the highest X-Raft-Term seen.
+	maxTerm atomic.Uint64
+	// refreshing is set while a leader refresh runs; refreshPending asks
+	// it for one more look-up.
+	refreshing     atomic.Bool
+	refreshPending atomic.Bool
+}
 
 // noteTerm records a raft term seen in a response; a new term means an
 // election happened, so the leader is looked up again.
 func (c *httpClusterClient) noteTerm(term uint64) {
-	if raise(&c.maxTerm, term) >= term {
+	if raise(&c.leader.maxTerm, term) >= term {
 		return
 	}
 	if c.wantLeader {
@@ -23,24 +36,24 @@ const leaderRefreshTimeout = 5 * time.Second
 // while a look-up runs are served by one more look-up after it, so a new
 // term seen during a look-up is never missed.
 func (c *httpClusterClient) refreshLeaderAsync() {
-	c.refreshPending.Store(true)
-	if c.refreshing.Swap(true) {
+	c.leader.refreshPending.Store(true)
+	if c.leader.refreshing.Swap(true) {
 		return
 	}
 	started := c.goBackground(func(ctx context.Context) {
 		for {
-			for c.refreshPending.Swap(false) {
+			for c.leader.refreshPending.Swap(false) {
 				c.refreshLeaderRetrying(ctx)
 			}
-			c.refreshing.Store(false)
+			c.leader.refreshing.Store(false)
 			// A request may have come between the last Swap and the Store.
-			if !c.refreshPending.Load() || c.refreshing.Swap(true) {
+			if !c.leader.refreshPending.Load() || c.leader.refreshing.Swap(true) {
 				return
 			}
 		}
 	})
 	if !started {
-		c.refreshing.Store(false)
+		c.leader.refreshing.Store(false)
 	}
 }
 

@@ -227,7 +227,7 @@ rounds:
 					c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 					resp.Body.Close()
 					c.nStale.Add(1)
-					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.floor.Load()}})
+					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.mono.floor.Load()}})
 					r = quorumUpgrade(r)
 					upgraded, free = true, true
 					staleAt = ep.view.Index
