@@ -64,9 +64,10 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		st.checkAfter = check
 		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
 	}
-	if c.headerTimeout == 0 && timeout > 0 && timeout < newConnBudget && !st.capped {
-		// The adaptive timeout is learnt on warm connections: a new
-		// one gets its own budget for dialing and its handshake.
+	if c.headerTimeout == 0 && timeout > 0 && !st.capped && (timeout < newConnBudget || check > 0) {
+		// The adaptive timeout and the liveness check are learnt on
+		// warm connections: a new one gets its own budget for dialing
+		// and its handshake.
 		st.trace.GetConn = func(string) { st.connecting() }
 		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
 	}
@@ -202,9 +203,9 @@ const (
 )
 
 // connecting runs when the transport starts looking for a connection for
-// the attempt (httptrace GetConn): until it has one, the attempt's timer
-// counts newConnBudget instead of the per-attempt timeout and the liveness
-// check waits. A warm connection comes at once (connected), so that only a
+// the attempt (httptrace GetConn): until it has one, the liveness check
+// waits and the attempt's timer counts newConnBudget instead of the
+// per-attempt timeout, which then starts afresh. A warm connection comes at once (connected), so that only a
 // new one uses the budget. Only the first connection of an attempt counts:
 // a redirect's is within the timeout.
 func (st *attemptState) connecting() {

@@ -41,7 +41,7 @@ func (c *httpClusterClient) attemptTimeoutCapped(ctx context.Context, r *request
 		// A write that cannot be resent: a timeout would only make its
 		// outcome unknown, so it waits as long as the server itself may,
 		// and a liveness check tells a hung member from a busy one (see
-		// attemptWithin).
+		// attempt).
 		t = DefaultWriteHeaderTimeout
 	}
 	if more {
@@ -84,7 +84,7 @@ const raftPatience = 3 * time.Second
 //     the check, and again every timeout while the member answers: a member
 //     builds a large listing before it sends the headers, which can take
 //     far longer than the adaptive timeout, and is then merely slow, not
-//     hung. The attempt then has no timeout of its own (see attemptWith),
+//     hung. The attempt then has no timeout of its own (see attempt),
 //     but the share of the caller's deadline (capped).
 //
 // A member that no longer answers /version either is hung.

@@ -223,12 +223,11 @@ type Config struct {
 	// hung member still costs about one adaptive timeout), and while it
 	// answers the read goes on waiting, checked again every adaptive
 	// timeout, bounded only by the caller's deadline. An attempt that has
-	// to make a new connection (with the default *http.Transport) gets up
-	// to DefaultHeaderTimeoutPerRequest for dialing and the TLS handshake,
-	// and its adaptive timeout and liveness check count from the
-	// connection: the adaptive value is learnt on warm connections, and a
-	// member that never completes a handshake is still left after that
-	// bound. A positive value is used as it is for every request. A negative value means no
+	// to make a new connection (with a *http.Transport) gets
+	// DefaultHeaderTimeoutPerRequest for dialing and the TLS handshake,
+	// and its timeout and liveness check count from the connection: the
+	// adaptive value is learnt on warm connections, and a member that
+	// never completes a handshake is still left after that bound. A positive value is used as it is for every request. A negative value means no
 	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
@@ -469,7 +468,7 @@ type httpClusterClient struct {
 	// leader is the leader tracker's state (leader.go).
 	leader leaderTracker
 
-	// Selection and health (health_*.go).
+	// Selection and health (health_state.go, health_prober.go, request.go).
 	clk         clock.Clock
 	rnd         func(int64) int64
 	rounds      int

@@ -69,8 +69,10 @@ func TestNewConnectionGetsItsOwnBudget(t *testing.T) {
 			t.Fatalf("%s took %v, less than the handshake delay: no new connection was made", kind, d)
 		}
 	}
-	if s := stateOf(c, s.URL); s.Failures != 0 {
-		t.Errorf("member: %+v, want no failure", s)
+	// Nor is the member taken for one whose raft holds requests (a
+	// liveness check during the handshake would find it answering).
+	if s := stateOf(c, s.URL); s.Failures != 0 || !s.HasLeader {
+		t.Errorf("member: %+v, want no failure and a leader", s)
 	}
 	if st := c.Stats(); st.Retries != 0 {
 		t.Errorf("%d retries, want none", st.Retries)
