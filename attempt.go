@@ -68,6 +68,12 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		// The adaptive timeout and the liveness check are learnt on
 		// warm connections: a new one gets its own budget for dialing
 		// and its handshake.
+		if st.timer == nil {
+			// The hooks only reset the timer: it is made here,
+			// stopped (a plain read's body needs one anyway).
+			st.timer = time.AfterFunc(newConnBudget, st.expire)
+			st.timer.Stop()
+		}
 		st.trace.GetConn = func(string) { st.connecting() }
 		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
 	}
@@ -200,6 +206,7 @@ const (
 	connNone = iota
 	connGetting
 	connGot
+	connReleased
 )
 
 // connecting runs when the transport starts looking for a connection for
@@ -207,7 +214,10 @@ const (
 // waits and the attempt's timer counts newConnBudget instead of the
 // per-attempt timeout, which then starts afresh. A warm connection comes at once (connected), so that only a
 // new one uses the budget. Only the first connection of an attempt counts:
-// a redirect's is within the timeout.
+// a redirect's is within the timeout. The hooks touch only the timers and
+// atomics, and do nothing once the attempt is released: a transport that
+// wraps net/http's may compose them into a trace of its own that it
+// shares between requests.
 func (st *attemptState) connecting() {
 	if !st.conn.CompareAndSwap(connNone, connGetting) {
 		return
@@ -215,11 +225,7 @@ func (st *attemptState) connecting() {
 	if st.check != nil {
 		st.check.Stop()
 	}
-	if st.timer == nil {
-		st.timer = time.AfterFunc(newConnBudget, st.expire)
-	} else {
-		st.timer.Reset(newConnBudget)
-	}
+	st.timer.Reset(newConnBudget)
 }
 
 // connected runs when the transport hands the attempt a connection
@@ -258,6 +264,7 @@ func (st *attemptState) expire() {
 
 // release frees what the attempt holds. It is called once.
 func (st *attemptState) release(c *httpClusterClient) {
+	st.conn.Store(connReleased)
 	if st.timer != nil {
 		st.timer.Stop()
 	}
