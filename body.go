@@ -81,3 +81,101 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 func stalledError(after time.Duration) error {
 	return fmt.Errorf("%w: no data for %v after the headers", ErrResponseStalled, after)
 }
+
+// cappedBody limits a response body to Config.MaxResponseBytes and
+// releases the attempt's resources when closed.
+type cappedBody struct {
+	rc        io.ReadCloser
+	remaining int64 // negative: no cap
+	limit     int64
+	st        *attemptState
+	c         *httpClusterClient
+	// onClose, when set, runs after the attempt is released.
+	onClose func()
+	closed  bool
+	// buffered is set once the whole body is in chunks (every answer but
+	// a watch's); ci and off are the read position in them.
+	buffered bool
+	chunks   [][]byte
+	first    [1][]byte
+	ci, off  int
+	// drain is scratch space for finishBody.
+	drain [64]byte
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.buffered {
+		for b.ci < len(b.chunks) {
+			if ch := b.chunks[b.ci]; b.off < len(ch) {
+				n := copy(p, ch[b.off:])
+				b.off += n
+				return n, nil
+			}
+			b.ci, b.off = b.ci+1, 0
+		}
+		return 0, io.EOF
+	}
+	return b.readCapped(p)
+}
+
+// readCapped reads from the connection within the size cap.
+func (b *cappedBody) readCapped(p []byte) (int, error) {
+	if b.remaining < 0 {
+		return b.rc.Read(p)
+	}
+	if b.remaining == 0 {
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, b.limit)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.rc.Read(p)
+	b.remaining -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := b.rc.Close()
+	for i, ch := range b.chunks {
+		b.c.chunks.Put((*[bodyChunk]byte)(ch[:bodyChunk]))
+		b.chunks[i] = nil
+	}
+	b.chunks = nil
+	clear(b.first[:])
+	b.st.release(b.c)
+	if b.onClose != nil {
+		b.onClose()
+	}
+	return err
+}
+
+// drainLimit is how much of a body finishBody reads past what the caller
+// decoded (a JSON decoder leaves the final newline unread).
+const drainLimit = 4 << 10
+
+// finishBody reads what is left of a body whose content has been decoded,
+// up to drainLimit, and closes it, so that the connection is reused. Use
+// it only on a body whose end is near: never on an unfinished watch.
+func finishBody(body io.ReadCloser) error {
+	if b, ok := body.(*cappedBody); ok {
+		for n := 0; n < drainLimit; {
+			k, err := b.Read(b.drain[:])
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		return b.Close()
+	}
+	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	return body.Close()
+}

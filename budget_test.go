@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdv2/client/internal/retry"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,12 +21,14 @@ func TestRetryBudgetLargeRatesDoNotOverflow(t *testing.T) {
 	} {
 		now := int64(1e12)
 		b := newRetryBudget(cfg, now)
-		for i := 0; i < 5*retryBudgetMax; i++ {
-			b.deposit()
+		for i := 0; i < 5*retry.Max; i++ {
+			b.Deposit()
 			now += int64(time.Second)
-			require.True(t, b.withdraw(now), "%+v: retry %d denied", cfg, i)
+			require.True(t, b.Withdraw(now), "%+v: retry %d denied", cfg, i)
 		}
 	}
 	b := newRetryBudget(RetryBudget{Ratio: math.NaN(), PerSecond: math.NaN()}, 0)
-	require.Equal(t, newRetryBudget(RetryBudget{}, 0).perSec, b.perSec, "NaN means the default")
+	_, want := newRetryBudget(RetryBudget{}, 0).Rates()
+	_, got := b.Rates()
+	require.Equal(t, want, got, "NaN means the default")
 }

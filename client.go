@@ -2,16 +2,17 @@ package client
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/health"
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // DefaultRequestTimeout is the overall timeout a caller may use for one
@@ -19,11 +20,14 @@ import (
 // client for compatibility.
 var DefaultRequestTimeout = 5 * time.Second
 
-// DefaultHeaderTimeoutPerRequest is the per-attempt timeout used when
-// Config.HeaderTimeoutPerRequest is zero: an endpoint that has not sent the
-// response headers by then is given up on and the next one is tried. It is
-// what makes a hung member (stopped, or on a black-holed network) cost one
-// timeout instead of the caller's whole deadline.
+// DefaultHeaderTimeoutPerRequest bounds the adaptive per-attempt timeout
+// used when Config.HeaderTimeoutPerRequest is zero (and is that timeout
+// until the client has seen enough answers): an endpoint that has not sent
+// the response headers by then is given up on and the next one is tried.
+// It is what makes a hung member (stopped, or on a black-holed network)
+// cost one timeout instead of the caller's whole deadline. It is also the
+// budget of a new connection's dial and TLS handshake under the adaptive
+// timeout, and of a health probe.
 const DefaultHeaderTimeoutPerRequest = 2 * time.Second
 
 // DefaultWriteHeaderTimeout is the per-attempt timeout of a request that
@@ -218,8 +222,12 @@ type Config struct {
 	// goes unanswered the member is hung and the read goes elsewhere (so a
 	// hung member still costs about one adaptive timeout), and while it
 	// answers the read goes on waiting, checked again every adaptive
-	// timeout, bounded only by the caller's deadline. A positive value is
-	// used as it is for every request. A negative value means no
+	// timeout, bounded only by the caller's deadline. An attempt that has
+	// to make a new connection (with a *http.Transport) gets
+	// DefaultHeaderTimeoutPerRequest for dialing and the TLS handshake,
+	// and its timeout and liveness check count from the connection: the
+	// adaptive value is learnt on warm connections, and a member that
+	// never completes a handshake is still left after that bound. A positive value is used as it is for every request. A negative value means no
 	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
@@ -382,19 +390,18 @@ type Versions struct {
 // New creates a Client from cfg. It checks the configuration and does no
 // I/O; the first request contacts the cluster.
 func New(cfg Config) (Client, error) {
-	return newClient(cfg, realClock{}, rand.Int64N)
+	return newClient(cfg, clock.Real{}, rand.Int64N)
 }
 
 // newClient is New with the clock and the randomness (rnd(n) is uniform
 // in [0, n)) of the health machinery injected.
-func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
+func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, error) {
 	c := &httpClusterClient{
 		clk:           clk,
 		rnd:           rnd,
 		rounds:        cfg.Rounds,
 		health:        resolveEjection(cfg.Ejection),
-		budget:        newRetryBudget(cfg.RetryBudget, clk.now()),
-		monotonic:     cfg.MonotonicReads,
+		budget:        newRetryBudget(cfg.RetryBudget, clk.Now()),
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
 		checkRedirect: cfg.CheckRedirect,
@@ -405,6 +412,7 @@ func newClient(cfg Config, clk clock, rnd func(int64) int64) (Client, error) {
 		maxBody:       cfg.MaxResponseBytes,
 		resendSets:    cfg.ResendUnconditionalSets,
 	}
+	c.mono.on = cfg.MonotonicReads
 	if c.transport == nil {
 		c.transport = DefaultTransport
 	}
@@ -457,26 +465,20 @@ type httpClusterClient struct {
 
 	// clusterID is the X-Etcd-Cluster-Id first seen, or nil.
 	clusterID atomic.Pointer[string]
-	// maxTerm is the highest X-Raft-Term seen.
-	maxTerm atomic.Uint64
-	// refreshing is set while a leader refresh runs; refreshPending asks
-	// it for one more look-up.
-	refreshing     atomic.Bool
-	refreshPending atomic.Bool
+	// leader is the leader tracker's state (leader.go).
+	leader leaderTracker
 
-	// Selection and health (health_*.go).
-	clk         clock
+	// Selection and health (health_state.go, health_prober.go, request.go).
+	clk         clock.Clock
 	rnd         func(int64) int64
 	rounds      int
 	backoffBase time.Duration
 	health      healthParams
-	budget      *retryBudget
-	hist        latencyHist
+	budget      *retry.Budget
+	hist        health.AdaptiveTimeout
 	prober      prober
-	monotonic   bool
-	// maxSeen is the highest X-Etcd-Index any answer carried; floor is the
-	// highest one returned to a caller (the monotonic-read floor).
-	maxSeen, floor              atomic.Uint64
+	// mono is the monotonic-read guard's state (monotonic_reads.go).
+	mono                        monotonicFloor
 	nRequests, nRetries, nStale atomic.Uint64
 	bufs                        sync.Pool // *selectBuf
 	chunks                      sync.Pool // *[bodyChunk]byte
@@ -495,166 +497,6 @@ type httpClusterClient struct {
 	closeFn  context.CancelFunc
 	bg       sync.WaitGroup
 	closed   atomic.Bool
-}
-
-// endpointSet is an immutable snapshot of the endpoints.
-type endpointSet struct {
-	list []*endpoint
-	// leader is the URL of the leader's endpoint, or "".
-	leader string
-}
-
-// endpoint is one endpoint and what the client knows about it.
-type endpoint struct {
-	url  *url.URL
-	raw  string // as given, normalized (no trailing slash)
-	view Endpoint
-	// st is the live health state, shared by every snapshot that has this
-	// endpoint. It is nil for an endpoint made outside the list (doAt).
-	st *epState
-	// verified is set once a response from this endpoint carried the
-	// cluster ID the client knows.
-	verified atomic.Bool
-}
-
-func parseEndpoints(eps []string) ([]*endpoint, error) {
-	if len(eps) == 0 {
-		return nil, ErrNoEndpoints
-	}
-	out := make([]*endpoint, 0, len(eps))
-	seen := make(map[string]bool, len(eps))
-	for _, s := range eps {
-		u, err := url.Parse(s)
-		if err != nil {
-			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, err)}
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
-		}
-		u.Path = strings.TrimRight(u.Path, "/")
-		u.RawPath = ""
-		raw := u.String()
-		if seen[raw] {
-			continue
-		}
-		seen[raw] = true
-		out = append(out, &endpoint{url: u, raw: raw})
-	}
-	return out, nil
-}
-
-// SetEndpoints implements Client.
-func (c *httpClusterClient) SetEndpoints(eps []string) error {
-	list, err := parseEndpoints(eps)
-	if err != nil {
-		return err
-	}
-	shuffle(list)
-	c.setMu.Lock()
-	defer c.setMu.Unlock()
-	leader := ""
-	if old := c.eps.Load(); old != nil {
-		leader = old.leader
-		// Keep what is known about endpoints that stay.
-		shared := false
-		for _, e := range list {
-			for _, o := range old.list {
-				if o.raw == e.raw {
-					shared = true
-					if o.verified.Load() {
-						e.verified.Store(true)
-					}
-				}
-			}
-		}
-		if !shared {
-			// Another cluster, or the same one rebuilt: the cluster
-			// ID is learnt again from the first answer.
-			c.clusterID.Store(nil)
-			leader = ""
-		}
-	}
-	c.storeLocked(list, leader)
-	return nil
-}
-
-// storeLocked publishes a new snapshot. c.setMu must be held. The live
-// state of endpoints that stay is carried over by URL; endpoints that go
-// are marked removed, which closes their down channels.
-func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
-	old := c.eps.Load()
-	for i, e := range list {
-		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
-		if e.st == nil && old != nil {
-			for _, o := range old.list {
-				if o.raw == e.raw {
-					e.st = o.st
-				}
-			}
-		}
-		if e.st == nil {
-			e.st = newEpState()
-		}
-	}
-	c.eps.Store(&endpointSet{list: list, leader: leader})
-	if old != nil {
-		for _, o := range old.list {
-			kept := false
-			for _, e := range list {
-				kept = kept || e.st == o.st
-			}
-			if !kept {
-				o.st.remove()
-			}
-		}
-	}
-}
-
-// setLeader records the client URLs of the leader. Only one that matches an
-// endpoint of the client is kept.
-func (c *httpClusterClient) setLeader(clientURLs []string) {
-	c.setMu.Lock()
-	defer c.setMu.Unlock()
-	set := c.eps.Load()
-	leader := ""
-	for _, cu := range clientURLs {
-		n := normalizeURL(cu)
-		for _, e := range set.list {
-			if e.raw == n {
-				leader = n
-			}
-		}
-	}
-	if leader == set.leader {
-		return
-	}
-	list := make([]*endpoint, len(set.list))
-	for i, e := range set.list {
-		ne := &endpoint{url: e.url, raw: e.raw}
-		ne.verified.Store(e.verified.Load())
-		list[i] = ne
-	}
-	c.storeLocked(list, leader)
-}
-
-func normalizeURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u.String()
-}
-
-// Endpoints implements Client.
-func (c *httpClusterClient) Endpoints() []string {
-	set := c.eps.Load()
-	out := make([]string, len(set.list))
-	for i, e := range set.list {
-		out[i] = e.raw
-	}
-	return out
 }
 
 // Close implements Client.
@@ -688,8 +530,4 @@ func (c *httpClusterClient) goBackground(f func(ctx context.Context)) bool {
 		f(c.closeCtx)
 	}()
 	return true
-}
-
-func shuffle(list []*endpoint) {
-	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 }

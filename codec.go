@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -84,4 +85,37 @@ func (e *invalidJSONError) Is(target error) bool { return target == ErrInvalidJS
 // readAllCapped reads an error body, at most errorBodyLimit bytes of it.
 func readAllCapped(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, errorBodyLimit))
+}
+
+// errorAnswer reads and closes the body of an error answer (at most
+// errorBodyLimit bytes of it) and returns what the server said (see
+// decodeErrorBody) with the body.
+func errorAnswer(status int, body io.ReadCloser) ([]byte, error) {
+	b, _ := readAllCapped(body)
+	body.Close()
+	return b, decodeErrorBody(status, b)
+}
+
+// decodeErrorBody turns an error answer into an Error when the body is an
+// etcd key error, and into an *HTTPError otherwise.
+func decodeErrorBody(status int, b []byte) error {
+	var v struct {
+		Code    *int   `json:"errorCode"`
+		Message string `json:"message"`
+		Cause   string `json:"cause"`
+		Index   uint64 `json:"index"`
+	}
+	if err := json.Unmarshal(b, &v); err == nil {
+		if v.Code != nil {
+			return Error{Code: *v.Code, Message: v.Message, Cause: v.Cause, Index: v.Index}
+		}
+		if v.Message != "" {
+			return &HTTPError{StatusCode: status, Message: v.Message}
+		}
+	}
+	msg := string(bytes.TrimSpace(b))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return &HTTPError{StatusCode: status, Message: msg}
 }

@@ -9,18 +9,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
 )
 
 // clusterClient is a client of fake members on loopback, with a fake clock
 // for the health machinery (real time still drives attempt timeouts).
-func clusterClient(t *testing.T, ms []*member, cfg Config) (*httpClusterClient, *fakeClock, chan error) {
+func clusterClient(t *testing.T, ms []*member, cfg Config) (*httpClusterClient, *clock.Fake, chan error) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := clock.NewFake()
 	c, probed := clusterClientWith(t, ms, cfg, clk)
 	return c, clk, probed
 }
 
-func clusterClientWith(t *testing.T, ms []*member, cfg Config, clk clock) (*httpClusterClient, chan error) {
+func clusterClientWith(t *testing.T, ms []*member, cfg Config, clk clock.Clock) (*httpClusterClient, chan error) {
 	t.Helper()
 	cfg.Endpoints = urlsOf(ms)
 	c := newClockedClient(t, cfg, clk)
@@ -157,7 +159,7 @@ func TestSlowMemberAvoidedByLeastLatency(t *testing.T) {
 	slow := ms[2]
 	slow.delay.Store(int64(50 * time.Millisecond))
 	// The real clock, so that the latency average decays as it would.
-	c, _ := clusterClientWith(t, ms, Config{Selector: LeastLatency()}, realClock{})
+	c, _ := clusterClientWith(t, ms, Config{Selector: LeastLatency()}, clock.Real{})
 	ctx := context.Background()
 	const n = 300
 	var wg sync.WaitGroup
@@ -220,7 +222,7 @@ func write(ctx context.Context, c *httpClusterClient, replayable bool) (string, 
 func TestWriteStalledByRaft(t *testing.T) {
 	ms := startMembers(t, 2)
 	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-	c.hist.timeout.Store(int64(100 * time.Millisecond)) // as after many fast answers
+	c.hist.Set(100 * time.Millisecond) // as after many fast answers
 	ms[0].delay.Store(int64(600 * time.Millisecond))
 
 	// A stall shorter than the patience is waited out, for both kinds.
@@ -264,7 +266,7 @@ func TestWriteLeavesHungMember(t *testing.T) {
 	for _, replayable := range []bool{true, false} {
 		ms := startMembers(t, 2)
 		c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-		c.hist.timeout.Store(int64(100 * time.Millisecond))
+		c.hist.Set(100 * time.Millisecond)
 		ms[0].mode.Store(modeHung)
 		start := time.Now()
 		ep, err := write(context.Background(), c, replayable)

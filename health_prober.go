@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sync"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
 )
 
 // prober is the readmission machinery. One goroutine runs while at least
@@ -36,7 +37,7 @@ func (c *httpClusterClient) kickProber() {
 
 func (c *httpClusterClient) probeLoop(ctx context.Context) {
 	for {
-		now := c.clk.now()
+		now := c.clk.Now()
 		next := int64(math.MaxInt64)
 		ejected := false
 		c.prober.mu.Lock()
@@ -67,11 +68,11 @@ func (c *httpClusterClient) probeLoop(ctx context.Context) {
 		c.prober.mu.Unlock()
 
 		var (
-			t  timer
+			t  clock.Timer
 			tc <-chan time.Time
 		)
 		if next != math.MaxInt64 {
-			t = c.clk.newTimer(time.Duration(next - now))
+			t = c.clk.NewTimer(time.Duration(next - now))
 			tc = t.C()
 		}
 		select {
@@ -102,7 +103,7 @@ func (c *httpClusterClient) readmissionProbe(ctx context.Context, ep *endpoint) 
 		st.probing.Store(false)
 		return
 	}
-	now := c.clk.now()
+	now := c.clk.Now()
 	if err != nil {
 		st.probeFailures.Add(1)
 		c.reeject(st, now)
@@ -122,22 +123,49 @@ func (c *httpClusterClient) readmissionProbe(ctx context.Context, ep *endpoint) 
 // checkAlive asks ep for its version and, when it last said it had no
 // leader, for the leader.
 func (c *httpClusterClient) checkAlive(ctx context.Context, ep *endpoint) error {
-	if err := c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}); err != nil {
+	if err := c.getOnce(ctx, ep, clusterGet("/version")); err != nil {
 		return err
 	}
 	if ep.st != nil && ep.st.noLeader.Load() {
-		if c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/v2/members/leader", kind: KindCluster, replayable: true}) == nil {
+		if c.getOnce(ctx, ep, clusterGet("/v2/members/leader")) == nil {
 			ep.st.noLeader.Store(false)
 		}
 	}
 	return nil
 }
 
+// probe checks that an endpoint answers (GET /version within the
+// per-attempt timeout, or DefaultHeaderTimeoutPerRequest when it is
+// adaptive or off) and reports the outcome to the health machinery and the
+// selector as an attempt would: a failure counts toward ejecting the
+// endpoint. It is used to notice a hung member under a long-poll watch,
+// which no request would otherwise notice; see also endpointDown.
+func (c *httpClusterClient) probe(ctx context.Context, url string) error {
+	set := c.eps.Load()
+	var ep *endpoint
+	for _, e := range set.list {
+		if e.raw == url {
+			ep = e
+		}
+	}
+	if ep == nil {
+		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
+	}
+	start := time.Now()
+	wasEjected := HealthState(ep.st.state.Load()) == StateEjected
+	err := c.getOnce(ctx, ep, clusterGet("/version"))
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.Now(), wasEjected)
+	return err
+}
+
 // getOnce sends r to ep alone within the probe timeout and reads the
 // answer, which must be a 2xx.
 func (c *httpClusterClient) getOnce(ctx context.Context, ep *endpoint, r *request) error {
 	start := time.Now()
-	resp, _, err := c.attemptWithin(ctx, ep, r, c.probeTimeout())
+	resp, _, err := c.attempt(ctx, ep, r, c.probeTimeout(), false)
 	if err == nil {
 		err = c.checkResponse(ep, resp)
 		if err == nil {

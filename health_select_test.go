@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/health"
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // preferOrder returns a selector that takes the first candidate in the
@@ -32,9 +36,9 @@ const (
 )
 
 // healthClient is a client over a fake transport with hosts a, b and c.
-func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *fakeClock, chan error) {
+func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *clock.Fake, chan error) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := clock.NewFake()
 	cfg.Endpoints = []string{ua, ub, uc}
 	cfg.Transport = rt
 	if cfg.Selector == nil {
@@ -52,7 +56,7 @@ func healthClient(t *testing.T, rt *fakeRT, cfg Config) (*httpClusterClient, *fa
 // its timer just after the clock moved (and so missed it), it advances
 // again; the probe hook runs before the prober re-arms, so a timer armed
 // after a probe is never mistaken for a missed one.
-func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan error) error {
+func probeNow(t *testing.T, c *httpClusterClient, clk *clock.Fake, probed chan error) error {
 	t.Helper()
 	due := func() time.Duration {
 		d := time.Duration(-1)
@@ -68,7 +72,7 @@ func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan er
 	}
 	for drained := false; !drained; {
 		select {
-		case <-clk.added:
+		case <-clk.Added():
 		default:
 			drained = true
 		}
@@ -78,7 +82,7 @@ func probeNow(t *testing.T, c *httpClusterClient, clk *fakeClock, probed chan er
 		select {
 		case err := <-probed:
 			return err
-		case <-clk.added:
+		case <-clk.Added():
 			select {
 			case err := <-probed:
 				return err
@@ -250,7 +254,7 @@ func TestRetryBudgetCapsAttemptsInOutage(t *testing.T) {
 			continue
 		}
 		// The clock does not move: the bank of 100 plus 20% of requests.
-		if limit := n + retryBudgetMax + n/5 + 1; attempts > limit {
+		if limit := n + retry.Max + n/5 + 1; attempts > limit {
 			t.Errorf("%d attempts for %d requests, want ≤ %d", attempts, n, limit)
 		}
 		if s := c.Stats(); s.RetriesDenied == 0 || s.Requests != n {
@@ -270,7 +274,7 @@ func TestBackoffBetweenRoundsOnly(t *testing.T) {
 	go func() { _, err := read(context.Background(), c); done <- err }()
 	// The first round makes three attempts without waiting; then the
 	// request waits on a timer of the injected clock.
-	clk.waitTimer(t)
+	waitTimer(t, clk)
 	if n := rt.total("/v2/keys/k"); n != 3 {
 		t.Errorf("%d attempts before the backoff, want 3", n)
 	}
@@ -285,7 +289,7 @@ func TestBackoffBetweenRoundsOnly(t *testing.T) {
 				t.Errorf("%d attempts in 2 rounds, want 6", n)
 			}
 			return
-		case <-clk.added:
+		case <-clk.Added():
 		}
 	}
 	t.Fatal("request did not end")
@@ -368,27 +372,9 @@ func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
 }
 
 func TestAttemptTimeoutDefaults(t *testing.T) {
-	var h latencyHist
-	if h.current() != DefaultHeaderTimeoutPerRequest {
-		t.Fatal("no data: want the fixed default")
-	}
-	for i := 0; i < 512; i++ {
-		h.add(time.Millisecond)
-	}
-	if got := h.current(); got != MinAdaptiveHeaderTimeout {
-		t.Errorf("fast cluster: %v, want the floor %v", got, MinAdaptiveHeaderTimeout)
-	}
-	for i := 0; i < 2048; i++ {
-		h.add(400 * time.Millisecond)
-	}
-	if got := h.current(); got < 1200*time.Millisecond || got > 1300*time.Millisecond {
-		t.Errorf("400 ms answers: %v, want about 3 × 400 ms", got)
-	}
-	for i := 0; i < 2048; i++ {
-		h.add(5 * time.Second)
-	}
-	if got := h.current(); got != DefaultHeaderTimeoutPerRequest {
-		t.Errorf("slow cluster: %v, want the cap", got)
+	// The adaptive timeout's bounds are those of internal/health.
+	if MinAdaptiveHeaderTimeout != health.MinTimeout || DefaultHeaderTimeoutPerRequest != health.MaxTimeout {
+		t.Fatalf("bounds %v..%v, internal/health has %v..%v", MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest, health.MinTimeout, health.MaxTimeout)
 	}
 
 	c := &httpClusterClient{}
@@ -412,21 +398,9 @@ func TestAttemptTimeoutDefaults(t *testing.T) {
 		t.Errorf("disabled, with a deadline: %v, want no timeout", got)
 	}
 	c.headerTimeout = 0
-	c.hist.timeout.Store(int64(300 * time.Millisecond))
+	c.hist.Set(300 * time.Millisecond)
 	if got := c.attemptTimeout(context.Background(), &request{}, true); got != DefaultWriteHeaderTimeout {
 		t.Errorf("non-replayable: %v, want the fixed write default", got)
-	}
-}
-
-func TestHistBuckets(t *testing.T) {
-	for _, d := range []time.Duration{0, 1, time.Microsecond, 3 * time.Microsecond, time.Millisecond, 1500 * time.Microsecond, time.Second, time.Minute} {
-		i := histBucket(d)
-		if up := histUpper(i); up < d {
-			t.Errorf("%v in bucket %d with upper bound %v", d, i, up)
-		}
-		if i > 0 && histUpper(i-1) >= d && d > 2<<10 {
-			t.Errorf("%v in bucket %d but fits %d", d, i, i-1)
-		}
 	}
 }
 

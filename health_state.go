@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/health"
 )
 
 // HealthState is what the client's shared health machinery thinks of an
@@ -86,8 +88,6 @@ type EjectionConfig struct {
 
 // Internal constants of the health machinery.
 const (
-	// ewmaDecay is the time constant of the peak-EWMA latency.
-	ewmaDecay = 10 * time.Second
 	// failurePenalty is the least latency a failed attempt counts for in
 	// the peak-EWMA, so that an endpoint failing fast does not look fast.
 	failurePenalty = time.Second
@@ -112,7 +112,7 @@ type epState struct {
 	inFlight    atomic.Int32  // attempts waiting for headers (not watches)
 	watches     atomic.Int32  // watches from pick to body close
 	probing     atomic.Bool   // a readmission probe runs
-	lat         peakEWMA
+	lat         health.PeakEWMA
 
 	etcdIndex    atomic.Uint64 // last X-Etcd-Index
 	indexLag     atomic.Uint64 // how far behind the client's highest index it was
@@ -163,7 +163,7 @@ func (e *endpoint) snapshot(now int64) Endpoint {
 	v.HasLeader = !st.noLeader.Load()
 	v.InFlight = int(st.inFlight.Load())
 	v.Watches = int(st.watches.Load())
-	v.Latency = st.lat.value(now)
+	v.Latency = st.lat.Value(now)
 	v.ConsecutiveFailures = int(st.consecutive.Load())
 	if idx := st.etcdIndex.Load(); idx != 0 {
 		v.EtcdIndex = idx
@@ -172,59 +172,6 @@ func (e *endpoint) snapshot(now int64) Endpoint {
 		}
 	}
 	return v
-}
-
-// peakEWMA is a latency average that rises at once to a higher sample and
-// decays toward lower ones with time constant ewmaDecay, weighting each
-// sample by the time since the previous one. Read, it also decays toward
-// zero while no sample comes, so that an endpoint avoided for being slow
-// is tried again after a while.
-type peakEWMA struct {
-	mu    sync.Mutex    // serializes writers
-	cost  atomic.Uint64 // float64 nanoseconds
-	stamp atomic.Int64  // clock time of the last sample
-}
-
-func (p *peakEWMA) observe(now int64, sample float64) {
-	p.mu.Lock()
-	cur := math.Float64frombits(p.cost.Load())
-	if sample > cur {
-		cur = sample
-	} else {
-		dt := now - p.stamp.Load()
-		if dt < 0 {
-			dt = 0
-		}
-		w := decayWeight(float64(dt) / float64(ewmaDecay))
-		cur = cur*w + sample*(1-w)
-	}
-	p.cost.Store(math.Float64bits(cur))
-	p.stamp.Store(now)
-	p.mu.Unlock()
-}
-
-// decayWeight is exp(-x) for x ≥ 0, by a series when x is small (the
-// common case of frequent samples; error below 2e-5).
-func decayWeight(x float64) float64 {
-	if x < 0.05 {
-		return 1 - x + x*x/2
-	}
-	return math.Exp(-x)
-}
-
-func (p *peakEWMA) value(now int64) time.Duration {
-	cur := math.Float64frombits(p.cost.Load())
-	if cur == 0 {
-		return 0
-	}
-	// Skip the decay for recent samples: it is below 1% and costs an Exp.
-	if dt := now - p.stamp.Load(); dt > int64(ewmaDecay)/128 {
-		cur *= math.Exp(-float64(dt) / float64(ewmaDecay))
-	}
-	if cur < 1 {
-		cur = 1 // known, however fast
-	}
-	return time.Duration(cur)
 }
 
 // failClass is how an attempt's outcome counts for health.
@@ -343,8 +290,8 @@ func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls fail
 			st.noLeader.Store(false)
 		}
 		if kind != KindWatch {
-			st.lat.observe(now, float64(elapsed))
-			c.hist.add(elapsed)
+			st.lat.Observe(now, float64(elapsed))
+			c.hist.Add(elapsed)
 		}
 		switch HealthState(st.state.Load()) {
 		case StateProbation:
@@ -358,7 +305,7 @@ func (c *httpClusterClient) updateHealth(st *epState, kind RequestKind, cls fail
 	}
 	st.failures.Add(1)
 	if kind != KindWatch {
-		st.lat.observe(now, float64(max(elapsed, failurePenalty)))
+		st.lat.Observe(now, float64(max(elapsed, failurePenalty)))
 	}
 	if (cls == failNoLeader || cls == failStalled) && !st.noLeader.Load() {
 		st.noLeader.Store(true)

@@ -516,9 +516,7 @@ func decodeKeysResponse(resp *response) (*Response, error) {
 		setMeta(&r, resp)
 		return &r, nil
 	default:
-		b, _ := readAllCapped(resp.Body)
-		resp.Body.Close()
-		err := decodeErrorBody(resp.StatusCode, b)
+		b, err := errorAnswer(resp.StatusCode, resp.Body)
 		var he *HTTPError
 		if errors.As(err, &he) {
 			// Not an etcd error: as the original client, JSON is read

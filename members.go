@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -248,7 +247,7 @@ type memberList struct {
 
 // List implements MembersAPI.
 func (m *httpMembersAPI) List(ctx context.Context) ([]Member, error) {
-	resp, err := m.client.do(ctx, &request{method: http.MethodGet, path: "/v2/members", kind: KindCluster, replayable: true})
+	resp, err := m.client.do(ctx, clusterGet("/v2/members"))
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +325,7 @@ func (m *httpMembersAPI) Update(ctx context.Context, mID string, peerURLs []stri
 // leader, it returns an *ElectionInProgressError (see
 // IsElectionInProgress) rather than a bare *ClusterError.
 func (m *httpMembersAPI) Leader(ctx context.Context) (*Member, error) {
-	resp, err := m.client.do(ctx, &request{method: http.MethodGet, path: "/v2/members/leader", kind: KindCluster, replayable: true})
+	resp, err := m.client.do(ctx, clusterGet("/v2/members/leader"))
 	if err != nil {
 		if noLeaderAnswer(err) {
 			return nil, &ElectionInProgressError{Err: err}
@@ -384,9 +383,7 @@ func memberError(resp *response, op, member string) error {
 // readErrorAnswer reads and closes the body of an error answer and returns
 // its status, the server's message and the body.
 func readErrorAnswer(resp *response) (int, string, []byte) {
-	b, _ := readAllCapped(resp.Body)
-	resp.Body.Close()
-	err := decodeErrorBody(resp.StatusCode, bytes.TrimSpace(b))
+	b, err := errorAnswer(resp.StatusCode, resp.Body)
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return resp.StatusCode, he.Message, b

@@ -1,20 +1,15 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/retry"
 )
 
 // request is one logical request to the cluster; do sends it to one
@@ -43,6 +38,12 @@ type request struct {
 	overwrite bool
 	// sensitive marks a body that holds a secret and is never printed.
 	sensitive bool
+}
+
+// clusterGet returns a GET of path, about the cluster or the member
+// rather than the keys: /version, /v2/members, ...
+func clusterGet(path string) *request {
+	return &request{method: http.MethodGet, path: path, kind: KindCluster, replayable: true}
 }
 
 // response is an answer with a 1xx-4xx status; the caller must close Body.
@@ -162,7 +163,7 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 	defer c.putBuf(buf)
 	tried := buf.tried
 	c.nRequests.Add(1)
-	c.budget.deposit()
+	c.budget.Deposit()
 
 	var errs []error
 	attempts := 0
@@ -186,7 +187,7 @@ rounds:
 			clear(tried)
 		}
 		for {
-			now := c.clk.now()
+			now := c.clk.Now()
 			cands := c.candidates(set, tried, r.kind, buf.cands[:0], now)
 			if len(cands) == 0 {
 				if staleAt >= 0 {
@@ -198,7 +199,7 @@ rounds:
 				break // every endpoint tried in this round
 			}
 			if attempts > 0 {
-				if !free && !c.budget.withdraw(now) {
+				if !free && !c.budget.Withdraw(now) {
 					errs = append(errs, ErrRetryBudgetExhausted)
 					break rounds
 				}
@@ -226,7 +227,7 @@ rounds:
 					c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 					resp.Body.Close()
 					c.nStale.Add(1)
-					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.floor.Load()}})
+					errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: &StaleReadError{Index: idx, Floor: c.mono.floor.Load()}})
 					r = quorumUpgrade(r)
 					upgraded, free = true, true
 					staleAt = ep.view.Index
@@ -285,12 +286,12 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 		err = c.verify(ctx, ep)
 	}
 	if err == nil {
-		resp, sent, err = c.attemptWith(ctx, ep, r, timeout, capped)
+		resp, sent, err = c.attempt(ctx, ep, r, timeout, capped)
 		if err == nil {
 			err = c.checkResponse(ep, resp)
 		}
 	}
-	end = c.clk.now()
+	end = c.clk.Now()
 	if !watch || err != nil {
 		st.end(watch)
 	} else if cb, ok := resp.Body.(*cappedBody); ok {
@@ -322,19 +323,14 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 	if c.backoffBase <= 0 {
 		return nil
 	}
-	ceil := c.backoffBase
-	for i := 1; i < round && ceil < roundBackoffMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, roundBackoffMax)
-	d := time.Duration(c.rnd(int64(ceil)))
+	d := retry.Backoff{Base: c.backoffBase, Max: roundBackoffMax}.Pause(round, c.rnd)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
 		return context.DeadlineExceeded
 	}
 	if d <= 0 {
 		return nil
 	}
-	t := c.clk.newTimer(d)
+	t := c.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -348,7 +344,8 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 
 // verify checks that ep answers for the cluster this client knows.
 func (c *httpClusterClient) verify(ctx context.Context, ep *endpoint) error {
-	resp, _, err := c.attempt(ctx, ep, &request{method: http.MethodGet, path: "/v2/members", kind: KindCluster, replayable: true})
+	r := clusterGet("/v2/members")
+	resp, _, err := c.attempt(ctx, ep, r, c.attemptTimeout(ctx, r, false), false)
 	if err != nil {
 		return err
 	}
@@ -384,7 +381,7 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 		ep.verified.Store(true)
 	}
 	if idx, ok := headerIndex(resp.Header); ok && ep.st != nil {
-		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.now())
+		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.Now())
 	}
 	if t := resp.Header.Get("X-Raft-Term"); t != "" {
 		if term, err := strconv.ParseUint(t, 10, 64); err == nil {
@@ -392,463 +389,10 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 		}
 	}
 	if resp.StatusCode >= 500 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		resp.Body.Close()
-		return decodeErrorBody(resp.StatusCode, b)
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return err
 	}
 	return nil
-}
-
-// decodeErrorBody turns an error answer into an Error when the body is an
-// etcd key error, and into an *HTTPError otherwise.
-func decodeErrorBody(status int, b []byte) error {
-	var v struct {
-		Code    *int   `json:"errorCode"`
-		Message string `json:"message"`
-		Cause   string `json:"cause"`
-		Index   uint64 `json:"index"`
-	}
-	if err := json.Unmarshal(b, &v); err == nil {
-		if v.Code != nil {
-			return Error{Code: *v.Code, Message: v.Message, Cause: v.Cause, Index: v.Index}
-		}
-		if v.Message != "" {
-			return &HTTPError{StatusCode: status, Message: v.Message}
-		}
-	}
-	msg := string(bytes.TrimSpace(b))
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
-	return &HTTPError{StatusCode: status, Message: msg}
-}
-
-// attempt sends r to one endpoint, following redirects, and returns the
-// answer with its body capped. sent reports whether the request may have
-// reached a server.
-func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *request) (resp *http.Response, sent bool, err error) {
-	return c.attemptWithin(ctx, ep, r, c.attemptTimeout(ctx, r, false))
-}
-
-// attemptWithin is attempt with the per-attempt timeout given (0: none).
-func (c *httpClusterClient) attemptWithin(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) (resp *http.Response, sent bool, err error) {
-	return c.attemptWith(ctx, ep, r, timeout, false)
-}
-
-// attemptWith is attemptWithin; capped says that the caller's deadline
-// cut the timeout short.
-func (c *httpClusterClient) attemptWith(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool) (resp *http.Response, sent bool, err error) {
-	// One allocation holds what the attempt needs until its body is
-	// closed: the cancel func, the timer, the URL and the body wrapper.
-	st := &attemptState{timeout: timeout, capped: capped}
-	actx, cancel := context.WithCancelCause(ctx)
-	st.cancel = cancel
-	c.inflight.add(st)
-	if c.closed.Load() {
-		// Close may have run before the add: it would have missed us.
-		cancel(ErrClosed)
-	}
-	live := actx // the attempt's context, without the trace made below
-	var wrote *atomic.Bool
-	if !r.replayable {
-		wrote = new(atomic.Bool)
-		if capped {
-			// Until the request is written another endpoint may still
-			// be tried, so it gets only its share of the deadline; once
-			// it may have been written there is nowhere else to send
-			// it, and it gets its whole timeout, up to the deadline.
-			share := timeout
-			st.unwritten = time.AfterFunc(share, func() {
-				if !wrote.Load() {
-					st.cancel(&AttemptTimeoutError{After: share, byDeadline: true})
-				}
-			})
-			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
-			st.timeout, st.capped = timeout, false
-		}
-		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-			WroteRequest: func(info httptrace.WroteRequestInfo) {
-				if info.Err == nil {
-					wrote.Store(true)
-					if st.unwritten != nil {
-						st.unwritten.Stop()
-					}
-				}
-			},
-		})
-	}
-	check, final, every := c.livenessCheck(r, timeout, st.capped)
-	if timeout > 0 && !final && every == 0 {
-		st.timer = time.AfterFunc(timeout, st.expire)
-	}
-	if check > 0 {
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, final, every) })
-	}
-	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
-
-	u := &st.url
-	u.Scheme = ep.url.Scheme
-	u.Host = ep.url.Host
-	u.Path = ep.url.Path + r.path
-	u.RawQuery = r.query
-	if r.rawPath != "" {
-		u.RawPath = ep.url.EscapedPath() + r.rawPath
-	}
-	for via := 1; ; via++ {
-		req := c.newHTTPRequest(actx, r, u)
-		resp, err = c.transport.RoundTrip(req)
-		if err != nil {
-			err = attemptError(actx, err)
-			st.release(c)
-			return nil, mayHaveSent(), err
-		}
-		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
-			break
-		}
-		// A redirect: the only one a current etcd sends is Go's path
-		// cleaning, with a relative Location; resolve and follow it,
-		// but never to another origin. None of these failures would
-		// go otherwise on another attempt (see permanent).
-		loc, lerr := resp.Location()
-		resp.Body.Close()
-		if lerr != nil {
-			st.release(c)
-			return nil, mayHaveSent(), &permanentError{fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)}
-		}
-		if cerr := c.checkRedirect(via); cerr != nil {
-			st.release(c)
-			return nil, mayHaveSent(), &permanentError{cerr}
-		}
-		if via >= maxRedirects {
-			st.release(c)
-			return nil, mayHaveSent(), ErrTooManyRedirects
-		}
-		if !sameOrigin(ep.url, loc) {
-			st.release(c)
-			return nil, mayHaveSent(), &permanentError{fmt.Errorf("%w: from %s to %s://%s", ErrCrossOriginRedirect, ep.raw, loc.Scheme, loc.Host)}
-		}
-		u = loc
-	}
-	if st.check != nil {
-		st.check.Stop()
-	}
-	if !st.phase.CompareAndSwap(phaseWaiting, phaseAnswered) || st.timer != nil && !st.timer.Stop() {
-		// The timeout fired, or a liveness check gave the attempt
-		// up, just as the headers came.
-		resp.Body.Close()
-		st.release(c)
-		return nil, true, attemptError(actx, context.Canceled)
-	}
-	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
-	resp.Body = &st.body
-	if r.kind != KindWatch {
-		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
-			err = attemptError(actx, err)
-			st.body.Close()
-			return nil, true, err
-		}
-	}
-	return resp, true, nil
-}
-
-// attemptState is what one attempt holds until its answer's body is
-// closed.
-type attemptState struct {
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	// capped is set when the caller's deadline cut the timeout short.
-	capped bool
-	// check, for a request that goes through raft, starts the liveness
-	// check of its endpoint.
-	check *time.Timer
-	// unwritten, for a request that cannot be resent, gives it up at
-	// its share of the caller's deadline unless it has been written.
-	unwritten *time.Timer
-	// phase is phaseWaiting until the headers come (phaseAnswered) or a
-	// liveness check gives the attempt up (phaseGivenUp).
-	phase atomic.Int32
-	// alive is set when a liveness check found the member answering: if
-	// the attempt then times out, raft held it, not a hung member.
-	alive   atomic.Bool
-	timeout time.Duration
-	// idle is the body's idle timeout, once the headers came.
-	idle time.Duration
-	url  url.URL
-	body cappedBody
-	// resp is the answer handed to the caller.
-	resp response
-	// shard is the part of the client's in-flight set it is in.
-	shard *inflightShard
-}
-
-const (
-	phaseWaiting = iota
-	phaseAnswered
-	phaseGivenUp
-)
-
-// expire cancels the attempt when its per-attempt timeout passes, or,
-// once the headers came, when its body stalled for the idle timeout.
-func (st *attemptState) expire() {
-	if st.phase.Load() == phaseAnswered {
-		st.cancel(stalledError(st.idle))
-		return
-	}
-	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
-}
-
-// release frees what the attempt holds. It is called once.
-func (st *attemptState) release(c *httpClusterClient) {
-	if st.timer != nil {
-		st.timer.Stop()
-	}
-	if st.check != nil {
-		st.check.Stop()
-	}
-	if st.unwritten != nil {
-		st.unwritten.Stop()
-	}
-	c.inflight.remove(st)
-	st.cancel(nil)
-}
-
-// checkLive runs when an attempt has waited its liveness-check time for
-// headers (see livenessCheck). The endpoint is asked for /version, which a
-// member answers from memory, within after. If that goes unanswered too,
-// the member is hung (stopped, black-holed): the attempt ends as timed out
-// and counts toward ejecting it. If it answers, the member is alive and
-// busy (raft holds a write: an election, a slow commit; a large read is
-// being built): a final check ends the attempt anyway, as an
-// AttemptTimeoutError with MemberAlive set, which does not count toward
-// ejection; otherwise the attempt keeps waiting, and with every > 0 is
-// checked again after every.
-func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, final bool, every time.Duration) {
-	c.setMu.Lock()
-	if c.closed.Load() || actx.Err() != nil {
-		c.setMu.Unlock()
-		return
-	}
-	c.bg.Add(1)
-	c.setMu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		r := &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true}
-		resp, _, err := c.attemptWithin(actx, ep, r, after)
-		alive := err == nil
-		if alive {
-			_ = finishBody(resp.Body)
-			st.alive.Store(true)
-		}
-		if actx.Err() != nil {
-			return
-		}
-		if alive && !final {
-			if every > 0 && st.phase.Load() == phaseWaiting {
-				st.check.Reset(every)
-			}
-			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
-				// Raft holds a request of a live member: until a
-				// request goes through it again, send those that
-				// need a leader elsewhere first (see candidates).
-				// A write that cannot be resent goes on waiting.
-				ep.st.noLeader.Store(true)
-			}
-			return
-		}
-		waited := after
-		if every > 0 {
-			waited = every // the read's timeout: half waiting, half checking
-		}
-		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
-			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
-		}
-	}()
-}
-
-// inflightShards spreads the in-flight set over locks, so that concurrent
-// requests rarely meet on one.
-const inflightShards = 16
-
-// inflightSet holds the attempts in flight, so that Close can cancel them
-// all. Adding and removing allocate nothing once a shard's map has grown.
-type inflightSet struct {
-	next   atomic.Uint32
-	shards [inflightShards]inflightShard
-}
-
-type inflightShard struct {
-	mu sync.Mutex
-	m  map[*attemptState]struct{}
-}
-
-func (f *inflightSet) add(st *attemptState) {
-	sh := &f.shards[f.next.Add(1)%inflightShards]
-	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[*attemptState]struct{})
-	}
-	sh.m[st] = struct{}{}
-	sh.mu.Unlock()
-	st.shard = sh
-}
-
-func (f *inflightSet) remove(st *attemptState) {
-	sh := st.shard
-	sh.mu.Lock()
-	delete(sh.m, st)
-	sh.mu.Unlock()
-}
-
-// cancelAll cancels every attempt in flight with cause.
-func (f *inflightSet) cancelAll(cause error) {
-	for i := range f.shards {
-		sh := &f.shards[i]
-		sh.mu.Lock()
-		for st := range sh.m {
-			st.cancel(cause)
-		}
-		sh.mu.Unlock()
-	}
-}
-
-// attemptError replaces the context error of a request cancelled by the
-// per-attempt timeout or by Close with that cause.
-func attemptError(actx context.Context, err error) error {
-	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
-		var te *AttemptTimeoutError
-		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) || errors.Is(cause, ErrResponseStalled) {
-			return cause
-		}
-	}
-	return err
-}
-
-func (c *httpClusterClient) newHTTPRequest(ctx context.Context, r *request, u *url.URL) *http.Request {
-	var h http.Header
-	switch r.contentType {
-	case "":
-		h = c.headers.plain
-	case formContentType:
-		h = c.headers.form
-	}
-	if h == nil {
-		h = c.headerSet(r.contentType)
-	}
-	req := &http.Request{
-		Method:     r.method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Host:       u.Host,
-	}
-	if len(r.body) > 0 {
-		body := r.body
-		req.ContentLength = int64(len(body))
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
-	printcURL(r, u)
-	return req.WithContext(ctx)
-}
-
-// cappedBody limits a response body to Config.MaxResponseBytes and
-// releases the attempt's resources when closed.
-type cappedBody struct {
-	rc        io.ReadCloser
-	remaining int64 // negative: no cap
-	limit     int64
-	st        *attemptState
-	c         *httpClusterClient
-	// onClose, when set, runs after the attempt is released.
-	onClose func()
-	closed  bool
-	// buffered is set once the whole body is in chunks (every answer but
-	// a watch's); ci and off are the read position in them.
-	buffered bool
-	chunks   [][]byte
-	first    [1][]byte
-	ci, off  int
-	// drain is scratch space for finishBody.
-	drain [64]byte
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if b.buffered {
-		for b.ci < len(b.chunks) {
-			if ch := b.chunks[b.ci]; b.off < len(ch) {
-				n := copy(p, ch[b.off:])
-				b.off += n
-				return n, nil
-			}
-			b.ci, b.off = b.ci+1, 0
-		}
-		return 0, io.EOF
-	}
-	return b.readCapped(p)
-}
-
-// readCapped reads from the connection within the size cap.
-func (b *cappedBody) readCapped(p []byte) (int, error) {
-	if b.remaining < 0 {
-		return b.rc.Read(p)
-	}
-	if b.remaining == 0 {
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, b.limit)
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.remaining {
-		p = p[:b.remaining]
-	}
-	n, err := b.rc.Read(p)
-	b.remaining -= int64(n)
-	return n, err
-}
-
-func (b *cappedBody) Close() error {
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	err := b.rc.Close()
-	for i, ch := range b.chunks {
-		b.c.chunks.Put((*[bodyChunk]byte)(ch[:bodyChunk]))
-		b.chunks[i] = nil
-	}
-	b.chunks = nil
-	clear(b.first[:])
-	b.st.release(b.c)
-	if b.onClose != nil {
-		b.onClose()
-	}
-	return err
-}
-
-// drainLimit is how much of a body finishBody reads past what the caller
-// decoded (a JSON decoder leaves the final newline unread).
-const drainLimit = 4 << 10
-
-// finishBody reads what is left of a body whose content has been decoded,
-// up to drainLimit, and closes it, so that the connection is reused. Use
-// it only on a body whose end is near: never on an unfinished watch.
-func finishBody(body io.ReadCloser) error {
-	if b, ok := body.(*cappedBody); ok {
-		for n := 0; n < drainLimit; {
-			k, err := b.Read(b.drain[:])
-			n += k
-			if err != nil {
-				break
-			}
-		}
-		return b.Close()
-	}
-	_, _ = io.CopyN(io.Discard, body, drainLimit)
-	return body.Close()
 }
 
 func (c *httpClusterClient) logAttempt(ctx context.Context, ep *endpoint, r *request, resp *http.Response, err error, d time.Duration) {
@@ -868,62 +412,4 @@ func (c *httpClusterClient) logAttempt(ctx context.Context, ep *endpoint, r *req
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "etcd attempt", attrs...)
-}
-
-// probe checks that an endpoint answers (GET /version within the
-// per-attempt timeout, or DefaultHeaderTimeoutPerRequest when it is
-// adaptive or off) and reports the outcome to the health machinery and the
-// selector as an attempt would: a failure counts toward ejecting the
-// endpoint. It is used to notice a hung member under a long-poll watch,
-// which no request would otherwise notice; see also endpointDown.
-func (c *httpClusterClient) probe(ctx context.Context, url string) error {
-	set := c.eps.Load()
-	var ep *endpoint
-	for _, e := range set.list {
-		if e.raw == url {
-			ep = e
-		}
-	}
-	if ep == nil {
-		return fmt.Errorf("%w: %s is not an endpoint of the client", ErrInvalidEndpoint, url)
-	}
-	start := time.Now()
-	wasEjected := HealthState(ep.st.state.Load()) == StateEjected
-	err := c.getOnce(ctx, ep, &request{method: http.MethodGet, path: "/version", kind: KindCluster, replayable: true})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	c.recordOutcome(ep, RequestInfo{Kind: KindCluster}, err, time.Since(start), c.clk.now(), wasEjected)
-	return err
-}
-
-// sharedHeaders are request headers built once and sent with every
-// request that needs exactly them. net/http's Transport does not modify a
-// request's headers, so they can be shared; with another transport, which
-// might, they are not (see New).
-type sharedHeaders struct {
-	plain, form http.Header
-}
-
-func newSharedHeaders(authHeader string) sharedHeaders {
-	plain := http.Header{}
-	form := http.Header{"Content-Type": {formContentType}}
-	if authHeader != "" {
-		plain["Authorization"] = []string{authHeader}
-		form["Authorization"] = []string{authHeader}
-	}
-	return sharedHeaders{plain: plain, form: form}
-}
-
-// headerSet builds the headers of one request, for transports that may
-// change them.
-func (c *httpClusterClient) headerSet(contentType string) http.Header {
-	h := make(http.Header, 2)
-	if contentType != "" {
-		h["Content-Type"] = []string{contentType}
-	}
-	if c.creds.header != "" {
-		h["Authorization"] = []string{c.creds.header}
-	}
-	return h
 }

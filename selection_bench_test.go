@@ -15,8 +15,8 @@ import (
 func benchAttempt(c *httpClusterClient, set *endpointSet, r *request) {
 	buf := c.getBuf(len(set.list))
 	c.nRequests.Add(1)
-	c.budget.deposit()
-	now := c.clk.now()
+	c.budget.Deposit()
+	now := c.clk.Now()
 	cands := c.candidates(set, buf.tried, r.kind, buf.cands[:0], now)
 	info := RequestInfo{Kind: r.kind}
 	pick := c.selector.Select(info, cands)
@@ -27,7 +27,7 @@ func benchAttempt(c *httpClusterClient, set *endpointSet, r *request) {
 	buf.tried[ep.view.Index] = true
 	_ = c.attemptTimeout(context.Background(), r, true)
 	ep.st.begin(false)
-	end := c.clk.now() // send's one clock reading
+	end := c.clk.Now() // send's one clock reading
 	ep.st.end(false)
 	c.recordOutcome(ep, info, nil, time.Duration(end-now)+time.Millisecond, end, false)
 	c.putBuf(buf)

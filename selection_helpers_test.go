@@ -14,86 +14,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
 )
 
-// fakeClock is a manual clock: time moves only on Advance.
-type fakeClock struct {
-	mu     sync.Mutex
-	t      int64
-	timers []*fakeTimer
-	added  chan struct{} // one value per timer created
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: 1e12, added: make(chan struct{}, 1024)} }
-
-func (f *fakeClock) now() int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) newTimer(d time.Duration) timer {
-	f.mu.Lock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: f.t + int64(d), clk: f}
-	if d <= 0 {
-		t.fired = true
-		t.c <- time.Time{}
-	} else {
-		f.timers = append(f.timers, t)
-	}
-	f.mu.Unlock()
-	select {
-	case f.added <- struct{}{}:
-	default:
-	}
-	return t
-}
-
-// Advance moves time forward and fires the timers that are due.
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t += int64(d)
-	keep := f.timers[:0]
-	for _, t := range f.timers {
-		if t.stopped || t.fired {
-			continue
-		}
-		if t.at <= f.t {
-			t.fired = true
-			t.c <- time.Time{}
-			continue
-		}
-		keep = append(keep, t)
-	}
-	f.timers = keep
-}
-
-// waitTimer waits until a timer has been created since the last call.
-func (f *fakeClock) waitTimer(t *testing.T) {
+// waitTimer waits until the clock has made a timer since the last call.
+func waitTimer(t *testing.T, clk *clock.Fake) {
 	t.Helper()
 	select {
-	case <-f.added:
+	case <-clk.Added():
 	case <-time.After(10 * time.Second):
 		t.Fatal("no timer was created")
 	}
-}
-
-type fakeTimer struct {
-	c              chan time.Time
-	at             int64
-	fired, stopped bool
-	clk            *fakeClock
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-
-func (t *fakeTimer) Stop() bool {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	was := !t.fired && !t.stopped
-	t.stopped = true
-	return was
 }
 
 // detRand returns a deterministic, concurrency-safe rnd for newClient.
@@ -192,10 +124,10 @@ func unavailableHandler(req *http.Request) (*http.Response, error) {
 
 // newClockedClient makes a client with a fake clock and deterministic
 // randomness and closes it at cleanup.
-func newClockedClient(t *testing.T, cfg Config, clk clock) *httpClusterClient {
+func newClockedClient(t *testing.T, cfg Config, clk clock.Clock) *httpClusterClient {
 	t.Helper()
 	if clk == nil {
-		clk = newFakeClock()
+		clk = clock.NewFake()
 	}
 	cl, err := newClient(cfg, clk, detRand(1))
 	if err != nil {

@@ -3,6 +3,8 @@ package client
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
 )
 
 // StickyOption configures Sticky.
@@ -24,7 +26,7 @@ func RebalanceEvery(d time.Duration) StickyOption {
 // it, so concurrent failures rotate it once. Pinning keeps one connection
 // per client and spreads many clients over the members at random.
 func Sticky(opts ...StickyOption) Selector {
-	s := &sticky{intn: randIntN, now: realClock{}.now}
+	s := &sticky{intn: randIntN, now: clock.Real{}.Now}
 	for _, o := range opts {
 		o(s)
 	}

@@ -31,13 +31,6 @@ func (c *httpClusterClient) Sync(ctx context.Context) error {
 		c.setMu.Unlock()
 	} else {
 		shuffle(list)
-		for _, e := range list {
-			for _, o := range old.list {
-				if o.raw == e.raw && o.verified.Load() {
-					e.verified.Store(true)
-				}
-			}
-		}
 		c.storeLocked(list, old.leader)
 		c.setMu.Unlock()
 	}
@@ -113,91 +106,12 @@ func (c *httpClusterClient) getJSON(ctx context.Context, path string, v any) err
 // any other into an error. It closes the body.
 func decodeResponse(resp *response, want int, v any) error {
 	if resp.StatusCode != want {
-		b, _ := readAllCapped(resp.Body)
-		resp.Body.Close()
-		return decodeErrorBody(resp.StatusCode, b)
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return err
 	}
 	if err := decodeJSON(resp.Body, v); err != nil {
 		resp.Body.Close()
 		return err
 	}
 	return finishBody(resp.Body)
-}
-
-// noteTerm records a raft term seen in a response; a new term means an
-// election happened, so the leader is looked up again.
-func (c *httpClusterClient) noteTerm(term uint64) {
-	for {
-		old := c.maxTerm.Load()
-		if term <= old {
-			return
-		}
-		if c.maxTerm.CompareAndSwap(old, term) {
-			break
-		}
-	}
-	if c.wantLeader {
-		c.refreshLeaderAsync()
-	}
-}
-
-// leaderRefreshTimeout bounds one background leader refresh.
-const leaderRefreshTimeout = 5 * time.Second
-
-// refreshLeaderAsync looks the leader up in the background. Requests made
-// while a look-up runs are served by one more look-up after it, so a new
-// term seen during a look-up is never missed.
-func (c *httpClusterClient) refreshLeaderAsync() {
-	c.refreshPending.Store(true)
-	if c.refreshing.Swap(true) {
-		return
-	}
-	started := c.goBackground(func(ctx context.Context) {
-		for {
-			for c.refreshPending.Swap(false) {
-				c.refreshLeaderRetrying(ctx)
-			}
-			c.refreshing.Store(false)
-			// A request may have come between the last Swap and the Store.
-			if !c.refreshPending.Load() || c.refreshing.Swap(true) {
-				return
-			}
-		}
-	})
-	if !started {
-		c.refreshing.Store(false)
-	}
-}
-
-// refreshLeaderRetrying looks the leader up, trying again a few times with
-// a growing pause while members answer that an election is in progress.
-func (c *httpClusterClient) refreshLeaderRetrying(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, leaderRefreshTimeout)
-	defer cancel()
-	backoff := 50 * time.Millisecond
-	for try := 0; try < 8; try++ {
-		if err := c.refreshLeader(ctx); err == nil || ctx.Err() != nil {
-			return
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff *= 2
-	}
-}
-
-// refreshLeader asks the cluster who leads and marks its endpoint.
-func (c *httpClusterClient) refreshLeader(ctx context.Context) error {
-	var m struct {
-		ClientURLs []string `json:"clientURLs"`
-	}
-	if err := c.getJSON(ctx, "/v2/members/leader", &m); err != nil {
-		return err
-	}
-	c.setLeader(m.ClientURLs)
-	return nil
 }

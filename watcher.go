@@ -226,9 +226,8 @@ func (w *httpWatcher) poll(ctx context.Context) (*Response, error) {
 	if resp.StatusCode != http.StatusOK {
 		// An etcd error (401 EventIndexCleared among them): the caller
 		// decides; the cursor stays.
-		b, _ := readAllCapped(resp.Body)
-		resp.Body.Close()
-		return nil, decodeErrorBody(resp.StatusCode, b)
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return nil, err
 	}
 	// Only a poll sent without a cursor may resume after its headers'
 	// index; see afterEmpty.

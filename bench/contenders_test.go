@@ -64,23 +64,24 @@ func (c *contender) dials() int64 {
 // every such connection is a new TCP dial. It only observes; the base
 // transport's settings (pool sizes, timeouts) stay as they are.
 type dialCounter struct {
-	base  http.RoundTripper
-	n     atomic.Int64
-	trace *httptrace.ClientTrace
+	base http.RoundTripper
+	n    atomic.Int64
 }
 
 func newDialCounter(base http.RoundTripper) *dialCounter {
-	d := &dialCounter{base: base}
-	d.trace = &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+	return &dialCounter{base: base}
+}
+
+// RoundTrip makes a trace per request: httptrace.WithClientTrace composes
+// the trace it is given with one already in the context by changing it, so
+// a trace shared between requests would collect their hooks.
+func (d *dialCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if !info.Reused {
 			d.n.Add(1)
 		}
 	}}
-	return d
-}
-
-func (d *dialCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	return d.base.RoundTrip(r.WithContext(httptrace.WithClientTrace(r.Context(), d.trace)))
+	return d.base.RoundTrip(r.WithContext(httptrace.WithClientTrace(r.Context(), trace)))
 }
 
 // CancelRequest makes dialCounter a CancelableTransport for both clients;

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrStaleRead is matched by the per-endpoint error recorded when the
@@ -37,12 +38,26 @@ func headerIndex(h http.Header) (uint64, bool) {
 	return idx, err == nil
 }
 
+// monotonicFloor is the state of the monotonic-read guard
+// (Config.MonotonicReads).
+type monotonicFloor struct {
+	on bool
+	// maxSeen is the highest X-Etcd-Index any answer carried; floor is the
+	// highest one returned to a caller.
+	maxSeen, floor atomic.Uint64
+}
+
 // noteSeen raises the highest index seen to idx and returns the value it
 // had before.
 func (c *httpClusterClient) noteSeen(idx uint64) uint64 {
+	return raise(&c.mono.maxSeen, idx)
+}
+
+// raise raises v to x if it is lower and returns the value v had before.
+func raise(v *atomic.Uint64, x uint64) uint64 {
 	for {
-		old := c.maxSeen.Load()
-		if idx <= old || c.maxSeen.CompareAndSwap(old, idx) {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
 			return old
 		}
 	}
@@ -63,29 +78,23 @@ func (st *epState) noteIndex(idx, ref uint64, now int64) {
 // isStale reports whether resp answers a plain read below the monotonic
 // floor.
 func (c *httpClusterClient) isStale(r *request, resp *http.Response) (bool, uint64) {
-	if !c.monotonic || r.kind != KindRead || !strings.HasPrefix(r.path, "/v2/keys") {
+	if !c.mono.on || r.kind != KindRead || !strings.HasPrefix(r.path, "/v2/keys") {
 		return false, 0
 	}
 	idx, ok := headerIndex(resp.Header)
-	return ok && idx < c.floor.Load(), idx
+	return ok && idx < c.mono.floor.Load(), idx
 }
 
 // noteReturned raises the monotonic floor to the index of an answer that
 // is returned to the caller (watches excluded: their index is the one at
 // which the watch started).
 func (c *httpClusterClient) noteReturned(r *request, resp *http.Response) {
-	if !c.monotonic || r.kind == KindWatch || r.kind == KindCluster {
+	if !c.mono.on || r.kind == KindWatch || r.kind == KindCluster {
 		return
 	}
 	idx, ok := headerIndex(resp.Header)
-	if !ok {
-		return
-	}
-	for {
-		old := c.floor.Load()
-		if idx <= old || c.floor.CompareAndSwap(old, idx) {
-			return
-		}
+	if ok {
+		raise(&c.mono.floor, idx)
 	}
 }
 

@@ -60,17 +60,17 @@ type EndpointStats struct {
 
 // Stats implements StatsReporter.
 func (c *httpClusterClient) Stats() Stats {
-	now := c.clk.now()
+	now := c.clk.Now()
 	s := Stats{
 		Requests:      c.nRequests.Load(),
 		Retries:       c.nRetries.Load(),
-		RetriesDenied: c.budget.denied.Load(),
+		RetriesDenied: c.budget.Denied(),
 		StaleReads:    c.nStale.Load(),
 	}
 	if c.headerTimeout > 0 {
 		s.AttemptTimeout = c.headerTimeout
 	} else if c.headerTimeout == 0 {
-		s.AttemptTimeout = c.hist.current()
+		s.AttemptTimeout = c.hist.Current()
 	}
 	for _, e := range c.eps.Load().list {
 		st := e.st

@@ -182,7 +182,7 @@ func listMembersAtOnce(ctx context.Context, c Client, timeout time.Duration) ([]
 	results := make(chan result, len(eps))
 	for _, ep := range eps {
 		go func() {
-			resp, err := c.doAt(lctx, ep, &request{method: http.MethodGet, path: "/v2/members", kind: KindCluster, replayable: true})
+			resp, err := c.doAt(lctx, ep, clusterGet("/v2/members"))
 			if err != nil {
 				results <- result{err: &EndpointError{Endpoint: ep, Err: err}}
 				return
@@ -238,7 +238,7 @@ func probeMember(ctx context.Context, c Client, mh *MemberHealth, timeout time.D
 // probeHealth asks GET /health. A member is healthy when it answers 200
 // with "health" true (a string in 3.x, tolerated as a boolean).
 func probeHealth(ctx context.Context, c Client, ep string) (bool, string, error) {
-	resp, err := c.doAt(ctx, ep, &request{method: http.MethodGet, path: "/health", kind: KindCluster, replayable: true})
+	resp, err := c.doAt(ctx, ep, clusterGet("/health"))
 	if err != nil {
 		return false, "", err
 	}
@@ -272,7 +272,7 @@ func probeHealth(ctx context.Context, c Client, ep string) (bool, string, error)
 // probeStats reads the member's raft state and leader view from GET
 // /v2/stats/self. Failures leave the fields empty.
 func probeStats(ctx context.Context, c Client, mh *MemberHealth) {
-	resp, err := c.doAt(ctx, mh.Endpoint, &request{method: http.MethodGet, path: "/v2/stats/self", kind: KindCluster, replayable: true})
+	resp, err := c.doAt(ctx, mh.Endpoint, clusterGet("/v2/stats/self"))
 	if err != nil {
 		return
 	}
@@ -313,7 +313,7 @@ func (c *httpClusterClient) doAt(ctx context.Context, base string, r *request) (
 	}
 	ep := list[0]
 	start := time.Now()
-	resp, _, err := c.attempt(ctx, ep, r)
+	resp, _, err := c.attempt(ctx, ep, r, c.attemptTimeout(ctx, r, false), false)
 	c.logAttempt(ctx, ep, r, resp, err, time.Since(start))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

@@ -2,106 +2,12 @@ package client
 
 import (
 	"context"
-	"math/bits"
-	"sync/atomic"
 	"time"
 )
 
-// Bounds of the adaptive per-attempt timeout.
-const (
-	// MinAdaptiveHeaderTimeout is the least per-attempt timeout the
-	// adaptive default (Config.HeaderTimeoutPerRequest zero) chooses.
-	MinAdaptiveHeaderTimeout = 250 * time.Millisecond
-	// adaptiveMinSamples is how many samples the adaptive timeout needs.
-	adaptiveMinSamples = 100
-	// adaptiveEvery is how often, in samples, the p99 is recomputed; the
-	// histogram is halved each time, so it reflects the last ~2×adaptiveEvery
-	// answers.
-	adaptiveEvery = 256
-	histBuckets   = 64
-)
-
-// latencyHist is a lock-free histogram of header latencies in half-octave
-// buckets from 1 µs, from which the adaptive per-attempt timeout is
-// derived: clamp(3 × p99, MinAdaptiveHeaderTimeout,
-// DefaultHeaderTimeoutPerRequest).
-type latencyHist struct {
-	buckets [histBuckets]atomic.Uint32
-	count   atomic.Uint32
-	timeout atomic.Int64 // nanoseconds; 0 until there is enough data
-}
-
-// histBucket maps a latency to its bucket: two buckets per power of two
-// of microseconds.
-func histBucket(d time.Duration) int {
-	x := uint64(d) >> 10
-	if x == 0 {
-		return 0
-	}
-	b := bits.Len64(x) // x in [2^(b-1), 2^b)
-	half := 0
-	if b >= 2 && x&(1<<(b-2)) != 0 {
-		half = 1
-	}
-	return min(2*b-1+half, histBuckets-1)
-}
-
-// histUpper is the largest latency of bucket i (an upper bound).
-func histUpper(i int) time.Duration {
-	if i == 0 {
-		return 1 << 10
-	}
-	b := (i + 1) / 2
-	if (i+1)%2 == 1 { // upper half of [2^(b-1), 2^b)
-		return time.Duration(uint64(1)<<b) << 10
-	}
-	if b < 2 {
-		return 2 << 10
-	}
-	return time.Duration(uint64(1)<<(b-1)+uint64(1)<<(b-2)) << 10
-}
-
-func (h *latencyHist) add(d time.Duration) {
-	h.buckets[histBucket(d)].Add(1)
-	if h.count.Add(1)%adaptiveEvery == 0 {
-		h.recompute()
-	}
-}
-
-func (h *latencyHist) recompute() {
-	var total uint64
-	var counts [histBuckets]uint32
-	for i := range h.buckets {
-		counts[i] = h.buckets[i].Load()
-		total += uint64(counts[i])
-	}
-	if total < adaptiveMinSamples {
-		return
-	}
-	rank := total - total/100 // the p99 sample, counted from the bottom
-	var seen uint64
-	p99 := histUpper(histBuckets - 1)
-	for i, n := range counts {
-		seen += uint64(n)
-		if seen >= rank {
-			p99 = histUpper(i)
-			break
-		}
-	}
-	h.timeout.Store(int64(min(max(3*p99, MinAdaptiveHeaderTimeout), DefaultHeaderTimeoutPerRequest)))
-	for i := range h.buckets {
-		h.buckets[i].Store(counts[i] / 2) // forget old samples; races are harmless
-	}
-}
-
-// current returns the adaptive timeout, or DefaultHeaderTimeoutPerRequest
-// while there is not enough data.
-func (h *latencyHist) current() time.Duration {
-	if t := h.timeout.Load(); t > 0 {
-		return time.Duration(t)
-	}
-	return DefaultHeaderTimeoutPerRequest
-}
+// MinAdaptiveHeaderTimeout is the least per-attempt timeout the adaptive
+// default (Config.HeaderTimeoutPerRequest zero) chooses.
+const MinAdaptiveHeaderTimeout = 250 * time.Millisecond
 
 // attemptTimeout is the per-attempt timeout of one attempt of r: the
 // configured one, or the adaptive one for a replayable request when none
@@ -130,12 +36,12 @@ func (c *httpClusterClient) attemptTimeoutCapped(ctx context.Context, r *request
 		// (a hung member is found out sooner, by the liveness check).
 		t = c.raftPatience
 	case t == 0 && r.replayable:
-		t = c.hist.current()
+		t = c.hist.Current()
 	case t == 0:
 		// A write that cannot be resent: a timeout would only make its
 		// outcome unknown, so it waits as long as the server itself may,
 		// and a liveness check tells a hung member from a busy one (see
-		// attemptWithin).
+		// attempt).
 		t = DefaultWriteHeaderTimeout
 	}
 	if more {
@@ -166,8 +72,7 @@ const raftPatience = 3 * time.Second
 
 // livenessCheck returns how long an attempt of r waits for its headers
 // before the client checks that the endpoint still answers at all (0 for no
-// check), whether that check ends the attempt even if the member answers
-// (final), and, for a check that repeats while the member answers, its
+// check) and, for a check that repeats while the member answers, its
 // period (every). Checks are made only when the timeout is the client's
 // own (Config.HeaderTimeoutPerRequest zero):
 //
@@ -179,26 +84,26 @@ const raftPatience = 3 * time.Second
 //     the check, and again every timeout while the member answers: a member
 //     builds a large listing before it sends the headers, which can take
 //     far longer than the adaptive timeout, and is then merely slow, not
-//     hung. The attempt then has no timeout of its own (see attemptWith),
+//     hung. The attempt then has no timeout of its own (see attempt),
 //     but the share of the caller's deadline (capped).
 //
 // A member that no longer answers /version either is hung.
-func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, capped bool) (after time.Duration, final bool, every time.Duration) {
+func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, capped bool) (after, every time.Duration) {
 	if c.headerTimeout != 0 {
-		return 0, false, 0
+		return 0, 0
 	}
 	if r.kind == KindRead && timeout > 0 {
 		if capped {
-			return timeout / 2, false, 0
+			return timeout / 2, 0
 		}
-		return timeout / 2, false, timeout
+		return timeout / 2, timeout
 	}
 	if !throughRaft(r.kind) {
-		return 0, false, 0
+		return 0, 0
 	}
-	check := c.hist.current()
+	check := c.hist.Current()
 	if timeout > 0 && check >= timeout {
-		return 0, false, 0
+		return 0, 0
 	}
-	return check, false, 0
+	return check, 0
 }

@@ -1,0 +1,402 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// attempt sends r to one endpoint, following redirects, within the
+// per-attempt timeout given (0: none; capped says that the caller's
+// deadline cut it short), and returns the answer with its body capped.
+// sent reports whether the request may have reached a server.
+func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool) (resp *http.Response, sent bool, err error) {
+	// One allocation holds what the attempt needs until its body is
+	// closed: the cancel func, the timer, the URL and the body wrapper.
+	st := &attemptState{timeout: timeout, capped: capped}
+	actx, cancel := context.WithCancelCause(ctx)
+	st.cancel = cancel
+	c.inflight.add(st)
+	if c.closed.Load() {
+		// Close may have run before the add: it would have missed us.
+		cancel(ErrClosed)
+	}
+	live := actx // the attempt's context, without the trace made below
+	var wrote *atomic.Bool
+	if !r.replayable {
+		wrote = new(atomic.Bool)
+		if capped {
+			// Until the request is written another endpoint may still
+			// be tried, so it gets only its share of the deadline; once
+			// it may have been written there is nowhere else to send
+			// it, and it gets its whole timeout, up to the deadline.
+			share := timeout
+			st.unwritten = time.AfterFunc(share, func() {
+				if !wrote.Load() {
+					st.cancel(&AttemptTimeoutError{After: share, byDeadline: true})
+				}
+			})
+			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
+			st.timeout, st.capped = timeout, false
+		}
+		st.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+				if st.unwritten != nil {
+					st.unwritten.Stop()
+				}
+			}
+		}
+	}
+	check, every := c.livenessCheck(r, timeout, st.capped)
+	st.timed = timeout > 0 && every == 0
+	if st.timed {
+		st.timer = time.AfterFunc(timeout, st.expire)
+	}
+	if check > 0 {
+		st.checkAfter = check
+		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
+	}
+	if c.headerTimeout == 0 && timeout > 0 && !st.capped && (timeout < newConnBudget || check > 0) {
+		// The adaptive timeout and the liveness check are learnt on
+		// warm connections: a new one gets its own budget for dialing
+		// and its handshake.
+		if st.timer == nil {
+			// The hooks only reset the timer: it is made here,
+			// stopped (a plain read's body needs one anyway).
+			st.timer = time.AfterFunc(newConnBudget, st.expire)
+			st.timer.Stop()
+		}
+		st.trace.GetConn = func(string) { st.connecting() }
+		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
+	}
+	if st.trace.WroteRequest != nil || st.trace.GetConn != nil {
+		actx = httptrace.WithClientTrace(actx, &st.trace)
+	}
+	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
+
+	u := &st.url
+	u.Scheme = ep.url.Scheme
+	u.Host = ep.url.Host
+	u.Path = ep.url.Path + r.path
+	u.RawQuery = r.query
+	if r.rawPath != "" {
+		u.RawPath = ep.url.EscapedPath() + r.rawPath
+	}
+	for via := 1; ; via++ {
+		req := c.newHTTPRequest(actx, r, u)
+		resp, err = c.transport.RoundTrip(req)
+		if err != nil {
+			err = attemptError(actx, err)
+			st.release(c)
+			return nil, mayHaveSent(), err
+		}
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+			break
+		}
+		// A redirect: the only one a current etcd sends is Go's path
+		// cleaning, with a relative Location; resolve and follow it,
+		// but never to another origin. None of these failures would
+		// go otherwise on another attempt (see permanent).
+		loc, lerr := resp.Location()
+		resp.Body.Close()
+		if lerr != nil {
+			st.release(c)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("client: redirect (HTTP %d) without a usable Location: %w", resp.StatusCode, lerr)}
+		}
+		if cerr := c.checkRedirect(via); cerr != nil {
+			st.release(c)
+			return nil, mayHaveSent(), &permanentError{cerr}
+		}
+		if via >= maxRedirects {
+			st.release(c)
+			return nil, mayHaveSent(), ErrTooManyRedirects
+		}
+		if !sameOrigin(ep.url, loc) {
+			st.release(c)
+			return nil, mayHaveSent(), &permanentError{fmt.Errorf("%w: from %s to %s://%s", ErrCrossOriginRedirect, ep.raw, loc.Scheme, loc.Host)}
+		}
+		u = loc
+	}
+	if st.check != nil {
+		st.check.Stop()
+	}
+	if !st.phase.CompareAndSwap(phaseWaiting, phaseAnswered) || st.timed && !st.timer.Stop() {
+		// The timeout fired, or a liveness check gave the attempt
+		// up, just as the headers came.
+		resp.Body.Close()
+		st.release(c)
+		return nil, true, attemptError(actx, context.Canceled)
+	}
+	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
+	resp.Body = &st.body
+	if r.kind != KindWatch {
+		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
+			err = attemptError(actx, err)
+			st.body.Close()
+			return nil, true, err
+		}
+	}
+	return resp, true, nil
+}
+
+// attemptState is what one attempt holds until its answer's body is
+// closed.
+type attemptState struct {
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	// capped is set when the caller's deadline cut the timeout short.
+	capped bool
+	// check, for a request that goes through raft, starts the liveness
+	// check of its endpoint.
+	check *time.Timer
+	// unwritten, for a request that cannot be resent, gives it up at
+	// its share of the caller's deadline unless it has been written.
+	unwritten *time.Timer
+	// timed says that timer bounds the wait for the headers (plain
+	// reads are bounded by their liveness checks instead).
+	timed bool
+	// checkAfter is when check fires, counted from the start or from the
+	// connection.
+	checkAfter time.Duration
+	// conn is connNone until the transport looks for a connection
+	// (connGetting), then connGot; see connecting.
+	conn atomic.Int32
+	// trace holds the attempt's httptrace hooks, if any.
+	trace httptrace.ClientTrace
+	// phase is phaseWaiting until the headers come (phaseAnswered) or a
+	// liveness check gives the attempt up (phaseGivenUp).
+	phase atomic.Int32
+	// alive is set when a liveness check found the member answering: if
+	// the attempt then times out, raft held it, not a hung member.
+	alive   atomic.Bool
+	timeout time.Duration
+	// idle is the body's idle timeout, once the headers came.
+	idle time.Duration
+	url  url.URL
+	body cappedBody
+	// resp is the answer handed to the caller.
+	resp response
+	// shard is the part of the client's in-flight set it is in.
+	shard *inflightShard
+}
+
+const (
+	phaseWaiting = iota
+	phaseAnswered
+	phaseGivenUp
+)
+
+// newConnBudget is how long an attempt with the adaptive per-attempt
+// timeout may take to get a connection when it has to make one (dial and
+// TLS handshake): the adaptive timeout is learnt on warm connections, and
+// a burst of handshakes on a loaded member takes longer than it. It is
+// bounded, so that a member that accepts connections but never completes
+// a handshake (a stopped TLS member) is still given up on.
+const newConnBudget = DefaultHeaderTimeoutPerRequest
+
+const (
+	connNone = iota
+	connGetting
+	connGot
+	connReleased
+)
+
+// connecting runs when the transport starts looking for a connection for
+// the attempt (httptrace GetConn): until it has one, the liveness check
+// waits and the attempt's timer counts newConnBudget instead of the
+// per-attempt timeout, which then starts afresh. A warm connection comes at once (connected), so that only a
+// new one uses the budget. Only the first connection of an attempt counts:
+// a redirect's is within the timeout. The hooks touch only the timers and
+// atomics, and do nothing once the attempt is released: a transport that
+// wraps net/http's may compose them into a trace of its own that it
+// shares between requests.
+func (st *attemptState) connecting() {
+	if !st.conn.CompareAndSwap(connNone, connGetting) {
+		return
+	}
+	if st.check != nil {
+		st.check.Stop()
+	}
+	st.timer.Reset(newConnBudget)
+}
+
+// connected runs when the transport hands the attempt a connection
+// (httptrace GotConn, on the goroutine that ran connecting): the timer and
+// the liveness check start counting from here.
+func (st *attemptState) connected() {
+	if !st.conn.CompareAndSwap(connGetting, connGot) {
+		return
+	}
+	if st.timed {
+		st.timer.Reset(st.timeout)
+	} else {
+		st.timer.Stop()
+	}
+	if st.check != nil {
+		st.check.Reset(st.checkAfter)
+	}
+}
+
+// expire cancels the attempt when its per-attempt timeout passes, or,
+// once the headers came, when its body stalled for the idle timeout.
+func (st *attemptState) expire() {
+	if st.phase.Load() == phaseAnswered {
+		st.cancel(stalledError(st.idle))
+		return
+	}
+	if st.conn.Load() == connGetting {
+		// No connection within newConnBudget.
+		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
+			st.cancel(&AttemptTimeoutError{After: newConnBudget})
+		}
+		return
+	}
+	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
+}
+
+// release frees what the attempt holds. It is called once.
+func (st *attemptState) release(c *httpClusterClient) {
+	st.conn.Store(connReleased)
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	if st.check != nil {
+		st.check.Stop()
+	}
+	if st.unwritten != nil {
+		st.unwritten.Stop()
+	}
+	c.inflight.remove(st)
+	st.cancel(nil)
+}
+
+// checkLive runs when an attempt has waited its liveness-check time for
+// headers (see livenessCheck). The endpoint is asked for /version, which a
+// member answers from memory, within after. If that goes unanswered too,
+// the member is hung (stopped, black-holed): the attempt ends as timed out
+// and counts toward ejecting it. If it answers, the member is alive and
+// busy (raft holds a write: an election, a slow commit; a large read is
+// being built): the attempt keeps waiting, and with every > 0 is checked
+// again after every.
+func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, every time.Duration) {
+	c.setMu.Lock()
+	if c.closed.Load() || actx.Err() != nil {
+		c.setMu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.setMu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		resp, _, err := c.attempt(actx, ep, clusterGet("/version"), after, false)
+		alive := err == nil
+		if alive {
+			_ = finishBody(resp.Body)
+			st.alive.Store(true)
+		}
+		if actx.Err() != nil {
+			return
+		}
+		if alive {
+			if every > 0 && st.phase.Load() == phaseWaiting {
+				st.check.Reset(every)
+			}
+			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
+				// Raft holds a request of a live member: until a
+				// request goes through it again, send those that
+				// need a leader elsewhere first (see candidates).
+				// A write that cannot be resent goes on waiting.
+				ep.st.noLeader.Store(true)
+			}
+			return
+		}
+		waited := after
+		if every > 0 {
+			waited = every // the read's timeout: half waiting, half checking
+		}
+		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
+			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
+		}
+	}()
+}
+
+// attemptError replaces the context error of a request cancelled by the
+// per-attempt timeout or by Close with that cause.
+func attemptError(actx context.Context, err error) error {
+	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
+		var te *AttemptTimeoutError
+		if errors.As(cause, &te) || errors.Is(cause, ErrClosed) || errors.Is(cause, ErrResponseStalled) {
+			return cause
+		}
+	}
+	return err
+}
+
+func (c *httpClusterClient) newHTTPRequest(ctx context.Context, r *request, u *url.URL) *http.Request {
+	var h http.Header
+	switch r.contentType {
+	case "":
+		h = c.headers.plain
+	case formContentType:
+		h = c.headers.form
+	}
+	if h == nil {
+		h = c.headerSet(r.contentType)
+	}
+	req := &http.Request{
+		Method:     r.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       u.Host,
+	}
+	if len(r.body) > 0 {
+		body := r.body
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	printcURL(r, u)
+	return req.WithContext(ctx)
+}
+
+// sharedHeaders are request headers built once and sent with every
+// request that needs exactly them. net/http's Transport does not modify a
+// request's headers, so they can be shared; with another transport, which
+// might, they are not (see New).
+type sharedHeaders struct {
+	plain, form http.Header
+}
+
+func newSharedHeaders(authHeader string) sharedHeaders {
+	plain := http.Header{}
+	form := http.Header{"Content-Type": {formContentType}}
+	if authHeader != "" {
+		plain["Authorization"] = []string{authHeader}
+		form["Authorization"] = []string{authHeader}
+	}
+	return sharedHeaders{plain: plain, form: form}
+}
+
+// headerSet builds the headers of one request, for transports that may
+// change them.
+func (c *httpClusterClient) headerSet(contentType string) http.Header {
+	h := make(http.Header, 2)
+	if contentType != "" {
+		h["Content-Type"] = []string{contentType}
+	}
+	if c.creds.header != "" {
+		h["Authorization"] = []string{c.creds.header}
+	}
+	return h
+}

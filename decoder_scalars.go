@@ -1,0 +1,333 @@
+package client
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The scalars of the keys API answers: strings (with the escapes and
+// UTF-8 checks of the canonical subset, see decoder.go), integers and
+// times.
+
+// str decodes a string (at its opening quote) into *dst, as encoding/json
+// does, refusing invalid UTF-8 (which encoding/json would replace) and
+// what JSON forbids. A string without escapes is copied once, from buf
+// into the string.
+func (d *streamDecoder) str(dst *string) bool {
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return false
+	}
+	start := d.i + 1
+	i := start
+	nonASCII := false
+	for {
+		buf := d.buf
+		for i < len(buf) {
+			// Skip plain bytes eight at a time: most of a body is the
+			// content of strings.
+			for i+8 <= len(buf) {
+				if m := specialBytes(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+					i += bits.TrailingZeros64(m) >> 3
+					break
+				}
+				i += 8
+			}
+			if i >= len(buf) {
+				break
+			}
+			c := buf[i]
+			if !special[c] {
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				d.i = i + 1
+				return d.plain(dst, buf[start:i], nonASCII)
+			case c == '\\':
+				return d.escaped(dst, start, i, nonASCII)
+			case c < 0x20:
+				return false
+			}
+			nonASCII = true
+			i++
+		}
+		if !d.fill() {
+			return false
+		}
+	}
+}
+
+// plain stores a string without escapes, raw being its content.
+func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
+	switch {
+	case len(raw) == 0:
+		*dst = "" // Response.Action may have been set by the caller
+	case nonASCII && !utf8.Valid(raw):
+		return false
+	default:
+		if d.intern {
+			if a, ok := knownAction(raw); ok {
+				*dst = a
+				return true
+			}
+		}
+		*dst = string(raw)
+	}
+	return true
+}
+
+// knownAction returns the constant for an action name the server sends.
+func knownAction(raw []byte) (string, bool) {
+	switch string(raw) {
+	case "get":
+		return "get", true
+	case "set":
+		return "set", true
+	case "create":
+		return "create", true
+	case "update":
+		return "update", true
+	case "delete":
+		return "delete", true
+	case "compareAndSwap":
+		return "compareAndSwap", true
+	case "compareAndDelete":
+		return "compareAndDelete", true
+	case "expire":
+		return "expire", true
+	}
+	return "", false
+}
+
+// escaped finishes str for a string whose content began at start and
+// has a backslash at i: it decodes the rest into scratch while scanning
+// it, decoding escapes as encoding/json does and refusing invalid ones.
+// Escapes are ASCII, so the UTF-8 of the content is checked on the raw
+// bytes once the end is found.
+func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
+	out := append(d.scratch[:0], d.buf[start:i]...)
+	// scratch is given back on every return, as it may have grown.
+	defer func() { d.scratch = out[:0] }()
+	for {
+		buf := d.buf
+		for i < len(buf) {
+			c := buf[i]
+			if !special[c] {
+				out = append(out, c)
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				if nonASCII && !utf8.Valid(buf[start:i]) {
+					return false
+				}
+				d.i = i + 1
+				*dst = string(out)
+				return true
+			case c < 0x20:
+				return false
+			case c >= utf8.RuneSelf:
+				nonASCII = true
+				out = append(out, c)
+				i++
+				continue
+			}
+			// An escape: have its longest form (a surrogate pair, 12
+			// bytes) in buf if the body has it.
+			if len(buf)-i < 12 {
+				d.i = i
+				d.ensure(12)
+				buf = d.buf
+			}
+			if i+1 >= len(buf) {
+				return false
+			}
+			switch e := buf[i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(buf[i:])
+				if !ok {
+					return false
+				}
+				i += 6
+				// As encoding/json does: a surrogate followed by an
+				// escape that completes a pair gives the pair's rune;
+				// any other surrogate gives U+FFFD, and what follows it
+				// is decoded on its own.
+				if utf16.IsSurrogate(r) {
+					pair := utf8.RuneError
+					if r2, ok := hex4(buf[i:]); ok {
+						if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+							i += 6
+						}
+					}
+					r = pair
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default:
+				return false
+			}
+			i += 2
+		}
+		if !d.fill() {
+			return false
+		}
+	}
+}
+
+// Constants of the byte-parallel tests on a uint64 holding eight bytes.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialBytes returns a mask of the bytes of x (taken as eight bytes,
+// the first in the low bits) that are special (see the table special):
+// the high bit of each such byte is set, except that bytes above the
+// first special one may be marked wrongly. So it is exact in telling
+// whether there is one, and the lowest set bit marks the first.
+func specialBytes(x uint64) uint64 {
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	// A byte of (v - ones) &^ v has its high bit set where v's byte was
+	// zero (and, through the borrow, maybe above such a byte); likewise
+	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
+	// they are.
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
+}
+
+// hex4 decodes the \uXXXX escape at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, h := range b[2:6] {
+		switch {
+		case h >= '0' && h <= '9':
+			h -= '0'
+		case h >= 'a' && h <= 'f':
+			h -= 'a' - 10
+		case h >= 'A' && h <= 'F':
+			h -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(h)
+	}
+	return r, true
+}
+
+// time decodes an expiration: a string without escapes (so that its bytes
+// are its content), given to time.Time.UnmarshalText, which is what
+// Time.UnmarshalJSON does with it under encoding/json. Bytes outside
+// printable ASCII are left to encoding/json: they cannot be a valid time.
+func (d *streamDecoder) time() (*time.Time, bool) {
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return nil, false
+	}
+	d.i++
+	start := d.i
+	for {
+		for d.i < len(d.buf) {
+			c := d.buf[d.i]
+			if c == '"' {
+				t := d.newTime()
+				if err := t.UnmarshalText(d.buf[start:d.i]); err != nil {
+					return nil, false
+				}
+				d.i++
+				return t, true
+			}
+			if c == '\\' || c < 0x20 || c >= 0x7f {
+				return nil, false
+			}
+			d.i++
+		}
+		if !d.fill() {
+			return nil, false
+		}
+	}
+}
+
+// digits consumes the digits of a JSON integer and returns their value,
+// refusing an empty or overflowing (over uint64) number, a leading zero
+// (invalid JSON), and a fraction or exponent after it (which encoding/json
+// refuses for an integer field: its error is left to it).
+func (d *streamDecoder) digits() (uint64, bool) {
+	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
+	start := d.i
+	var u uint64
+	for {
+		buf := d.buf
+		i := d.i
+		for ; i < len(buf); i++ {
+			c := buf[i] - '0'
+			if c > 9 {
+				break
+			}
+			if u >= cutoff && (u > cutoff || c > 5) {
+				return 0, false
+			}
+			u = u*10 + uint64(c)
+		}
+		d.i = i
+		if i < len(buf) {
+			break
+		}
+		if !d.fill() {
+			// The object cannot end here.
+			return 0, false
+		}
+	}
+	n := d.i - start
+	if n == 0 || (n > 1 && d.buf[start] == '0') {
+		return 0, false
+	}
+	switch d.buf[d.i] {
+	case '.', 'e', 'E':
+		return 0, false
+	}
+	return u, true
+}
+
+// uint decodes an unsigned integer.
+func (d *streamDecoder) uint() (uint64, bool) {
+	return d.digits()
+}
+
+// int decodes a signed integer that fits an int64. Like every value
+// decoder, it is called with the value's first byte in buf.
+func (d *streamDecoder) int() (int64, bool) {
+	if d.buf[d.i] != '-' {
+		u, ok := d.digits()
+		if !ok || u > 1<<63-1 {
+			return 0, false
+		}
+		return int64(u), true
+	}
+	d.i++
+	u, ok := d.digits()
+	if !ok || u > 1<<63 {
+		return 0, false
+	}
+	// The negation wraps to math.MinInt64 for 1<<63, as it should.
+	return int64(-u), true
+}

@@ -1,0 +1,172 @@
+package client
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// endpointSet is an immutable snapshot of the endpoints.
+type endpointSet struct {
+	list []*endpoint
+	// leader is the URL of the leader's endpoint, or "".
+	leader string
+}
+
+// endpoint is one endpoint and what the client knows about it.
+type endpoint struct {
+	url  *url.URL
+	raw  string // as given, normalized (no trailing slash)
+	view Endpoint
+	// st is the live health state, shared by every snapshot that has this
+	// endpoint. It is nil for an endpoint made outside the list (doAt).
+	st *epState
+	// verified is set once a response from this endpoint carried the
+	// cluster ID the client knows.
+	verified atomic.Bool
+}
+
+func parseEndpoints(eps []string) ([]*endpoint, error) {
+	if len(eps) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	out := make([]*endpoint, 0, len(eps))
+	seen := make(map[string]bool, len(eps))
+	for _, s := range eps {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, err)}
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		u.RawPath = ""
+		raw := u.String()
+		if seen[raw] {
+			continue
+		}
+		seen[raw] = true
+		out = append(out, &endpoint{url: u, raw: raw})
+	}
+	return out, nil
+}
+
+// SetEndpoints implements Client.
+func (c *httpClusterClient) SetEndpoints(eps []string) error {
+	list, err := parseEndpoints(eps)
+	if err != nil {
+		return err
+	}
+	shuffle(list)
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	leader := ""
+	if old := c.eps.Load(); old != nil {
+		leader = old.leader
+		shared := false
+		for _, e := range list {
+			for _, o := range old.list {
+				shared = shared || o.raw == e.raw
+			}
+		}
+		if !shared {
+			// Another cluster, or the same one rebuilt: the cluster
+			// ID is learnt again from the first answer.
+			c.clusterID.Store(nil)
+			leader = ""
+		}
+	}
+	c.storeLocked(list, leader)
+	return nil
+}
+
+// storeLocked publishes a new snapshot. c.setMu must be held. What is
+// known about endpoints that stay (their live state, whether they were
+// seen answering for this cluster) is carried over by URL; endpoints that
+// go are marked removed, which closes their down channels.
+func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
+	old := c.eps.Load()
+	for i, e := range list {
+		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
+		if old != nil {
+			for _, o := range old.list {
+				if o.raw != e.raw {
+					continue
+				}
+				if e.st == nil {
+					e.st = o.st
+				}
+				if o.verified.Load() {
+					e.verified.Store(true)
+				}
+			}
+		}
+		if e.st == nil {
+			e.st = newEpState()
+		}
+	}
+	c.eps.Store(&endpointSet{list: list, leader: leader})
+	if old != nil {
+		for _, o := range old.list {
+			kept := false
+			for _, e := range list {
+				kept = kept || e.st == o.st
+			}
+			if !kept {
+				o.st.remove()
+			}
+		}
+	}
+}
+
+// setLeader records the client URLs of the leader. Only one that matches an
+// endpoint of the client is kept.
+func (c *httpClusterClient) setLeader(clientURLs []string) {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	set := c.eps.Load()
+	leader := ""
+	for _, cu := range clientURLs {
+		n := normalizeURL(cu)
+		for _, e := range set.list {
+			if e.raw == n {
+				leader = n
+			}
+		}
+	}
+	if leader == set.leader {
+		return
+	}
+	list := make([]*endpoint, len(set.list))
+	for i, e := range set.list {
+		list[i] = &endpoint{url: e.url, raw: e.raw}
+	}
+	c.storeLocked(list, leader)
+}
+
+func normalizeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String()
+}
+
+// Endpoints implements Client.
+func (c *httpClusterClient) Endpoints() []string {
+	set := c.eps.Load()
+	out := make([]string, len(set.list))
+	for i, e := range set.list {
+		out[i] = e.raw
+	}
+	return out
+}
+
+func shuffle(list []*endpoint) {
+	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+}
