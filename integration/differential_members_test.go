@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -278,6 +279,26 @@ var knownDifferences = map[string]string{
 	`remove missing user: error "auth: User alice does not exist" (user not found true, role not found false)`: `remove missing user: error "auth: User alice does not exist" (user not found false, role not found false)`,
 }
 
+// noLeaderEntry is one entry of a ClusterError's text for a member that
+// answered with a 5xx.
+var noLeaderEntry = regexp.MustCompile(`error #\d+: client: etcd member <client:m\d+> has no leader\\n`)
+
+// knownResendDifference reports whether ours and official differ only in
+// that the official client resent a write that a member answered with a
+// 5xx (etcd 3.4 answers a duplicate member add with a 500) to every other
+// member, where this client stops at the first: a write whose outcome is
+// unknown is not resent.
+func knownResendDifference(ours, official string) bool {
+	o := noLeaderEntry.FindAllStringIndex(ours, -1)
+	f := noLeaderEntry.FindAllStringIndex(official, -1)
+	if len(o) != 1 || len(f) < 2 {
+		return false
+	}
+	strip := func(s string) string { return noLeaderEntry.ReplaceAllString(s, "") }
+	return strings.HasSuffix(ours, "(user not found false, role not found false)") &&
+		strings.ReplaceAll(strip(ours), "; ", "") == strings.ReplaceAll(strip(official), "; ", "")
+}
+
 // TestDifferentialMembersAuth runs the same member and auth calls through
 // this client and the official v2 client (go.etcd.io/etcd/client/v2
 // v2.305.35) against two fresh clusters and compares the results.
@@ -311,6 +332,10 @@ func TestDifferentialMembersAuth(t *testing.T) {
 		}
 		same := 0
 		for i := range a {
+			if knownResendDifference(a[i], b[i]) {
+				t.Logf("known difference at step %d (a write answered with a 5xx is not resent: its outcome is unknown):\n  ours:     %s\n  official: %s", i, a[i], b[i])
+				continue
+			}
 			if want, ok := knownDifferences[a[i]]; ok {
 				if b[i] != want {
 					t.Errorf("step %d: the official client was expected to answer %s, got %s", i, want, b[i])
