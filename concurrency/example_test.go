@@ -11,6 +11,10 @@ import (
 	"github.com/etcdv2/client/concurrency"
 )
 
+// These examples are compiled but not run, since this module cannot start
+// an etcd server; runnable versions with their output, on a real etcd, are
+// in integration/recipes/example_test.go in the repository.
+
 // keysAPI connects to a local etcd serving the v2 API.
 func keysAPI() client.KeysAPI {
 	c, err := client.New(client.Config{Endpoints: []string{"http://127.0.0.1:2379"}})

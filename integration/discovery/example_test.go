@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"testing"
 	"time"
 
 	"github.com/etcdv2/client"
@@ -15,45 +13,17 @@ import (
 	"github.com/etcdv2/client/registry"
 )
 
-// exampleTB lets an Example start a test-bed cluster: the bed needs only
-// these methods of testing.TB.
-type exampleTB struct {
-	testing.TB
-	cleanups []func()
-}
-
-func (*exampleTB) Helper()                   {}
-func (*exampleTB) Logf(string, ...any)       {}
-func (*exampleTB) Failed() bool              { return false }
-func (*exampleTB) Fatalf(f string, a ...any) { log.Panicf(f, a...) }
-func (*exampleTB) Errorf(f string, a ...any) { log.Panicf(f, a...) }
-func (tb *exampleTB) Cleanup(f func())       { tb.cleanups = append(tb.cleanups, f) }
-func (tb *exampleTB) TempDir() string {
-	d, err := os.MkdirTemp("", "discovery-example-")
-	if err != nil {
-		log.Panic(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
-func (tb *exampleTB) close() {
-	for i := len(tb.cleanups) - 1; i >= 0; i-- {
-		tb.cleanups[i]()
-	}
-}
-
 // exampleKeys starts a one-member etcd and returns a KeysAPI on it; stop
 // closes the client and the server. A real program passes its members'
 // client URLs to client.New.
 func exampleKeys() (kapi client.KeysAPI, stop func()) {
-	tb := &exampleTB{}
-	c := testbed.NewCluster(tb, testbed.Options{Size: 1})
+	c, stopCluster := testbed.ExampleCluster(testbed.Options{Size: 1})
 	cli, err := client.New(client.Config{Endpoints: c.ClientURLs()})
 	if err != nil {
+		stopCluster()
 		log.Panic(err)
 	}
-	return client.NewKeysAPI(cli), func() { cli.Close(); tb.close() }
+	return client.NewKeysAPI(cli), func() { cli.Close(); stopCluster() }
 }
 
 func Example_cache() {

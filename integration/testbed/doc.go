@@ -26,6 +26,10 @@
 // check the goroutines this package started; none remain once every
 // Cluster and Proxy is closed, which their tb.Cleanup does.
 //
+// Runnable Example functions, which have no testing.TB, start their
+// cluster with ExampleCluster and close it with the stop function it
+// returns.
+//
 // # The etcd binary
 //
 // EtcdBinary builds go.etcd.io/etcd/server/v3 (the etcd 3.5 server main
