@@ -63,6 +63,17 @@ func buildEtcdctls(t *testing.T) (official, ours string) {
 	}
 	libCopy := filepath.Join(dir, "lib")
 	copyPackage(t, lib, libCopy)
+	// The root package's own internal packages come along, under the
+	// copy's module path.
+	internals, err := os.ReadDir(filepath.Join(lib, "internal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range internals {
+		if e.IsDir() {
+			copyPackage(t, filepath.Join(lib, "internal", e.Name()), filepath.Join(libCopy, "internal", e.Name()))
+		}
+	}
 	writeFile(t, filepath.Join(libCopy, "go.mod"), "module go.etcd.io/etcd/client/v2\n\ngo 1.26.0\n")
 
 	for _, side := range []string{"official", "ours"} {
@@ -85,7 +96,9 @@ func buildEtcdctls(t *testing.T) (official, ours string) {
 	return filepath.Join(dir, "etcdctl-official"), filepath.Join(dir, "etcdctl-ours")
 }
 
-// copyPackage copies the non-test Go files of the package in from to to.
+// copyPackage copies the non-test Go files of the package in from to to,
+// with imports of this library's internal packages moved to the copy's
+// module path.
 func copyPackage(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o755); err != nil {
@@ -98,7 +111,8 @@ func copyPackage(t *testing.T, from, to string) {
 	for _, e := range ents {
 		n := e.Name()
 		if e.Type().IsRegular() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
-			writeFile(t, filepath.Join(to, n), readFile(t, filepath.Join(from, n)))
+			code := strings.ReplaceAll(readFile(t, filepath.Join(from, n)), `"github.com/etcdv2/client/internal/`, `"go.etcd.io/etcd/client/v2/internal/`)
+			writeFile(t, filepath.Join(to, n), code)
 		}
 	}
 }
