@@ -360,7 +360,7 @@ func checkStream(t *testing.T, prefix string, rec []*client.Response, got []cach
 }
 
 func TestCacheMatchesQuorumAndRecorder(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	urls := c.ClientURLs()
 	writer := newKAPI(t, urls)
 	const prefix = "/c"
@@ -439,6 +439,7 @@ func TestCacheMatchesQuorumAndRecorder(t *testing.T) {
 			_, err := flood.Set(ctx, fmt.Sprintf("/flood/%d", i%50), "x", nil)
 			require.NoError(t, err)
 		}
+		clearHistory(t, urls)
 		g.open()
 		w.run(t, 40)
 	}
