@@ -130,13 +130,13 @@ func NewFromEnv(endpoints []string) (client.KeysAPI, func(), error) {
 	return b.New(endpoints, client.Config{})
 }
 
-// ClearHistory makes every watch that starts at or before the current index
-// fail with error 401, as on a v2 server once more than 1000 events have
-// passed it. The v2 server's history is a window of 1000 events, so for V2
-// the caller's writes past it already did that and ClearHistory does
-// nothing; on the adapter it compacts the v3 history at the current
-// revision.
-func (b Backend) ClearHistory(tb testing.TB, endpoints []string) {
+// ClearHistory makes every watch that starts before index rev (0: the
+// current index) fail with error 401, as on a v2 server once more than 1000
+// events have passed it. The v2 server's history is a window of 1000
+// events, so for V2 the caller's writes past it already did that and
+// ClearHistory does nothing; on the adapter it compacts the v3 history at
+// rev. A watch from rev or later is unaffected.
+func (b Backend) ClearHistory(tb testing.TB, endpoints []string, rev uint64) {
 	tb.Helper()
 	if !b.Adapter() {
 		return
@@ -146,8 +146,12 @@ func (b Backend) ClearHistory(tb testing.TB, endpoints []string) {
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := cli.Get(ctx, "/", clientv3.WithCountOnly())
-	require.NoError(tb, err)
-	_, err = cli.Compact(ctx, r.Header.Revision, clientv3.WithCompactPhysical())
+	at := int64(rev)
+	if at == 0 {
+		r, err := cli.Get(ctx, "/", clientv3.WithCountOnly())
+		require.NoError(tb, err)
+		at = r.Header.Revision
+	}
+	_, err = cli.Compact(ctx, at, clientv3.WithCompactPhysical())
 	require.NoError(tb, err)
 }

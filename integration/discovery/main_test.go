@@ -50,11 +50,11 @@ func newKAPI(t testing.TB, urls []string) client.KeysAPI {
 	return backend.FromEnv(t).KeysAPI(t, urls, client.Config{})
 }
 
-// clearHistory makes watches from before now fail with 401 on the adapter
-// (compaction through urls), as the writes before it did on v2.
-func clearHistory(t testing.TB, urls []string) {
+// clearHistory makes watches from before index rev fail with 401 on the
+// adapter (compaction through urls), as the writes before it did on v2.
+func clearHistory(t testing.TB, urls []string, rev uint64) {
 	t.Helper()
-	backend.FromEnv(t).ClearHistory(t, urls)
+	backend.FromEnv(t).ClearHistory(t, urls, rev)
 }
 
 // childMain registers one instance and reports on stdout:

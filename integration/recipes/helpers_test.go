@@ -371,7 +371,7 @@ func (w countingWatcher) Next(ctx context.Context) (*client.Response, error) {
 // (compaction through endpoints), as the writes before it did on v2.
 func clearHistory(t testing.TB, endpoints []string) {
 	t.Helper()
-	backend.FromEnv(t).ClearHistory(t, endpoints)
+	backend.FromEnv(t).ClearHistory(t, endpoints, 0)
 }
 
 // skipOnAdapter skips t when the suite runs on the v3 adapter.
