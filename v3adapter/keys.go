@@ -419,9 +419,11 @@ func (k *keysAPI) grant(ctx context.Context, ttl int64) (*lease, error) {
 }
 
 // release revokes a lease the write did not use (best effort: an unused
-// lease expires by itself).
-func (k *keysAPI) release(l *lease) {
-	if l == nil {
+// lease expires by itself). After a write of unknown outcome (err) the
+// lease is kept: the transaction may have applied and attached the node to
+// it, and revoking it would delete the node.
+func (k *keysAPI) release(l *lease, err error) {
+	if l == nil || errors.Is(err, client.ErrOutcomeUnknown) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -479,7 +481,7 @@ func (k *keysAPI) parents(p string, s *snap) ([]clientv3.Op, clientv3.LeaseID) {
 	return ops, inherit
 }
 
-func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.SetOptions) (*client.Response, error) {
+func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.SetOptions) (_ *client.Response, err error) {
 	var o client.SetOptions
 	if opts != nil {
 		o = *opts
@@ -537,7 +539,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	used := false
 	defer func() {
 		if !used {
-			k.release(l)
+			k.release(l, err)
 		}
 	}()
 	if action == "set" && !o.Dir {
@@ -781,7 +783,7 @@ func (k *keysAPI) dropLease(ctx context.Context, id int64) {
 // revision of the read the write was based on plus one, or one more than
 // the greatest in-order name in the directory if that is larger, so names
 // sort in creation order also after keys were copied by Migrate.
-func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *client.CreateInOrderOptions) (*client.Response, error) {
+func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *client.CreateInOrderOptions) (_ *client.Response, err error) {
 	var ttl int64
 	if opts != nil {
 		var err error
@@ -800,7 +802,7 @@ func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *cl
 	used := false
 	defer func() {
 		if !used {
-			k.release(l)
+			k.release(l, err)
 		}
 	}()
 	resp, err := k.write(ctx, p, readWhat{lastSeq: true}, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {

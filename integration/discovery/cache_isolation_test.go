@@ -9,11 +9,14 @@ import (
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/cache"
+	"github.com/etcdv2/client/integration/backend"
 	"github.com/etcdv2/client/integration/testbed"
 )
 
 // preferring returns a client whose every request goes to url first,
 // to the others only when it fails.
+// It is the native client's Selector: the tests that use it skip on the
+// v3 adapter, whose reads are linearizable (an isolated member serves none).
 func preferring(t *testing.T, urls []string, url string) client.KeysAPI {
 	t.Helper()
 	c, err := client.New(client.Config{Endpoints: urls, Selector: client.SelectorFunc(
@@ -49,7 +52,8 @@ func runCache(t *testing.T, c *cache.Cache) {
 // cache without the check, on the same member, shows that the watch alone
 // stays stale.
 func TestCacheLeavesIsolatedMember(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	backend.FromEnv(t).SkipOnAdapter(t, "needs a client that prefers one member and reads stale data from it")
+	c := newCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
 	ms := c.Members()
 	urls := []string{ms[0].URL(), ms[1].URL(), ms[2].URL()}
 	writer := newKAPI(t, []string{ms[1].URL(), ms[2].URL()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/events"
+	"github.com/etcdv2/client/integration/backend"
 	"github.com/etcdv2/client/integration/testbed"
 )
 
@@ -66,7 +68,7 @@ func (w *eventWatch) ids() []string {
 }
 
 func TestEventsDeliveredOnceInOrder(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	urls := c.ClientURLs()
 	ev := events.New(newKAPI(t, urls), "/events")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -115,6 +117,18 @@ func TestEventsDeliveredOnceInOrder(t *testing.T) {
 		_, err := flood.Set(ctx, fmt.Sprintf("/flood/%d", i%50), "x", nil)
 		require.NoError(t, err)
 	}
+	// On the adapter, compact what b has seen (all fired so far), no more.
+	lastFired := ""
+	for _, id := range fired {
+		if id != "" {
+			lastFired = id
+		}
+	}
+	require.Eventually(t, func() bool { return slices.Contains(b.ids(), lastFired) }, 20*time.Second, 10*time.Millisecond)
+	b.mu.Lock()
+	bAt := b.got[len(b.got)-1].Index
+	b.mu.Unlock()
+	clearHistory(t, urls, bAt)
 	// The stalled watcher's cursor is out of the window now (the test
 	// proves something only if so).
 	a.mu.Lock()
@@ -180,7 +194,7 @@ func TestEventsDeliveredOnceInOrder(t *testing.T) {
 }
 
 func TestEventsExpireAndErrors(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	ev := events.New(newKAPI(t, c.ClientURLs()), "/events")
 	ctx := context.Background()
 	_, err := ev.Fire(ctx, "short", []byte("a"), events.WithTTL(time.Second))
@@ -228,7 +242,8 @@ func TestEventsExpireAndErrors(t *testing.T) {
 // on off from its peers; the watch's progress check (every 10 s) must
 // notice, and the events fired meanwhile arrive, once, in order.
 func TestEventsWatchLeavesIsolatedMember(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	backend.FromEnv(t).SkipOnAdapter(t, "needs a client that prefers one member and reads stale data from it")
+	c := newCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
 	ms := c.Members()
 	urls := []string{ms[0].URL(), ms[1].URL(), ms[2].URL()}
 	ev := events.New(newKAPI(t, []string{ms[1].URL(), ms[2].URL()}), "/events")

@@ -122,7 +122,7 @@ func waitGone(t *testing.T, r *registry.Registry, service, id string, d time.Dur
 }
 
 func TestRegistry(t *testing.T) {
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyClients: true})
 	direct := make([]string, 0, 3)
 	for _, m := range c.Members() {
 		direct = append(direct, m.ClientURL())

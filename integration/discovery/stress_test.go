@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/backend"
 	"github.com/etcdv2/client/integration/testbed"
 	"github.com/etcdv2/client/registry"
 )
@@ -30,14 +31,11 @@ func TestRegistryUnderMemberFaults(t *testing.T) {
 		instances, services, watchers, rounds = 1000, 10, 20, 4
 		ttl = 30 * time.Second
 	}
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	urls := c.ClientURLs()
 	// Hundreds of refreshes a second on a shared 2-core machine: writes
 	// may wait longer than the adaptive per-attempt timeout allows.
-	cli, err := client.New(client.Config{Endpoints: urls, HeaderTimeoutPerRequest: 5 * time.Second})
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close() })
-	r := registry.New(client.NewKeysAPI(cli), "/svc")
+	r := registry.New(backend.FromEnv(t).KeysAPI(t, urls, client.Config{HeaderTimeoutPerRequest: 5 * time.Second}), "/svc")
 	ctx := context.Background()
 
 	var mu sync.Mutex

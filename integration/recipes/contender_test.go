@@ -18,6 +18,7 @@ import (
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/concurrency"
+	"github.com/etcdv2/client/integration/backend"
 )
 
 // Contender processes: the test binary re-executed with these variables.
@@ -49,13 +50,12 @@ const (
 func runContender(role string) int {
 	eps := strings.Split(os.Getenv(endpointsEnv), ",")
 	ttl, _ := strconv.Atoi(os.Getenv(ttlEnv))
-	c, err := client.New(client.Config{Endpoints: eps})
+	kapi, closeClient, err := backend.NewFromEnv(eps)
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	defer c.Close()
-	kapi := client.NewKeysAPI(c)
+	defer closeClient()
 	key, res := os.Getenv(keyEnv), os.Getenv(resEnv)
 	out := bufio.NewWriter(os.Stdout)
 	var outMu sync.Mutex

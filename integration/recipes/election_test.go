@@ -105,7 +105,7 @@ func last(ls []concurrency.Leader) any {
 // recorder saw, in order, with tokens never going down; Leader agrees.
 func TestElection(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -198,7 +198,7 @@ var _ client.KeysAPI
 // Resign reports the session expired.
 func TestElectionLeaderKilledAndStopped(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

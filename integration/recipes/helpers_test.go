@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/backend"
+	"github.com/etcdv2/client/integration/testbed"
 )
 
 // countingTransport counts requests by kind and can lose the answer of
@@ -150,10 +152,22 @@ func (b *wokenBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// newCluster starts a cluster for the backend chosen by ETCDV2_BACKEND
+// (etcd 3.5 for the native client, 3.7 for the v3 adapter).
+func newCluster(t testing.TB, o testbed.Options) *testbed.Cluster {
+	t.Helper()
+	return testbed.NewCluster(t, backend.FromEnv(t).Options(o))
+}
+
 // newClient returns a KeysAPI on endpoints with its own counting transport.
+// On the v3 adapter the KeysAPI does not use the transport: tests that
+// count or lose HTTP requests skip there (skipOnAdapter).
 func newClient(t testing.TB, endpoints []string) (client.KeysAPI, *countingTransport) {
 	t.Helper()
 	tr := newCountingTransport()
+	if b := backend.FromEnv(t); b.Adapter() {
+		return countingKeys{KeysAPI: b.KeysAPI(t, endpoints, client.Config{}), tr: tr}, tr
+	}
 	c, err := client.New(client.Config{Endpoints: endpoints, Transport: tr})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -315,3 +329,56 @@ func newBody(b []byte) body { return body{strings.NewReader(string(b))} }
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 var quorumGet = &client.GetOptions{Quorum: true}
+
+// countingKeys counts the watches of a KeysAPI that does not speak HTTP
+// (the v3 adapter) in its countingTransport, as the transport counts the
+// native client's: a Next call is a watch of "/v2/keys"+key, a Next that
+// returns an event woke, a 401 is cleared.
+type countingKeys struct {
+	client.KeysAPI
+	tr *countingTransport
+}
+
+func (k countingKeys) Watcher(key string, opts *client.WatcherOptions) client.Watcher {
+	return countingWatcher{w: k.KeysAPI.Watcher(key, opts), path: "/v2/keys" + key, tr: k.tr}
+}
+
+type countingWatcher struct {
+	w    client.Watcher
+	path string
+	tr   *countingTransport
+}
+
+func (w countingWatcher) Next(ctx context.Context) (*client.Response, error) {
+	w.tr.watches.Add(1)
+	w.tr.pathsMu.Lock()
+	if w.tr.watchPaths == nil {
+		w.tr.watchPaths = map[string]int{}
+	}
+	w.tr.watchPaths[w.path]++
+	w.tr.pathsMu.Unlock()
+	r, err := w.w.Next(ctx)
+	switch {
+	case err == nil:
+		w.tr.woken.Add(1)
+	case errCodeIs(err, client.ErrorCodeEventIndexCleared):
+		w.tr.cleared.Add(1)
+	}
+	return r, err
+}
+
+// clearHistory makes watches from before now fail with 401 on the adapter
+// (compaction through endpoints), as the writes before it did on v2.
+func clearHistory(t testing.TB, endpoints []string) {
+	t.Helper()
+	backend.FromEnv(t).ClearHistory(t, endpoints, 0)
+}
+
+// skipOnAdapter skips t when the suite runs on the v3 adapter.
+func skipOnAdapter(t testing.TB, why string) {
+	t.Helper()
+	backend.FromEnv(t).SkipOnAdapter(t, why)
+}
+
+// onAdapter reports whether the suite runs on the v3 adapter.
+func onAdapter(t testing.TB) bool { return backend.FromEnv(t).Adapter() }

@@ -132,7 +132,7 @@ func TestFencedSetLinearizable(t *testing.T) {
 	}
 	require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(fencedModel.ToModel(), bad, 10*time.Second))
 
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()

@@ -40,7 +40,7 @@ func children(t testing.TB, kapi client.KeysAPI, dir string) []*client.Node {
 // session's keys on a 3-member cluster.
 func TestMutexBasics(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -242,7 +242,7 @@ func runContendersOf(t *testing.T, c *testbed.Cluster, recipe, dir, res string, 
 // that watches the prefix from before the first acquisition.
 func TestMutexExclusionSmoke(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	from := currentIndex(t, kapi)
 	rec := startRecorder(t, kapi, "/smoke", from)
@@ -272,7 +272,7 @@ var _ = errors.Is
 // wakes exactly one watch (counted on the waiters' transports).
 func TestMutexFairNoHerd(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -340,7 +340,8 @@ func TestMutexFairNoHerd(t *testing.T) {
 // is used, duplicates are removed, nothing is left behind.
 func TestMutexAmbiguousWrites(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	skipOnAdapter(t, "it loses HTTP answers in the native client's transport")
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, tr := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -389,7 +390,8 @@ func TestMutexAmbiguousWrites(t *testing.T) {
 // by its owner id, uses it, and creates no second one.
 func TestMutexAmbiguousCreateThroughProxy(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	skipOnAdapter(t, "it relies on the native client's per-request timeout and counts its POSTs")
+	c := newCluster(t, testbed.Options{Size: 3, ProxyClients: true})
 	ms := c.Members()
 	obsK, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
 	tr := newCountingTransport()

@@ -24,7 +24,7 @@ import (
 // more than two holders at once; plus TryAcquire, limit mismatch, Release.
 func TestSemaphore(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -106,7 +106,7 @@ func TestSemaphore(t *testing.T) {
 // reader's when no write node is before its own).
 func TestRWMutex(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -216,7 +216,7 @@ func TestRWMutex(t *testing.T) {
 // server's 105; Wait honours its context.
 func TestBarrier(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -249,7 +249,7 @@ func TestBarrier(t *testing.T) {
 // honours its context.
 func TestQueue(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -277,21 +277,24 @@ func TestQueue(t *testing.T) {
 
 	// An enqueue and a dequeue claim whose answers are lost (the server
 	// applied them): the item is stored once and delivered once.
-	qk, qtr := newClient(t, c.ClientURLs())
-	aq := concurrency.NewQueue(qk, "/queue/jobs")
-	qtr.loseMatch.Store("POST /v2/keys/queue/jobs")
-	qtr.loseNext.Store(1)
-	require.NoError(t, aq.Enqueue(ctx, "ambiguous"))
-	require.Zero(t, qtr.loseNext.Load())
-	require.Len(t, children(t, kapi, "/queue/jobs"), 1)
-	qtr.loseMatch.Store("PUT /v2/keys/queue/jobs/")
-	qtr.loseNext.Store(1)
-	v, err := aq.Dequeue(ctx)
-	require.NoError(t, err)
-	require.Equal(t, "ambiguous", v)
-	require.Zero(t, qtr.loseNext.Load())
-	require.Empty(t, children(t, kapi, "/queue/jobs"))
-	qtr.loseMatch.Store("")
+	// (The native client's transport loses them; the adapter has none.)
+	if !onAdapter(t) {
+		qk, qtr := newClient(t, c.ClientURLs())
+		aq := concurrency.NewQueue(qk, "/queue/jobs")
+		qtr.loseMatch.Store("POST /v2/keys/queue/jobs")
+		qtr.loseNext.Store(1)
+		require.NoError(t, aq.Enqueue(ctx, "ambiguous"))
+		require.Zero(t, qtr.loseNext.Load())
+		require.Len(t, children(t, kapi, "/queue/jobs"), 1)
+		qtr.loseMatch.Store("PUT /v2/keys/queue/jobs/")
+		qtr.loseNext.Store(1)
+		v, err := aq.Dequeue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "ambiguous", v)
+		require.Zero(t, qtr.loseNext.Load())
+		require.Empty(t, children(t, kapi, "/queue/jobs"))
+		qtr.loseMatch.Store("")
+	}
 
 	const items = 30
 	for i := 0; i < items; i++ {
@@ -345,7 +348,7 @@ func waitWatchAny(t testing.TB, _ client.KeysAPI) {
 // when its context ends while it waits, and leaves no node behind.
 func TestBlockingCallsHonourContext(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -394,7 +397,7 @@ func TestBlockingCallsHonourContext(t *testing.T) {
 // within TTL + 1s while the other holder still holds.
 func TestSemaphoreHolderKilled(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	kapi, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

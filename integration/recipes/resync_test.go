@@ -44,7 +44,7 @@ func flood(t testing.TB, kapi client.KeysAPI, prefix string, n int) {
 // back the waiter's watch gets 401, it lists again (quorum) and is granted.
 func TestMutexResyncAfter401(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyClients: true})
 	ms := c.Members()
 	holderK, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
 	waiterK, wtr := newClient(t, []string{ms[0].URL()})
@@ -63,6 +63,7 @@ func TestMutexResyncAfter401(t *testing.T) {
 	ms[0].Proxy().BlackHole(true)
 	require.NoError(t, h.Unlock(ctx))
 	flood(t, holderK, "/flood", 1500)
+	clearHistory(t, []string{ms[1].URL(), ms[2].URL()})
 	ms[0].Proxy().BlackHole(false)
 	ms[0].Proxy().ResetAll()
 
@@ -92,7 +93,7 @@ func waitWatch(t testing.TB, tr *countingTransport) {
 // the 401 it lists again and delivers the new leader; tokens keep rising.
 func TestObserveAfter401(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyClients: true})
 	ms := c.Members()
 	k, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
 	obsK, otr := newClient(t, []string{ms[0].URL()})
@@ -117,6 +118,7 @@ func TestObserveAfter401(t *testing.T) {
 	lb, err := b.Leader(ctx)
 	require.NoError(t, err)
 	flood(t, k, "/flood", 1500)
+	clearHistory(t, []string{ms[1].URL(), ms[2].URL()})
 	ms[0].Proxy().BlackHole(false)
 	ms[0].Proxy().ResetAll()
 
@@ -131,7 +133,7 @@ func TestObserveAfter401(t *testing.T) {
 // change after a stretch longer than the cap is still delivered, once.
 func TestObserveQuietStretch(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	k, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

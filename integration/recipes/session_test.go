@@ -19,7 +19,7 @@ import (
 // the TTL of the black hole.
 func TestSessionDoneBeforeServerExpiry(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyClients: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyClients: true})
 	ms := c.Members()
 	obsK, _ := newClient(t, []string{ms[1].URL(), ms[2].URL()})
 	k, _ := newClient(t, []string{ms[0].URL()})
@@ -77,7 +77,7 @@ func TestSessionDoneBeforeServerExpiry(t *testing.T) {
 // restart; the session stays alive for several TTLs.
 func TestSessionSurvivesFailover(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	k, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -101,7 +101,7 @@ func TestSessionSurvivesFailover(t *testing.T) {
 // and the keys are left to expire; Close deletes them at once.
 func TestSessionContextAndClose(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3})
+	c := newCluster(t, testbed.Options{Size: 3})
 	k, _ := newClient(t, c.ClientURLs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

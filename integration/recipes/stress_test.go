@@ -22,7 +22,7 @@ func TestMutexStress(t *testing.T) {
 		t.Skip("long fault suite: set ETCDV2_FAULTS=1")
 	}
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
 	kapi, _ := newClient(t, c.ClientURLs())
 	from := currentIndex(t, kapi)
 	rec := startRecorder(t, kapi, "/stress", from)
@@ -88,7 +88,7 @@ func TestSemaphoreStress(t *testing.T) {
 		t.Skip("long fault suite: set ETCDV2_FAULTS=1")
 	}
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
+	c := newCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
 	kapi, _ := newClient(t, c.ClientURLs())
 	from := currentIndex(t, kapi)
 	rec := startRecorder(t, kapi, "/semstress", from)
