@@ -349,8 +349,8 @@ func (t *tool) totalTimeout(c *cli.Context) (context.Context, context.CancelFunc
 }
 
 // isConnectionError reports whether err means the cluster could not be
-// reached at all: every endpoint refused, timed out or broke the
-// connection.
+// reached at all: every endpoint refused, timed out or failed a dial or a
+// read.
 func isConnectionError(err error) bool {
 	var ce *client.ClusterError
 	if errors.As(err, &ce) {
@@ -367,9 +367,15 @@ func isConnectionError(err error) bool {
 	if errors.Is(err, client.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
+	// As etcdctl v2: a failed dial or read is a connection error; any
+	// other operation (a TLS alert from the server, "remote error", for
+	// one) is one only if its cause is.
 	var op *net.OpError
 	if errors.As(err, &op) {
-		return true
+		if op.Op == "dial" || op.Op == "read" {
+			return true
+		}
+		return op.Err != nil && isConnectionError(op.Err)
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return true

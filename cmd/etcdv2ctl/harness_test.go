@@ -219,9 +219,10 @@ func (tg target) normalize(s string) string {
 	s = sttyRE.ReplaceAllString(s, "")
 	for i, m := range *tg.members {
 		s = strings.ReplaceAll(s, m.Name()+"="+m.PeerURL(), fmt.Sprintf("NAME%d=http://PEER%d", i, i))
-		s = strings.ReplaceAll(s, m.URL(), fmt.Sprintf("http://CLIENT%d", i))
+		scheme, hostport, _ := strings.Cut(m.URL(), "://")
+		s = strings.ReplaceAll(s, m.URL(), fmt.Sprintf("%s://CLIENT%d", scheme, i))
 		s = strings.ReplaceAll(s, m.PeerURL(), fmt.Sprintf("http://PEER%d", i))
-		s = strings.ReplaceAll(s, strings.TrimPrefix(m.URL(), "http://"), fmt.Sprintf("CLIENT%d", i))
+		s = strings.ReplaceAll(s, hostport, fmt.Sprintf("CLIENT%d", i))
 		if id := m.ID(); id != "" {
 			s = strings.ReplaceAll(s, id, fmt.Sprintf("MEMBER%d", i))
 		}
