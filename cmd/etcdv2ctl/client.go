@@ -141,7 +141,19 @@ func (t *tool) transport(c *cli.Context) (*http.Transport, error) {
 	if caFile == "" && certFile == "" && keyFile == "" && domain == "" {
 		return tr, nil
 	}
-	cfg := &tls.Config{ServerName: domain, MinVersion: tls.VersionTLS12}
+	cfg, err := tlsConfig(certFile, keyFile, caFile, domain)
+	if err != nil {
+		return nil, err
+	}
+	tr.TLSClientConfig = cfg
+	return tr, nil
+}
+
+// tlsConfig is the TLS configuration of a client certificate and key (both
+// or neither), a CA bundle ("" means the system's) and a server name (""
+// means the endpoint's host).
+func tlsConfig(certFile, keyFile, caFile, serverName string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if certFile != "" || keyFile != "" {
 		if certFile == "" || keyFile == "" {
 			return nil, fmt.Errorf("KeyFile and CertFile must both be present[key: %v, cert: %v]", keyFile, certFile)
@@ -163,8 +175,7 @@ func (t *tool) transport(c *cli.Context) (*http.Transport, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	tr.TLSClientConfig = cfg
-	return tr, nil
+	return cfg, nil
 }
 
 // selector returns the Selector named by --selector or ETCDCTL_SELECTOR;

@@ -28,7 +28,8 @@ type record struct {
 }
 
 // progress prints a one-line counter on standard error when it is a
-// terminal, at most five times a second; otherwise it prints nothing.
+// terminal, at most five times a second; otherwise it prints nothing. With
+// a total (see set) the line is a bar.
 type progress struct {
 	mu    sync.Mutex
 	on    bool
@@ -37,6 +38,7 @@ type progress struct {
 	start time.Time
 	last  time.Time
 	n     int
+	total int
 }
 
 func (t *tool) newProgress(verb string) *progress {
@@ -59,9 +61,38 @@ func (p *progress) add(n int) {
 	p.draw()
 }
 
+// set makes the count n of total (0: not known) under verb; a new verb
+// ends the line of the previous one and starts a new line.
+func (p *progress) set(verb string, n, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if verb != p.verb {
+		if p.on && !p.last.IsZero() {
+			p.draw()
+			fmt.Fprintln(p.w)
+		}
+		p.verb, p.start, p.last = verb, time.Now(), time.Time{}
+	}
+	p.n, p.total = n, total
+	if !p.on || time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.draw()
+}
+
+// barWidth is the number of cells of a progress bar.
+const barWidth = 30
+
 func (p *progress) draw() {
 	el := time.Since(p.start)
 	rate := float64(p.n) / el.Seconds()
+	if p.total > 0 {
+		full := min(p.n*barWidth/p.total, barWidth)
+		bar := strings.Repeat("=", full) + strings.Repeat(" ", barWidth-full)
+		fmt.Fprintf(p.w, "\r%s [%s] %d/%d records in %s (%.0f/s)   ", p.verb, bar, p.n, p.total, el.Round(time.Second), rate)
+		return
+	}
 	fmt.Fprintf(p.w, "\r%s %d records in %s (%.0f/s)   ", p.verb, p.n, el.Round(time.Second), rate)
 }
 

@@ -5,8 +5,11 @@ go 1.26.0
 require (
 	github.com/etcdv2/client v0.0.0
 	github.com/etcdv2/client/integration v0.0.0
+	github.com/etcdv2/client/v3adapter v0.0.0
 	github.com/stretchr/testify v1.12.1
 	github.com/urfave/cli v1.22.4
+	go.etcd.io/etcd/client/v3 v3.5.35
+	go.uber.org/zap v1.17.0
 	golang.org/x/term v0.48.0
 )
 
@@ -44,7 +47,6 @@ require (
 	go.etcd.io/etcd/api/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/client/v2 v2.305.35 // indirect
-	go.etcd.io/etcd/client/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/etcdctl/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/etcdutl/v3 v3.5.35 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.5.35 // indirect
@@ -57,7 +59,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.45.0 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.6.0 // indirect
-	go.uber.org/zap v1.17.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
@@ -74,5 +75,7 @@ require (
 replace github.com/etcdv2/client => ../..
 
 replace github.com/etcdv2/client/integration => ../../integration
+
+replace github.com/etcdv2/client/v3adapter => ../../v3adapter
 
 tool go.etcd.io/etcd/etcdctl/v3

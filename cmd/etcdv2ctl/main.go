@@ -7,9 +7,11 @@
 // and exit codes, so scripts written for etcdctl v2 run unchanged. On top of
 // that it offers a choice of endpoint selection policy (--selector), a stats
 // command, watch --forever that survives member failures, export and import
-// of whole trees as JSON lines, locks, semaphores and elections that run a
-// command while held (lock, semaphore, elect), service registration
-// (register, instances), and shell completion.
+// of whole trees as JSON lines, migrate (a live copy of the v2 tree into
+// the v3 keyspace in the layout of the v3adapter package), locks,
+// semaphores and elections that run a command while held (lock, semaphore,
+// elect), service registration (register, instances), and shell
+// completion.
 //
 // Run "etcdv2ctl help" for the commands and "etcdv2ctl help COMMAND" for a
 // command's flags and an example.
@@ -170,6 +172,7 @@ func (t *tool) newApp() *cli.App {
 		t.statsCommand(),
 		t.exportCommand(),
 		t.importCommand(),
+		t.migrateCommand(),
 		t.completionCommand(),
 		t.lockCommand(),
 		t.semaphoreCommand(),
