@@ -29,7 +29,7 @@ func (t *tool) migrateCommand() cli.Command {
    writing to the source meanwhile: after the copy, their changes are
    replayed until the source is quiet for --quiet.
 
-   Keys under the target prefix that the source does not have are deleted.
+   Keys under the target prefix that the copied tree does not have are deleted.
    An interrupted run is resumed by running migrate again. Hidden paths
    (an element starting with "_") are not listed by the v2 API: name each
    one to copy with --hidden. The listing is one request: for a big tree,
