@@ -547,7 +547,7 @@ func runOne(t *testing.T, sc scenario, ct contender) Run {
 		run.Fault = fm
 	}
 	if ct.ours && !sc.baseline {
-		raftFault := sc.leader || sc.name == "isolate"
+		raftFault := sc.leader || sc.name == "isolate" || run.TargetWasLeader
 		run.Unexpected = unexpectedFailures(recs, target.URL(), faultAt, run.Fault, raftFault)
 		for _, u := range run.Unexpected {
 			t.Errorf("unexpected failure: %s", u)
@@ -796,8 +796,9 @@ const raftWindow = 3 * time.Second
 //     was sent to the target before the client gave the target up (its
 //     ejection; the end of the fault when it was not ejected): it reached
 //     the member as it died or hung;
-//   - with raftFault (leaderkill, isolate), one in flight at the fault or
-//     sent within raftWindow of it, which raft held on a live member that could not commit it
+//   - with raftFault (leaderkill, isolate, and kill9 or sigstop of a target
+//     that was the leader: the cluster loses its leader all the same), one
+//     in flight at the fault or sent within raftWindow of it, which raft held on a live member that could not commit it
 //     (its leader dead, or its peers out of reach) until its outcome was
 //     unknown or the caller's deadline passed.
 //
