@@ -226,46 +226,19 @@ func parallel(total, n int, op func(ctx context.Context) error) (time.Duration, 
 
 var listOnce sync.Once
 
-// populateList writes listSize children under listDir, once per binary,
-// from 32 concurrent writers.
+// populateList writes listSize children under listDir, once per binary.
 func populateList(b *testing.B, e *env) {
 	b.Helper()
 	var err error
 	listOnce.Do(func() {
-		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		hc := &http.Client{Transport: rawTransport(32)}
-		defer hc.CloseIdleConnections()
-		var next atomic.Int64
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for g := 0; g < 32; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= listSize {
-						return
-					}
-					_, perr := rawPut(ctx, hc, fmt.Sprintf("%s/v2/keys%s/k%05d", e.leader, listDir, i), keyValue)
-					if perr != nil {
-						mu.Lock()
-						err = perr
-						mu.Unlock()
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		err = putKeys(ctx, e, listSize, func(i int64) string { return fmt.Sprintf("%s/k%05d", listDir, i) })
 		if err != nil {
 			return
 		}
-		if testing.Verbose() {
-			fmt.Printf("# populated %d keys in %s\n", listSize, time.Since(start).Round(time.Millisecond))
-		}
+		hc := &http.Client{Transport: rawTransport(1)}
+		defer hc.CloseIdleConnections()
 		var n int
 		if n, err = bodySize(ctx, hc, e.leader+"/v2/keys"+listDir+"?recursive=true"); err == nil {
 			// One line the report picks up: the listing's size.
@@ -275,6 +248,45 @@ func populateList(b *testing.B, e *env) {
 	if err != nil {
 		b.Fatalf("populating %s: %v", listDir, err)
 	}
+}
+
+// putKeys writes n keys, named by key(0) to key(n-1), to the leader with
+// raw PUTs from 32 concurrent writers, and returns the first error.
+func putKeys(ctx context.Context, e *env, n int64, key func(i int64) string) error {
+	start := time.Now()
+	hc := &http.Client{Transport: rawTransport(32)}
+	defer hc.CloseIdleConnections()
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				if _, err := rawPut(ctx, hc, e.leader+"/v2/keys"+key(i), keyValue); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && testing.Verbose() {
+		fmt.Printf("# populated %d keys in %s\n", n, time.Since(start).Round(time.Millisecond))
+	}
+	return firstErr
 }
 
 // bodySize returns the length of the body of GET u.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,42 +23,14 @@ const (
 var bigOnce sync.Once
 
 // populateBig writes bigSize keys under bigDir (in 100 directories of
-// 1,000), once per binary, from 32 concurrent writers.
+// 1,000), once per binary.
 func populateBig(b *testing.B, e *env) {
 	b.Helper()
 	var err error
 	bigOnce.Do(func() {
-		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		hc := &http.Client{Transport: rawTransport(32)}
-		defer hc.CloseIdleConnections()
-		var next atomic.Int64
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for g := 0; g < 32; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= bigSize {
-						return
-					}
-					_, perr := rawPut(ctx, hc, fmt.Sprintf("%s/v2/keys%s/d%02d/k%05d", e.leader, bigDir, i%100, i), keyValue)
-					if perr != nil {
-						mu.Lock()
-						err = perr
-						mu.Unlock()
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err == nil && testing.Verbose() {
-			fmt.Printf("# populated %d keys in %s\n", bigSize, time.Since(start).Round(time.Millisecond))
-		}
+		err = putKeys(ctx, e, bigSize, func(i int64) string { return fmt.Sprintf("%s/d%02d/k%05d", bigDir, i%100, i) })
 	})
 	if err != nil {
 		b.Fatalf("populating %s: %v", bigDir, err)
