@@ -122,11 +122,11 @@ func BenchmarkSet(b *testing.B) {
 // Concurrency levels of BenchmarkGetParallel.
 var callers = []int{1, 16, 64, 256}
 
-// parallelContenders wrap each contender's transport in a dialCounter:
-// ours and official around their package's DefaultTransport object itself
-// (so the pool settings are their defaults), raw around a transport with
-// net/http's defaults, and the tuned ones around a transport whose idle
-// pool holds n connections per host.
+// parallelContenders count each contender's dials (dialCounter): ours and
+// official on a copy of their package's DefaultTransport (so the pool
+// settings are their defaults), raw on a transport with net/http's
+// defaults, and the tuned ones on a transport whose idle pool holds n
+// connections per host.
 func parallelContenders(b *testing.B, e *env, n int) []*contender {
 	b.Helper()
 	eps := []string{e.leader}
@@ -163,7 +163,8 @@ func parallelContenders(b *testing.B, e *env, n int) []*contender {
 
 // BenchmarkGetParallel is Get throughput with n concurrent callers sharing
 // one client: b.N Gets in all, taken from a shared counter by n
-// goroutines. It reports gets/s and new TCP connections per 1000 Gets.
+// goroutines. It reports gets/s, new TCP connections per 1000 Gets and
+// the client process's CPU time per Get (getrusage).
 func BenchmarkGetParallel(b *testing.B) {
 	e := sharedEnv(b)
 	seed(b, e)
@@ -178,11 +179,14 @@ func BenchmarkGetParallel(b *testing.B) {
 					d0 := c.dials()
 					b.ReportAllocs()
 					b.ResetTimer()
+					cpu0 := processCPU()
 					elapsed, err := parallel(b.N, n, op)
+					cpu := processCPU() - cpu0
 					b.StopTimer()
 					if err != nil {
 						b.Fatal(err)
 					}
+					b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "gets/s")
 					b.ReportMetric(float64(c.dials()-d0)*1000/float64(b.N), "dials/1kgets")
 				})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -58,24 +59,53 @@ func (c *contender) dials() int64 {
 	return c.counter.n.Load()
 }
 
-// dialCounter is a RoundTripper that forwards to a base transport unchanged
-// and counts, through httptrace's GotConn, the requests that got a
-// connection that had never carried a request before (Reused == false):
-// every such connection is a new TCP dial. It only observes; the base
-// transport's settings (pool sizes, timeouts) stay as they are.
+// dialCounter counts the TCP connections a transport dials (on https,
+// each is one TLS handshake). Given an *http.Transport it counts in a clone
+// of it whose DialContext counts, with the same settings (pool sizes,
+// timeouts), and the contenders hand that clone itself to the client under
+// test: nothing is added to the request path, so a client that treats
+// net/http's own transport specially (ours shares its request headers)
+// and one that adds httptrace hooks of its own (ours, on a new connection)
+// are measured as their users run them. Any other RoundTripper is wrapped
+// and its new connections counted through httptrace's GotConn.
 type dialCounter struct {
 	base http.RoundTripper
 	n    atomic.Int64
 }
 
 func newDialCounter(base http.RoundTripper) *dialCounter {
-	return &dialCounter{base: base}
+	d := &dialCounter{base: base}
+	if t, ok := base.(*http.Transport); ok {
+		t = t.Clone()
+		dial := t.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d.n.Add(1)
+			return dial(ctx, network, addr)
+		}
+		d.base = t
+	}
+	return d
 }
 
-// RoundTrip makes a trace per request: httptrace.WithClientTrace composes
-// the trace it is given with one already in the context by changing it, so
-// a trace shared between requests would collect their hooks.
+// transport is what a contender hands its client: the counting clone
+// itself when there is one, else the counter as a wrapper.
+func (d *dialCounter) transport() http.RoundTripper {
+	if t, ok := d.base.(*http.Transport); ok {
+		return t
+	}
+	return d
+}
+
+// RoundTrip counts through a trace made per request: httptrace.WithClientTrace
+// composes the trace it is given with one already in the context by changing
+// it, so a trace shared between requests would collect their hooks.
 func (d *dialCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := d.base.(*http.Transport); ok {
+		return d.base.RoundTrip(r) // counted by the dialer
+	}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if !info.Reused {
 			d.n.Add(1)
@@ -140,11 +170,12 @@ func newRaw(name, base string, tr http.RoundTripper, decode bool) *contender {
 	if tr == nil {
 		tr = rawTransport(0)
 	}
-	hc := &http.Client{Transport: tr}
 	c := &contender{name: name}
 	if d, ok := tr.(*dialCounter); ok {
 		c.counter = d
+		tr = d.transport()
 	}
+	hc := &http.Client{Transport: tr}
 	keysURL := base + "/v2/keys"
 	c.get = func(ctx context.Context, key string, o getOpts) error {
 		u := keysURL + key
@@ -257,6 +288,7 @@ func newOfficial(name string, endpoints []string, tr official.CancelableTranspor
 		cfg.Transport = tr
 		if d, ok := tr.(*dialCounter); ok {
 			c.counter = d
+			cfg.Transport = d.transport().(official.CancelableTransport)
 		}
 	}
 	oc, err := official.New(cfg)
@@ -309,6 +341,7 @@ func newOurs(name string, endpoints []string, tr client.CancelableTransport) (*c
 		cfg.Transport = tr
 		if d, ok := tr.(*dialCounter); ok {
 			c.counter = d
+			cfg.Transport = d.transport().(client.CancelableTransport)
 		}
 	}
 	cc, err := client.New(cfg)
