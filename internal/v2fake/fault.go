@@ -213,6 +213,28 @@ func CloseMidBody(n int) Fault {
 	}
 }
 
+// StallMidBody sends the member's headers and the first n bytes of its
+// body, then sends nothing more until the request ends (the client goes
+// away or the server is closed).
+func StallMidBody(n int) Fault {
+	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		b := rec.Body.Bytes()
+		if n < len(b) {
+			b = b[:n]
+		}
+		w.Write(b)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}
+}
+
 // Redirect answers status (a 3xx) with Location set to base followed by
 // the request's path and query.
 func Redirect(status int, base string) Fault {

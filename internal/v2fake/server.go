@@ -169,6 +169,13 @@ func (s *Server) SetTerm(term uint64) {
 	s.term = term
 }
 
+// Term returns the raft term reported in X-Raft-Term.
+func (s *Server) Term() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
+}
+
 // SetLeader sets the member ID reported as leader; "" means no leader:
 // GET /v2/members/leader answers 503 and /health reports no leader.
 func (s *Server) SetLeader(id string) {
