@@ -233,6 +233,19 @@ func (s *Server) Count(route string) int {
 	return n
 }
 
+// CountFunc returns how many of the requests received so far f accepts.
+func (s *Server) CountFunc(f func(Request) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.log {
+		if f(r) {
+			n++
+		}
+	}
+	return n
+}
+
 // Last returns the last request received, and false if none came.
 func (s *Server) Last() (Request, bool) {
 	s.mu.Lock()
@@ -266,8 +279,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	rule := s.ruleFor(r)
+	id := s.clusterID
 	s.mu.Unlock()
 	if rule != nil {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			// etcd's v2 handlers send the cluster ID before anything can
+			// go wrong; a fault's answer may override it.
+			w.Header().Set("X-Etcd-Cluster-Id", id)
+		}
 		rule.fault(w, r, http.HandlerFunc(s.serve))
 		return
 	}
