@@ -105,6 +105,11 @@ func hasAccess(list []string, key string, recursive bool) bool {
 	return false
 }
 
+// writeRootAccess is rootAccess for writes; anyone may read.
+func (s *Server) writeRootAccess(r *http.Request) bool {
+	return r.Method == "GET" || r.Method == "HEAD" || s.rootAccess(r)
+}
+
 // keyAccess tells whether r may read or write key, as etcd's v2 auth
 // decides.
 func (s *Server) keyAccess(r *http.Request, key string, recursive bool) bool {
@@ -155,7 +160,7 @@ func (s *Server) authEnable(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, "GET", "PUT", "DELETE") {
 		return
 	}
-	if !s.rootAccess(r) {
+	if !s.writeRootAccess(r) {
 		httpError(w, http.StatusUnauthorized, "Insufficient credentials")
 		return
 	}
@@ -180,14 +185,17 @@ func (s *Server) authEnable(w http.ResponseWriter, r *http.Request) {
 		}
 		if _, ok := a.roles["guest"]; !ok {
 			a.roles["guest"] = &role{Role: "guest", Permissions: perms{KV: rwPerm{Read: []string{"/*"}, Write: []string{"/*"}}}}
+			s.store.index++
 		}
 		a.enabled = true
+		s.store.index++
 	case "DELETE":
 		if !a.enabled {
 			authErr(w, http.StatusConflict, "already disabled")
 			return
 		}
 		a.enabled = false
+		s.store.index++
 	}
 }
 
@@ -279,6 +287,7 @@ func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []strin
 				u.Roles = append(u.Roles, "root")
 			}
 			a.users[name] = u
+			s.store.index++
 			out, created = *u, old == nil && len(in.Roles) == 0
 		case len(in.Roles) != 0:
 			httpError(w, http.StatusBadRequest, "User JSON contains both roles and grant/revoke")
@@ -290,7 +299,10 @@ func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []strin
 			}
 			nu := *old
 			nu.Roles = append([]string(nil), old.Roles...)
-			if in.Password != "" {
+			// etcd stores a salted hash: a password given is always a
+			// change.
+			changed := in.Password != ""
+			if changed {
 				nu.Password = in.Password
 			}
 			for _, g := range in.Grant {
@@ -312,11 +324,12 @@ func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []strin
 				nu.Roles = remove(nu.Roles, rv)
 			}
 			sort.Strings(nu.Roles)
-			if reflect.DeepEqual(*old, nu) {
+			if !changed && reflect.DeepEqual(*old, nu) {
 				authErr(w, http.StatusBadRequest, "User not updated. Use grant/revoke/password to update the user.")
 				return
 			}
 			a.users[name] = &nu
+			s.store.index++
 			out = nu
 		}
 		if created {
@@ -336,6 +349,7 @@ func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []strin
 			return
 		}
 		delete(a.users, name)
+		s.store.index++
 	}
 }
 
@@ -407,6 +421,7 @@ func (s *Server) authRoles(w http.ResponseWriter, r *http.Request, parts []strin
 			}
 			nr := &role{Role: name, Permissions: in.Permissions}
 			a.roles[name] = nr
+			s.store.index++
 			w.WriteHeader(http.StatusCreated)
 			json.NewEncoder(w).Encode(nr)
 			return
@@ -443,6 +458,7 @@ func (s *Server) authRoles(w http.ResponseWriter, r *http.Request, parts []strin
 			}
 		}
 		a.roles[name] = nr
+		s.store.index++
 		w.WriteHeader(http.StatusOK)
 		json.NewEncoder(w).Encode(nr)
 	case "DELETE":
@@ -455,6 +471,7 @@ func (s *Server) authRoles(w http.ResponseWriter, r *http.Request, parts []strin
 			return
 		}
 		delete(a.roles, name)
+		s.store.index++
 	}
 }
 

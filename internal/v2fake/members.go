@@ -29,7 +29,7 @@ func (s *Server) membersAPI(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, "GET", "POST", "DELETE", "PUT") {
 		return
 	}
-	if !s.rootAccess(r) {
+	if !s.writeRootAccess(r) {
 		httpError(w, http.StatusUnauthorized, "Insufficient credentials")
 		return
 	}
@@ -76,6 +76,7 @@ func (s *Server) membersAPI(w http.ResponseWriter, r *http.Request) {
 		id := fmt.Sprintf("%x", uint64(0x91bc3c398fb3c146)+uint64(len(s.members)))
 		m := &member{ID: id, PeerURLs: req.PeerURLs}
 		s.members = append(s.members, m)
+		s.store.index++ // etcd records members in its v2 store too
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(m.external())
@@ -87,6 +88,7 @@ func (s *Server) membersAPI(w http.ResponseWriter, r *http.Request) {
 		for i, m := range s.members {
 			if m.ID == id {
 				s.members = append(s.members[:i:i], s.members[i+1:]...)
+				s.store.index += 2 // the member's record goes, a removal record comes
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
@@ -115,6 +117,7 @@ func (s *Server) membersAPI(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		m.PeerURLs = req.PeerURLs
+		s.store.index++
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

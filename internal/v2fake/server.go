@@ -331,7 +331,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	ok := s.leader != ""
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, `{"health":"false","reason":"RAFT NO LEADER"}`)

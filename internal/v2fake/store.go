@@ -78,7 +78,9 @@ type Event struct {
 	Action   string `json:"action"`
 	Node     *Node  `json:"node,omitempty"`
 	PrevNode *Node  `json:"prevNode,omitempty"`
-	Refresh  bool   `json:"refresh,omitempty"`
+	// Refresh marks a TTL refresh, which watches do not see; etcd does not
+	// send it.
+	Refresh bool `json:"-"`
 
 	etcdIndex uint64
 }
