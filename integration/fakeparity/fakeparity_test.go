@@ -52,6 +52,49 @@ func TestFakeMatchesEtcd(t *testing.T) {
 	}
 }
 
+// TestFakeWithoutLeaderMatchesEtcd: a member of a three-member cluster
+// whose two peers are killed, and the fake after SetLeader(""), answer
+// alike.
+func TestFakeWithoutLeaderMatchesEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a write waits for etcd's request timeout")
+	}
+	const electionMS = 500
+	cl := testbed.NewCluster(t, testbed.Options{Size: 3, Plain: true, HeartbeatMS: 50, ElectionMS: electionMS, ExtraArgs: []string{"--unsafe-no-fsync"}})
+	ms := cl.Members()
+	ms[1].Kill(t)
+	ms[2].Kill(t)
+	survivor := ms[0].URL()
+	real := newClient(t, survivor)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The survivor notices after an election timeout.
+	deadline := time.Now().Add(20 * electionMS * time.Millisecond)
+	for {
+		_, err := client.NewMembersAPI(real).Leader(ctx)
+		if client.IsElectionInProgress(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the survivor still has a leader: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // nothing announces the loss of the leader
+	}
+	want, err := parity.Run(ctx, parity.Target{Client: real, URL: survivor}, parity.NoLeader)
+	if err != nil {
+		t.Fatalf("on etcd: %v", err)
+	}
+	fake := v2fake.Start(t, v2fake.Options{})
+	fake.SetLeader("")
+	got, err := parity.Run(ctx, parity.Target{Client: newClient(t, fake.URL), URL: fake.URL}, parity.NoLeader)
+	if err != nil {
+		t.Fatalf("on the fake: %v", err)
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("the fake differs from etcd 3.5:\n%s", d)
+	}
+}
+
 func newClient(t *testing.T, url string) client.Client {
 	t.Helper()
 	c, err := client.New(client.Config{Endpoints: []string{url}})

@@ -144,7 +144,7 @@ func TestLeaderAndHealth(t *testing.T) {
 	s := Start(t, Options{})
 	s.SetLeader("")
 	resp, body, _ := get(t, s, "/health")
-	if resp.StatusCode != 503 || body != `{"health":"false","reason":"RAFT NO LEADER"}` {
+	if resp.StatusCode != 503 || body != `{"health":"false","reason":"RAFT NO LEADER"}`+"\n" {
 		t.Errorf("health without leader: %v %q", resp.StatusCode, body)
 	}
 	resp, body, _ = get(t, s, "/v2/members/leader")

@@ -18,6 +18,7 @@ type keyRequest struct {
 	value, prevValue                            string
 	prevIndex, waitIndex                        uint64
 	recursive, sorted, wait, dir, stream, noVal bool
+	quorum                                      bool
 	prevExist, refresh                          *bool
 	expire                                      time.Time
 	hasTTL                                      bool
@@ -55,7 +56,7 @@ func (s *Server) parseKeyRequest(r *http.Request) (*keyRequest, *Error) {
 	for _, b := range []struct {
 		name string
 		to   *bool
-	}{{"recursive", &q.recursive}, {"sorted", &q.sorted}, {"wait", &q.wait}, {"dir", &q.dir}, {"quorum", new(bool)}, {"stream", &q.stream}} {
+	}{{"recursive", &q.recursive}, {"sorted", &q.sorted}, {"wait", &q.wait}, {"dir", &q.dir}, {"quorum", &q.quorum}, {"stream", &q.stream}} {
 		if *b.to, ok = getBool(r.Form, b.name); !ok {
 			return nil, newError(209, `invalid value for "`+b.name+`"`, 0)
 		}
@@ -129,6 +130,11 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if s.leader == "" && !q.wait && (q.quorum || r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		s.mu.Unlock()
+		writeKeyError(w, newError(300, "etcdserver: request timed out", 0))
+		return
+	}
 	s.store.expire()
 	if q.wait {
 		s.watch(w, r, q) // unlocks

@@ -177,7 +177,9 @@ func (s *Server) Term() uint64 {
 }
 
 // SetLeader sets the member ID reported as leader; "" means no leader:
-// GET /v2/members/leader answers 503 and /health reports no leader.
+// GET /v2/members/leader answers 503, /health reports no leader, and key
+// writes and quorum reads fail as they do once etcd's request timeout
+// has passed (but at once: add a Delay rule for the wait).
 func (s *Server) SetLeader(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -332,8 +334,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ok := s.leader != ""
 	s.mu.Unlock()
 	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, `{"health":"false","reason":"RAFT NO LEADER"}`)
+		http.Error(w, `{"health":"false","reason":"RAFT NO LEADER"}`, http.StatusServiceUnavailable)
 		return
 	}
 	io.WriteString(w, `{"health":"true","reason":""}`)

@@ -33,6 +33,27 @@ var Scenarios = []Scenario{
 	{Name: "version-health", Run: versionHealth},
 }
 
+// NoLeader runs against a member that has lost its leader (on the fake,
+// after SetLeader("")): writes fail, local reads still answer. A write
+// takes etcd's request timeout (5 s plus two election timeouts) on a real
+// member.
+var NoLeader = Scenario{Name: "no-leader", Slow: true, Run: noLeader}
+
+func noLeader(ctx context.Context, r *Recorder) error {
+	for _, step := range []struct{ name, method, path, form string }{
+		{"leader", "GET", "/v2/members/leader", ""},
+		{"health", "GET", "/health", ""},
+		{"local read", "GET", "/v2/keys/nl", ""},
+		{"write", "PUT", "/v2/keys/nl/a", "value=1"},
+		{"quorum read", "GET", "/v2/keys/nl", "quorum=true"},
+	} {
+		if err := r.Raw(ctx, step.name, step.method, step.path, step.form, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func getSet(ctx context.Context, r *Recorder) error {
 	k := r.Keys
 	resp, err := k.Set(ctx, "/gs/a", "1", nil)
