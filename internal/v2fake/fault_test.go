@@ -187,3 +187,32 @@ func TestTTLOnAFakeClock(t *testing.T) {
 		t.Errorf("expire event: %q", body)
 	}
 }
+
+// TestExpiryWakesAWatch: a key whose TTL runs out is deleted without
+// another request, and a waiting watch gets the expire event.
+func TestExpiryWakesAWatch(t *testing.T) {
+	var nanos atomic.Int64
+	nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	s := Start(t, Options{Now: func() time.Time { return time.Unix(0, nanos.Load()) }})
+	req, _ := http.NewRequest("PUT", s.URL+"/v2/keys/t?ttl=5", strings.NewReader("value=v"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, "GET", s.URL+"/v2/keys/t?wait=true", nil)
+	resp, err = http.DefaultClient.Do(req) // returns once the watch is registered
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	nanos.Add(int64(5 * time.Second))
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.HasPrefix(string(b), `{"action":"expire","node":{"key":"/t","modifiedIndex":5,"createdIndex":4}`) {
+		t.Fatalf("got %q, %v", b, err)
+	}
+}

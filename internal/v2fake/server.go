@@ -64,6 +64,8 @@ type Server struct {
 	closed context.Context // cancelled by Close: ends hangs and watches
 	cancel context.CancelFunc
 
+	expiring sync.WaitGroup // the expiry goroutine
+
 	mu        sync.Mutex
 	clusterID string
 	term      uint64
@@ -132,6 +134,29 @@ func (s *Server) started() {
 	defer s.mu.Unlock()
 	s.URL = s.HTTP.URL
 	s.members[0].ClientURLs = []string{s.HTTP.URL}
+	s.expiring.Add(1)
+	go s.expireLoop()
+}
+
+// expireTick is how often keys whose TTL ran out are deleted, so that a
+// watch sees their expiry without another request; etcd does it every
+// 500 ms.
+const expireTick = 100 * time.Millisecond
+
+func (s *Server) expireLoop() {
+	defer s.expiring.Done()
+	t := time.NewTicker(expireTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			s.store.expire()
+			s.mu.Unlock()
+		}
+	}
 }
 
 // TLSConfig returns a client configuration that trusts a server started
@@ -145,6 +170,7 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) Close() {
 	s.cancel()
 	s.HTTP.Close()
+	s.expiring.Wait()
 }
 
 // Kill makes the member refuse new connections and drops the open ones,
