@@ -72,6 +72,7 @@ type Server struct {
 	store     *store
 	members   []*member
 	leader    string // member ID; "" means no leader
+	start     time.Time
 	auth      authState
 	rules     []*Rule
 	log       []Request
@@ -98,7 +99,7 @@ func New(opts Options) *Server {
 	if opts.Index == 0 {
 		opts.Index = 3
 	}
-	s := &Server{opts: opts, clusterID: opts.ClusterID, term: 2, leader: opts.MemberID}
+	s := &Server{opts: opts, clusterID: opts.ClusterID, term: 2, leader: opts.MemberID, start: opts.Now()}
 	s.closed, s.cancel = context.WithCancel(context.Background())
 	s.store = newStore(opts.Index, opts.Now)
 	s.auth = newAuthState()
@@ -339,6 +340,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.membersAPI(w, r)
 	case strings.HasPrefix(p, "/v2/auth/"):
 		s.authAPI(w, r)
+	case p == "/v2/stats/self":
+		s.selfStats(w, r)
 	case p == "/v2/machines":
 		s.mu.Lock()
 		var urls []string
@@ -350,6 +353,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// selfStats answers GET /v2/stats/self as etcd does, with no traffic
+// counted.
+func (s *Server) selfStats(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, "GET") {
+		return
+	}
+	s.mu.Lock()
+	state, leader := "StateFollower", s.leader
+	switch leader {
+	case s.opts.MemberID:
+		state = "StateLeader"
+	case "":
+		leader = "0"
+	}
+	st := struct {
+		Name       string    `json:"name"`
+		ID         string    `json:"id"`
+		State      string    `json:"state"`
+		StartTime  time.Time `json:"startTime"`
+		LeaderInfo struct {
+			Name      string    `json:"leader"`
+			Uptime    string    `json:"uptime"`
+			StartTime time.Time `json:"startTime"`
+		} `json:"leaderInfo"`
+		RecvAppendRequestCnt uint64 `json:"recvAppendRequestCnt"`
+		SendAppendRequestCnt uint64 `json:"sendAppendRequestCnt"`
+	}{Name: s.opts.Name, ID: s.opts.MemberID, State: state, StartTime: s.start}
+	st.LeaderInfo.Name = leader
+	st.LeaderInfo.StartTime = s.start
+	st.LeaderInfo.Uptime = s.opts.Now().Sub(s.start).String()
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	b, _ := json.Marshal(st)
+	w.Write(b)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

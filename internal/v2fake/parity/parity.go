@@ -128,7 +128,7 @@ func (r *Recorder) rel(s string) string {
 var (
 	indexField = regexp.MustCompile(`"(createdIndex|modifiedIndex|index|X-Etcd-Index)":(\d+)`)
 	inOrderKey = regexp.MustCompile(`/(\d{20})\b`)
-	expiration = regexp.MustCompile(`"expiration":"[^"]*"`)
+	expiration = regexp.MustCompile(`"(expiration|startTime|uptime)":"[^"]*"`)
 	causeNums  = regexp.MustCompile(`\[(\d+)(/| != )(\d+)\]`)
 )
 
@@ -139,7 +139,7 @@ func (r *Recorder) normalise(s string) string {
 		return `"` + sub[1] + `":"` + r.rel(sub[2]) + `"`
 	})
 	s = inOrderKey.ReplaceAllStringFunc(s, func(m string) string { return "/<" + r.rel(m[1:]) + ">" })
-	s = expiration.ReplaceAllString(s, `"expiration":"<time>"`)
+	s = expiration.ReplaceAllString(s, `"$1":"<time>"`)
 	s = causeNums.ReplaceAllStringFunc(s, func(m string) string {
 		sub := causeNums.FindStringSubmatch(m)
 		return "[" + r.rel(sub[1]) + sub[2] + r.rel(sub[3]) + "]"

@@ -562,6 +562,9 @@ func versionHealth(ctx context.Context, r *Recorder) error {
 	if err := r.Raw(ctx, "version", "GET", "/version", "", nil); err != nil {
 		return err
 	}
+	if err := r.Raw(ctx, "self stats", "GET", "/v2/stats/self", "", nil); err != nil {
+		return err
+	}
 	if err := r.Raw(ctx, "health", "GET", "/health", "", nil); err != nil {
 		return err
 	}
