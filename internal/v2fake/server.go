@@ -9,6 +9,15 @@
 // The package internal/v2fake/parity holds scenarios that the integration
 // tests run against both this server and a real etcd 3.5 member, comparing
 // the results, so that the fake stays honest.
+//
+// # Where it differs from etcd
+//
+//   - Listings are always sorted (etcd's unsorted order is a map's).
+//   - Expired keys go within 100 ms (etcd: 500 ms), by Options.Now.
+//   - Without a leader (SetLeader("")), writes and quorum reads fail at
+//     once; etcd fails them after its request timeout.
+//   - Auth compares passwords in the clear and knows no client
+//     certificates; /v2/stats/leader and /v2/stats/store are not served.
 package v2fake
 
 import (
