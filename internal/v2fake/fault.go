@@ -73,7 +73,8 @@ func (s *Server) On(route string, f Fault) *Rule {
 	return r
 }
 
-// Times limits the rule to the next n matching requests.
+// Times limits the rule to the next n matching requests; call it before
+// such requests can arrive.
 func (r *Rule) Times(n int) *Rule {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -193,7 +194,8 @@ func Drop() Fault {
 func CloseAfterHeaders() Fault { return CloseMidBody(0) }
 
 // CloseMidBody sends the member's headers and the first n bytes of its
-// body, then closes the connection.
+// body, then closes the connection. The member's whole answer is made
+// first, so this is not for watches (nor are StallMidBody and Body).
 func CloseMidBody(n int) Fault {
 	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		rec := httptest.NewRecorder()
