@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 func TestAuthEnableDisable(t *testing.T) {
@@ -27,8 +29,8 @@ func TestAuthEnableDisable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newAPIServer(t)
-			s.answer(tt.method+" /v2/auth/enable", tt.status, tt.body)
+			s := newFake(t)
+			s.On(tt.method+" /v2/auth/enable", v2fake.Respond(tt.status, tt.body))
 			api := NewAuthAPI(newAPIClient(t, Config{}, s))
 			var err error
 			if tt.method == "PUT" {
@@ -48,20 +50,20 @@ func TestAuthEnableDisable(t *testing.T) {
 }
 
 func TestAuthUserCalls(t *testing.T) {
-	s := newAPIServer(t)
+	s := newFake(t)
 	c := newAPIClient(t, Config{}, s)
 	api := NewAuthUserAPI(c)
 	ctx := testCtx(t)
 
-	s.answer("PUT /v2/auth/users/alice", 201, `{"user":"alice","roles":null}`)
+	s.On("PUT /v2/auth/users/alice", v2fake.Respond(201, `{"user":"alice","roles":null}`))
 	if err := api.AddUser(ctx, "alice", "s3cret"); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.last(t); r.Body != `{"user":"alice","password":"s3cret"}` || r.ContentType != "application/json" {
+	if r := lastRequest(t, s); r.Body != `{"user":"alice","password":"s3cret"}` || r.ContentType != "application/json" {
 		t.Errorf("AddUser sent %+v", r)
 	}
 	// An existing user: the server changes the password and answers 200.
-	s.answer("PUT /v2/auth/users/alice", 200, `{"user":"alice","roles":["app"]}`)
+	s.On("PUT /v2/auth/users/alice", v2fake.Respond(200, `{"user":"alice","roles":["app"]}`))
 	if err := api.AddUser(ctx, "alice", "s3cret"); err != nil {
 		t.Errorf("AddUser on 200: %v", err)
 	}
@@ -70,47 +72,47 @@ func TestAuthUserCalls(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(u, &User{User: "alice", Roles: []string{"app"}}) {
 		t.Errorf("GrantUser: %+v, %v", u, err)
 	}
-	if r := s.last(t); r.Body != `{"user":"alice","grant":["app","ops"]}` {
+	if r := lastRequest(t, s); r.Body != `{"user":"alice","grant":["app","ops"]}` {
 		t.Errorf("GrantUser sent %s", r.Body)
 	}
 	if _, err := api.RevokeUser(ctx, "alice", []string{"ops"}); err != nil {
 		t.Error(err)
 	}
-	if r := s.last(t); r.Body != `{"user":"alice","revoke":["ops"]}` {
+	if r := lastRequest(t, s); r.Body != `{"user":"alice","revoke":["ops"]}` {
 		t.Errorf("RevokeUser sent %s", r.Body)
 	}
 	if u, err := api.ChangePassword(ctx, "alice", "n3w"); err != nil || u.User != "alice" || u.Password != "" {
 		t.Errorf("ChangePassword: %+v, %v", u, err)
 	}
-	if r := s.last(t); r.Body != `{"user":"alice","password":"n3w"}` {
+	if r := lastRequest(t, s); r.Body != `{"user":"alice","password":"n3w"}` {
 		t.Errorf("ChangePassword sent %s", r.Body)
 	}
 
-	s.answer("PUT /v2/auth/users/alice", 409, `{"message":"auth: Granting duplicate role app for user alice"}`)
+	s.On("PUT /v2/auth/users/alice", v2fake.Respond(409, `{"message":"auth: Granting duplicate role app for user alice"}`))
 	if _, err := api.GrantUser(ctx, "alice", []string{"app"}); !errors.Is(err, ErrAuthConflict) {
 		t.Errorf("GrantUser 409: %v", err)
 	}
-	s.answer("PUT /v2/auth/users/bob", 404, `{"message":"auth: User bob doesn't exist."}`)
+	s.On("PUT /v2/auth/users/bob", v2fake.Respond(404, `{"message":"auth: User bob doesn't exist."}`))
 	if _, err := api.GrantUser(ctx, "bob", []string{"app"}); !IsUserNotFound(err) || IsRoleNotFound(err) {
 		t.Errorf("GrantUser 404: %v", err)
 	}
 	// ChangePassword of an unknown user: the server creates it.
-	s.answer("PUT /v2/auth/users/carol", 201, `{"user":"carol","roles":null}`)
+	s.On("PUT /v2/auth/users/carol", v2fake.Respond(201, `{"user":"carol","roles":null}`))
 	if _, err := api.ChangePassword(ctx, "carol", "x"); !IsUserNotFound(err) {
 		t.Errorf("ChangePassword 201: %v", err)
 	} else {
 		wantContains(t, err.Error(), "created")
 	}
 
-	s.answer("DELETE /v2/auth/users/alice", 200, ``)
+	s.On("DELETE /v2/auth/users/alice", v2fake.Respond(200, ``))
 	if err := api.RemoveUser(ctx, "alice"); err != nil {
 		t.Error(err)
 	}
-	s.answer("DELETE /v2/auth/users/root", 403, `{"message":"auth: Cannot delete root user while auth is enabled."}`)
+	s.On("DELETE /v2/auth/users/root", v2fake.Respond(403, `{"message":"auth: Cannot delete root user while auth is enabled."}`))
 	if err := api.RemoveUser(ctx, "root"); !errors.Is(err, ErrAuthForbidden) {
 		t.Errorf("RemoveUser root: %v", err)
 	}
-	s.answer("DELETE /v2/auth/users/bob", 404, `{"message":"auth: User bob does not exist"}`)
+	s.On("DELETE /v2/auth/users/bob", v2fake.Respond(404, `{"message":"auth: User bob does not exist"}`))
 	if err := api.RemoveUser(ctx, "bob"); !IsUserNotFound(err) {
 		t.Errorf("RemoveUser bob: %v", err)
 	}
@@ -129,8 +131,8 @@ func TestAuthGetUserDecoding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newAPIServer(t)
-			s.answer("GET /v2/auth/users/alice", 200, tt.body)
+			s := newFake(t)
+			s.On("GET /v2/auth/users/alice", v2fake.Respond(200, tt.body))
 			u, err := NewAuthUserAPI(newAPIClient(t, Config{}, s)).GetUser(testCtx(t), "alice")
 			if err != nil || !reflect.DeepEqual(u, tt.want) {
 				t.Errorf("got %+v, %v; want %+v", u, err, tt.want)
@@ -140,10 +142,10 @@ func TestAuthGetUserDecoding(t *testing.T) {
 }
 
 func TestAuthNotFound(t *testing.T) {
-	s := newAPIServer(t)
+	s := newFake(t)
 	c := newAPIClient(t, Config{}, s)
 	ctx := testCtx(t)
-	s.answer("GET /v2/auth/users/bob", 404, `{"message":"auth: User bob does not exist."}`)
+	s.On("GET /v2/auth/users/bob", v2fake.Respond(404, `{"message":"auth: User bob does not exist."}`))
 	_, err := NewAuthUserAPI(c).GetUser(ctx, "bob")
 	if !IsUserNotFound(err) || IsRoleNotFound(err) {
 		t.Errorf("user: %v", err)
@@ -153,18 +155,18 @@ func TestAuthNotFound(t *testing.T) {
 		t.Errorf("user: %#v", err)
 	}
 	// A user holding a role that is gone: the 404 is about the role.
-	s.answer("GET /v2/auth/users/eve", 404, `{"message":"auth: Role gone doesn't exist."}`)
+	s.On("GET /v2/auth/users/eve", v2fake.Respond(404, `{"message":"auth: Role gone doesn't exist."}`))
 	_, err = NewAuthUserAPI(c).GetUser(ctx, "eve")
 	if IsUserNotFound(err) || !IsRoleNotFound(err) {
 		t.Errorf("dangling role: %v", err)
 	}
-	s.answer("GET /v2/auth/roles/r", 404, `{"message":"auth: Role r does not exist."}`)
+	s.On("GET /v2/auth/roles/r", v2fake.Respond(404, `{"message":"auth: Role r does not exist."}`))
 	_, err = NewAuthRoleAPI(c).GetRole(ctx, "r")
 	if !IsRoleNotFound(err) || IsUserNotFound(err) {
 		t.Errorf("role: %v", err)
 	}
 	// Not found is decided by status: a 400 mentioning "does not exist" is not.
-	s.answer("GET /v2/auth/roles/q", 400, `{"message":"auth: Role q does not exist."}`)
+	s.On("GET /v2/auth/roles/q", v2fake.Respond(400, `{"message":"auth: Role q does not exist."}`))
 	if _, err = NewAuthRoleAPI(c).GetRole(ctx, "q"); err == nil || IsRoleNotFound(err) {
 		t.Errorf("400: %v", err)
 	}
@@ -174,14 +176,14 @@ func TestAuthNotFound(t *testing.T) {
 }
 
 func TestAuthLists(t *testing.T) {
-	s := newAPIServer(t)
+	s := newFake(t)
 	c := newAPIClient(t, Config{}, s)
 	ctx := testCtx(t)
 	for _, body := range []string{
 		`{"users":[{"user":"alice","roles":[{"role":"app","permissions":{"kv":{"read":["/a"],"write":[]}}}]},{"user":"root","roles":[{"role":"root","permissions":{"kv":{"read":["/*"],"write":["/*"]}}}]}]}`,
 		`{"users":["alice","root"]}`,
 	} {
-		s.answer("GET /v2/auth/users", 200, body)
+		s.On("GET /v2/auth/users", v2fake.Respond(200, body))
 		got, err := NewAuthUserAPI(c).ListUsers(ctx)
 		if err != nil || !reflect.DeepEqual(got, []string{"alice", "root"}) {
 			t.Errorf("ListUsers(%s): %v, %v", body, got, err)
@@ -191,40 +193,40 @@ func TestAuthLists(t *testing.T) {
 		`{"roles":[{"role":"app","permissions":{"kv":{"read":["/a"],"write":[]}}},{"role":"root","permissions":{"kv":{"read":["/*"],"write":["/*"]}}}]}`,
 		`{"roles":["app","root"]}`,
 	} {
-		s.answer("GET /v2/auth/roles", 200, body)
+		s.On("GET /v2/auth/roles", v2fake.Respond(200, body))
 		got, err := NewAuthRoleAPI(c).ListRoles(ctx)
 		if err != nil || !reflect.DeepEqual(got, []string{"app", "root"}) {
 			t.Errorf("ListRoles(%s): %v, %v", body, got, err)
 		}
 	}
-	s.answer("GET /v2/auth/users", 200, `{"users":null}`)
+	s.On("GET /v2/auth/users", v2fake.Respond(200, `{"users":null}`))
 	if got, err := NewAuthUserAPI(c).ListUsers(ctx); err != nil || len(got) != 0 {
 		t.Errorf("null list: %v, %v", got, err)
 	}
-	s.answer("GET /v2/auth/roles", 401, `{"message":"Insufficient credentials"}`)
+	s.On("GET /v2/auth/roles", v2fake.Respond(401, `{"message":"Insufficient credentials"}`))
 	if _, err := NewAuthRoleAPI(c).ListRoles(ctx); !errors.Is(err, ErrInsufficientCredentials) {
 		t.Errorf("401: %v", err)
 	}
 }
 
 func TestAuthRoleCalls(t *testing.T) {
-	s := newAPIServer(t)
+	s := newFake(t)
 	api := NewAuthRoleAPI(newAPIClient(t, Config{}, s))
 	ctx := testCtx(t)
 
-	s.answer("PUT /v2/auth/roles/app", 201, `{"role":"app","permissions":{"kv":{"read":[],"write":[]}}}`)
+	s.On("PUT /v2/auth/roles/app", v2fake.Respond(201, `{"role":"app","permissions":{"kv":{"read":[],"write":[]}}}`))
 	if err := api.AddRole(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.last(t); r.Body != `{"role":"app","permissions":{"kv":{"read":null,"write":null}}}` {
+	if r := lastRequest(t, s); r.Body != `{"role":"app","permissions":{"kv":{"read":null,"write":null}}}` {
 		t.Errorf("AddRole sent %s", r.Body)
 	}
-	s.answer("PUT /v2/auth/roles/app", 409, `{"message":"auth: Role app already exists."}`)
+	s.On("PUT /v2/auth/roles/app", v2fake.Respond(409, `{"message":"auth: Role app already exists."}`))
 	if err := api.AddRole(ctx, "app"); !errors.Is(err, ErrAuthConflict) {
 		t.Errorf("AddRole 409: %v", err)
 	}
 
-	s.answer("PUT /v2/auth/roles/app", 200, `{"role":"app","permissions":{"kv":{"read":["/app/*"],"write":[]}}}`)
+	s.On("PUT /v2/auth/roles/app", v2fake.Respond(200, `{"role":"app","permissions":{"kv":{"read":["/app/*"],"write":[]}}}`))
 	for _, tt := range []struct {
 		pt   PermissionType
 		sent string
@@ -237,40 +239,40 @@ func TestAuthRoleCalls(t *testing.T) {
 		if err != nil || r.Role != "app" || !reflect.DeepEqual(r.Permissions.KV.Read, []string{"/app/*"}) {
 			t.Errorf("GrantRoleKV(%d): %+v, %v", tt.pt, r, err)
 		}
-		if got := s.last(t).Body; got != tt.sent {
+		if got := lastRequest(t, s).Body; got != tt.sent {
 			t.Errorf("GrantRoleKV(%d) sent %s, want %s", tt.pt, got, tt.sent)
 		}
 	}
 	if _, err := api.RevokeRoleKV(ctx, "app", []string{"/app/*"}, WritePermission); err != nil {
 		t.Error(err)
 	}
-	wantContains(t, s.last(t).Body, `"revoke":{"kv":{"read":null,"write":["/app/*"]}}`)
-	s.answer("PUT /v2/auth/roles/app", 400, `{"message":"auth: Role not updated. Use grant/revoke to update the role."}`)
+	wantContains(t, lastRequest(t, s).Body, `"revoke":{"kv":{"read":null,"write":["/app/*"]}}`)
+	s.On("PUT /v2/auth/roles/app", v2fake.Respond(400, `{"message":"auth: Role not updated. Use grant/revoke to update the role."}`))
 	if _, err := api.RevokeRoleKV(ctx, "app", []string{"/x"}, ReadPermission); err == nil {
 		t.Error("RevokeRoleKV 400: no error")
 	}
-	s.answer("PUT /v2/auth/roles/root", 403, `{"message":"auth: Cannot modify role root: is root role."}`)
+	s.On("PUT /v2/auth/roles/root", v2fake.Respond(403, `{"message":"auth: Cannot modify role root: is root role."}`))
 	if _, err := api.GrantRoleKV(ctx, "root", []string{"/x"}, ReadPermission); !errors.Is(err, ErrAuthForbidden) {
 		t.Errorf("root: %v", err)
 	}
 
-	s.answer("GET /v2/auth/roles/app", 200, `{"role":"app","permissions":{"kv":{"read":["/a/*","/b"],"write":["/a/*"]}}}`)
+	s.On("GET /v2/auth/roles/app", v2fake.Respond(200, `{"role":"app","permissions":{"kv":{"read":["/a/*","/b"],"write":["/a/*"]}}}`))
 	r, err := api.GetRole(ctx, "app")
 	want := &Role{Role: "app", Permissions: Permissions{KV: rwPermission{Read: []string{"/a/*", "/b"}, Write: []string{"/a/*"}}}}
 	if err != nil || !reflect.DeepEqual(r, want) {
 		t.Errorf("GetRole: %+v, %v", r, err)
 	}
 
-	s.answer("DELETE /v2/auth/roles/app", 200, ``)
+	s.On("DELETE /v2/auth/roles/app", v2fake.Respond(200, ``))
 	if err := api.RemoveRole(ctx, "app"); err != nil {
 		t.Error(err)
 	}
-	s.answer("DELETE /v2/auth/roles/nope", 404, `{"message":"auth: Role nope doesn't exist."}`)
+	s.On("DELETE /v2/auth/roles/nope", v2fake.Respond(404, `{"message":"auth: Role nope doesn't exist."}`))
 	if err := api.RemoveRole(ctx, "nope"); !IsRoleNotFound(err) {
 		t.Errorf("RemoveRole 404: %v", err)
 	}
 
-	n := len(s.requests())
+	n := len(s.Requests())
 	for _, err := range []error{
 		api.AddRole(ctx, ""),
 		api.AddRole(ctx, "a/b"),
@@ -283,7 +285,7 @@ func TestAuthRoleCalls(t *testing.T) {
 			t.Errorf("want an ArgumentError, got %v", err)
 		}
 	}
-	if len(s.requests()) != n {
+	if len(s.Requests()) != n {
 		t.Error("invalid arguments were sent")
 	}
 }
@@ -312,19 +314,19 @@ func TestAuthPasswordsNeverShown(t *testing.T) {
 		curlMu.Unlock()
 	}()
 
-	s, s2 := newAPIServer(t), newAPIServer(t)
+	s, s2 := newFake(t), newFake(t)
 	c := newAPIClient(t, Config{Username: "root", Password: rootSecret, Logger: logger}, s, s2)
 	api := NewAuthUserAPI(c)
 	ctx := testCtx(t)
 
 	var errs []error
 	// Rejected by the server.
-	s.answer("PUT /v2/auth/users/alice", 400, `{"message":"auth: Cannot create user alice with an empty password"}`)
+	s.On("PUT /v2/auth/users/alice", v2fake.Respond(400, `{"message":"auth: Cannot create user alice with an empty password"}`))
 	errs = append(errs, api.AddUser(ctx, "alice", userSecret))
 	_, err := api.ChangePassword(ctx, "alice", newSecret)
 	errs = append(errs, err)
 	// A server error: outcome unknown.
-	s.answer("PUT /v2/auth/users/alice", 500, `{"message":"etcdserver: request timed out"}`)
+	s.On("PUT /v2/auth/users/alice", v2fake.Respond(500, `{"message":"etcdserver: request timed out"}`))
 	errs = append(errs, api.AddUser(ctx, "alice", userSecret))
 	_, err = api.ChangePassword(ctx, "alice", newSecret)
 	errs = append(errs, err)
@@ -366,7 +368,7 @@ func TestAuthPasswordsNeverShown(t *testing.T) {
 	}
 	// The bodies did reach the server with the password.
 	var sawSecret bool
-	for _, r := range s.requests() {
+	for _, r := range s.Requests() {
 		sawSecret = sawSecret || strings.Contains(r.Body, userSecret)
 		if r.Authorization != "Basic "+secrets[3] {
 			t.Errorf("request without the root credentials: %+v", r)

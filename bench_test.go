@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // benchBodies returns a single-key answer and a recursive listing of
@@ -96,10 +97,12 @@ func BenchmarkDecodeLoopback(b *testing.B) {
 		name string
 		b    []byte
 	}{{"single", single}, {"listing10k", listing}} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := v2fake.New(v2fake.Options{NoCounts: true})
+		srv.On("*", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(body.b)
 		}))
+		srv.Start()
 		tr := &http.Transport{}
 		hc := &http.Client{Transport: tr}
 		for _, d := range benchDecoders {

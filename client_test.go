@@ -9,39 +9,31 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeMember is an httptest server that answers like an etcd member of the
-// cluster clusterID; handler, when set, answers instead.
+// fakeMember is a fake v2 member of the cluster clusterID whose every
+// answer, /version and scripted ones included, carries the cluster ID and
+// the raft term; handler, when set, answers instead of the member.
 type fakeMember struct {
-	*httptest.Server
-	clusterID string
-	term      atomic.Uint64
-	hits      atomic.Int64
-	keyHits   atomic.Int64 // requests below /v2/keys
-	mu        sync.Mutex
-	handler   http.HandlerFunc
+	*v2fake.Server
+	mu      sync.Mutex
+	handler http.HandlerFunc
 }
 
 func newFakeMember(t *testing.T, clusterID string) *fakeMember {
-	f := &fakeMember{clusterID: clusterID}
-	f.term.Store(2)
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.hits.Add(1)
-		if strings.HasPrefix(r.URL.Path, "/v2/keys") {
-			f.keyHits.Add(1)
-		}
-		w.Header().Set("X-Etcd-Cluster-Id", f.clusterID)
-		w.Header().Set("X-Raft-Term", fmt.Sprint(f.term.Load()))
+	f := &fakeMember{Server: v2fake.Start(t, v2fake.Options{ClusterID: clusterID})}
+	f.On("*", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		w.Header().Set("X-Etcd-Cluster-Id", clusterID)
+		w.Header().Set("X-Raft-Term", fmt.Sprint(f.Term()))
 		f.mu.Lock()
 		h := f.handler
 		f.mu.Unlock()
@@ -49,16 +41,8 @@ func newFakeMember(t *testing.T, clusterID string) *fakeMember {
 			h(w, r)
 			return
 		}
-		switch r.URL.Path {
-		case "/version":
-			io.WriteString(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
-		case "/v2/members":
-			io.WriteString(w, `{"members":[]}`)
-		default:
-			io.WriteString(w, `{"path":"`+r.URL.Path+`"}`)
-		}
-	}))
-	t.Cleanup(f.Close)
+		next.ServeHTTP(w, r)
+	})
 	return f
 }
 
@@ -67,6 +51,10 @@ func (f *fakeMember) setHandler(h http.HandlerFunc) {
 	f.handler = h
 	f.mu.Unlock()
 }
+
+// hits counts the requests received; keyHits those below /v2/keys.
+func (f *fakeMember) hits() int64    { return int64(f.Count("*")) }
+func (f *fakeMember) keyHits() int64 { return int64(f.Count("/v2/keys*")) }
 
 // refusedURL returns the URL of a loopback port nothing listens on.
 func refusedURL(t *testing.T) string {
@@ -124,12 +112,13 @@ func TestNewValidatesEndpoints(t *testing.T) {
 
 func TestFailoverFromRefusedEndpoint(t *testing.T) {
 	good := newFakeMember(t, "c1")
+	good.Set("/a", "from the good member")
 	dead := refusedURL(t)
 	for i := 0; i < 20; i++ { // the shuffle puts the dead one first about half the time
 		c := newTestClient(t, Config{Endpoints: []string{dead, good.URL}})
 		body, err := get(c, context.Background(), "/v2/keys/a")
 		require.NoError(t, err)
-		require.Contains(t, body, "/v2/keys/a")
+		require.Contains(t, body, `"key":"/a","value":"from the good member"`)
 	}
 }
 
@@ -189,15 +178,9 @@ func TestClusterErrorOneEntryPerEndpoint(t *testing.T) {
 }
 
 // hangingMember accepts requests and never answers until the test ends.
-func hangingMember(t *testing.T) *httptest.Server {
-	done := make(chan struct{})
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-done:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(done); s.Close() })
+func hangingMember(t *testing.T) *v2fake.Server {
+	s := v2fake.Start(t, v2fake.Options{})
+	s.On("*", v2fake.Hang())
 	return s
 }
 
@@ -243,22 +226,14 @@ func TestContextErrorsAreReturnedExactly(t *testing.T) {
 
 // brokenAfterRead reads the request and then drops the connection, so the
 // client cannot know whether the write was applied.
-func brokenAfterRead(t *testing.T, hits *atomic.Int64) *httptest.Server {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		io.Copy(io.Discard, r.Body)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	}))
-	t.Cleanup(s.Close)
+func brokenAfterRead(t *testing.T) *v2fake.Server {
+	s := v2fake.Start(t, v2fake.Options{})
+	s.On("*", v2fake.Drop())
 	return s
 }
 
 func TestWriteIsNotResentOnceItMayHaveArrived(t *testing.T) {
-	var hits atomic.Int64
-	broken := brokenAfterRead(t, &hits)
+	broken := brokenAfterRead(t)
 	good := newFakeMember(t, "c1")
 	c := newTestClient(t, Config{Endpoints: []string{broken.URL}})
 	// Learn nothing about the cluster first: no verification preflight.
@@ -277,15 +252,15 @@ func TestWriteIsNotResentOnceItMayHaveArrived(t *testing.T) {
 	var oe *OutcomeUnknownError
 	require.ErrorAs(t, err, &oe)
 	require.Equal(t, broken.URL, oe.Endpoint)
-	require.EqualValues(t, 1, hits.Load())
-	require.Zero(t, good.hits.Load(), "the write was not resent to another member")
+	require.EqualValues(t, 1, broken.Count("*"))
+	require.Zero(t, good.hits(), "the write was not resent to another member")
 
 	// A replayable request fails over.
 	r.replayable = true
 	resp, err := c.do(context.Background(), r)
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.EqualValues(t, 1, good.hits.Load())
+	require.EqualValues(t, 1, good.hits())
 }
 
 func TestWriteNeverSentFailsOver(t *testing.T) {
@@ -322,11 +297,11 @@ func TestServerErrors(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, ErrorCodeRaftInternal, ee.Code)
 	require.ErrorIs(t, err, Error{Code: ErrorCodeRaftInternal})
-	require.Zero(t, good.keyHits.Load(), "the write was not resent")
+	require.Zero(t, good.keyHits(), "the write was not resent")
 
 	_, err = get(c, context.Background(), "/v2/keys/a")
 	require.NoError(t, err, "a read fails over on a 500")
-	require.EqualValues(t, 1, good.keyHits.Load())
+	require.EqualValues(t, 1, good.keyHits())
 
 	only := newTestClient(t, Config{Endpoints: []string{failing.URL}})
 	_, err = get(only, context.Background(), "/v2/keys/a")
@@ -354,11 +329,11 @@ func TestClusterIDMismatch(t *testing.T) {
 	require.Equal(t, b.URL, me.Endpoint)
 
 	// A write that cannot be resent is checked before it is sent.
-	before := b.keyHits.Load()
+	before := b.keyHits()
 	_, err = c.do(context.Background(), &request{method: http.MethodPut, path: "/v2/keys/x", kind: KindWrite})
 	require.ErrorIs(t, err, ErrClusterIDMismatch)
 	require.NotErrorIs(t, err, ErrOutcomeUnknown)
-	require.Equal(t, before, b.keyHits.Load(), "only the membership preflight reached the other cluster")
+	require.Equal(t, before, b.keyHits(), "only the membership preflight reached the other cluster")
 }
 
 func TestRedirects(t *testing.T) {
@@ -454,14 +429,9 @@ func TestResponseSizeCap(t *testing.T) {
 }
 
 func TestNotEtcd(t *testing.T) {
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/version" {
-			io.WriteString(w, "<html>hello</html>")
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(plain.Close)
+	plain := v2fake.Start(t, v2fake.Options{})
+	plain.On("*", v2fake.Func(http.NotFound))
+	plain.On("/version", v2fake.RespondHeader(200, http.Header{"Content-Type": {"text/html; charset=utf-8"}}, "<html>hello</html>"))
 	c := newTestClient(t, Config{Endpoints: []string{plain.URL}})
 	_, err := c.GetVersion(context.Background())
 	require.ErrorIs(t, err, ErrInvalidJSON)
@@ -537,23 +507,23 @@ func TestSyncAndLeader(t *testing.T) {
 		_, err := get(c, context.Background(), "/v2/keys/a")
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, 5, a.keyHits.Load(), "requests go to the leader")
-	require.Zero(t, b.keyHits.Load())
+	require.EqualValues(t, 5, a.keyHits(), "requests go to the leader")
+	require.Zero(t, b.keyHits())
 
 	// A new term: the client looks the leader up again by itself.
 	leader.Store(&b.URL)
-	a.term.Store(3)
-	b.term.Store(3)
+	a.SetTerm(3)
+	b.SetTerm(3)
 	_, err := get(c, context.Background(), "/v2/keys/a")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return c.eps.Load().leader == b.URL }, 5*time.Second, 5*time.Millisecond)
-	before := a.keyHits.Load()
+	before := a.keyHits()
 	for i := 0; i < 5; i++ {
 		_, err := get(c, context.Background(), "/v2/keys/a")
 		require.NoError(t, err)
 	}
-	require.Equal(t, before, a.keyHits.Load(), "requests follow the new leader")
-	require.EqualValues(t, 5, b.keyHits.Load())
+	require.Equal(t, before, a.keyHits(), "requests follow the new leader")
+	require.EqualValues(t, 5, b.keyHits())
 
 	// Members that advertise no client URL leave the endpoints as they were.
 	empty := func(w http.ResponseWriter, r *http.Request) {

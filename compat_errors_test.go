@@ -55,5 +55,5 @@ func TestOutcomeUnknownReadsAsOriginal(t *testing.T) {
 		require.ErrorAs(t, err, &oe, name)
 		require.Equal(t, failing.URL, oe.Endpoint, name)
 	}
-	require.EqualValues(t, 6, failing.keyHits.Load(), "each write was sent once")
+	require.EqualValues(t, 6, failing.keyHits(), "each write was sent once")
 }

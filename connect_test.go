@@ -8,27 +8,27 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/etcdv2/client/internal/health"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // slowHandshakeServer is a TLS fake v2 member whose handshakes take delay
 // once delay is set: what a burst of new connections to a loaded member
 // looks like.
-func slowHandshakeServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+func slowHandshakeServer(t *testing.T) (*v2fake.Server, *atomic.Int64) {
 	t.Helper()
 	var delay atomic.Int64
-	s := httptest.NewUnstartedServer(newFakeV2())
-	s.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	s := v2fake.New(v2fake.Options{})
+	s.HTTP.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		time.Sleep(time.Duration(delay.Load())) // the handshake's own cost, not synchronisation
 		return nil, nil
 	}}
-	s.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut off by the tests
+	s.HTTP.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut off by the tests
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s, &delay
@@ -39,7 +39,7 @@ func slowHandshakeServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 // whose handshake takes longer than that timeout still succeeds.
 func TestNewConnectionGetsItsOwnBudget(t *testing.T) {
 	s, delay := slowHandshakeServer(t)
-	tr := s.Client().Transport.(*http.Transport)
+	tr := s.HTTP.Client().Transport.(*http.Transport)
 	c := newTestClient(t, Config{Endpoints: []string{s.URL}, Transport: tr})
 	kapi := NewKeysAPI(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -122,7 +122,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 	good, _ := slowHandshakeServer(t)
 	hung := stuckHandshakeListener(t)
 	for _, quorum := range []bool{false, true} {
-		tr := good.Client().Transport.(*http.Transport).Clone()
+		tr := good.HTTP.Client().Transport.(*http.Transport).Clone()
 		c := newTestClient(t, Config{Endpoints: []string{hung, good.URL}, Transport: tr,
 			Selector: preferOrder(hung, good.URL)})
 		c.hist.Set(MinAdaptiveHeaderTimeout) // as after many fast answers
@@ -144,7 +144,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 	}
 
 	// Alone, the member's attempt ends as a timeout.
-	tr := good.Client().Transport.(*http.Transport).Clone()
+	tr := good.HTTP.Client().Transport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	c := newTestClient(t, Config{Endpoints: []string{hung}, Transport: tr, Rounds: 1})
 	c.hist.Set(MinAdaptiveHeaderTimeout)

@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net/http/httptest"
 	"time"
 
 	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // exampleCluster starts a small in-memory v2 server for the examples and
 // returns a KeysAPI on it. A real program passes its members' client URLs.
 func exampleCluster() (client.KeysAPI, func()) {
-	srv := httptest.NewServer(client.NewFakeV2ForExamples())
+	srv := v2fake.New(v2fake.Options{})
+	srv.Start()
 	c, err := client.New(client.Config{Endpoints: []string{srv.URL}})
 	if err != nil {
 		log.Fatal(err)

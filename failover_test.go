@@ -100,7 +100,7 @@ func TestHungMemberStickyTimesOutOnce(t *testing.T) {
 			t.Fatalf("read %d: %v at %s", i, err, ep)
 		}
 	}
-	if n := hung.keys.Load(); n != 1 {
+	if n := hung.keys(); n != 1 {
 		t.Errorf("hung member got %d requests, want 1; stats %+v", n, c.Stats())
 	}
 }
@@ -117,7 +117,7 @@ func TestHungMemberEjectedUntilReadmitted(t *testing.T) {
 		}
 	}
 	// K = 2 timeouts, then nothing until readmission.
-	if n := hung.keys.Load(); n != 2 {
+	if n := hung.keys(); n != 2 {
 		t.Errorf("hung member got %d requests, want 2", n)
 	}
 	if s := stateOf(c, hung.url); s.State != StateEjected {
@@ -132,7 +132,7 @@ func TestHungMemberEjectedUntilReadmitted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := hung.keys.Load(); n != 2 {
+	if n := hung.keys(); n != 2 {
 		t.Errorf("hung member got %d requests while ejected, want 2", n)
 	}
 	// It recovers: the next probe readmits it and it gets its share.
@@ -145,7 +145,7 @@ func TestHungMemberEjectedUntilReadmitted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := hung.keys.Load(); n < 2+8 {
+	if n := hung.keys(); n < 2+8 {
 		t.Errorf("readmitted member got %d requests in total, want its share of the last 30", n)
 	}
 	if s := stateOf(c, hung.url); s.State != StateHealthy || s.Probes != 2 || s.ProbeFailures != 1 {
@@ -176,7 +176,7 @@ func TestSlowMemberAvoidedByLeastLatency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := slow.keys.Load(); got > n/10 {
+	if got := slow.keys(); got > n/10 {
 		t.Errorf("slow member got %d of %d reads, want ≤ 10%%", got, n)
 	}
 }
@@ -236,7 +236,7 @@ func TestWriteStalledByRaft(t *testing.T) {
 			t.Errorf("write took %v, less than the member held it", d)
 		}
 	}
-	if n := ms[0].version.Load(); n == 0 {
+	if n := ms[0].version(); n == 0 {
 		t.Errorf("the busy member's liveness was never checked")
 	}
 

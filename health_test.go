@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // healthFake scripts /health and /v2/stats/self of one member.
-func healthFake(t *testing.T, id, state, leader string, healthStatus int, healthBody string) *apiServer {
-	s := newAPIServer(t)
-	s.answer("GET /health", healthStatus, healthBody)
-	s.answer("GET /v2/stats/self", 200, fmt.Sprintf(`{"name":"n-%s","id":%q,"state":%q,"startTime":"2026-11-21T11:00:00Z","leaderInfo":{"leader":%q,"uptime":"1m","startTime":"2026-11-21T11:00:00Z"},"recvAppendRequestCnt":1,"sendAppendRequestCnt":0}`, id, id, state, leader))
+func healthFake(t *testing.T, id, state, leader string, healthStatus int, healthBody string) *v2fake.Server {
+	s := newFake(t)
+	s.On("GET /health", v2fake.Respond(healthStatus, healthBody))
+	s.On("GET /v2/stats/self", v2fake.Respond(200, fmt.Sprintf(`{"name":"n-%s","id":%q,"state":%q,"startTime":"2026-11-21T11:00:00Z","leaderInfo":{"leader":%q,"uptime":"1m","startTime":"2026-11-21T11:00:00Z"},"recvAppendRequestCnt":1,"sendAppendRequestCnt":0}`, id, id, state, leader)))
 	return s
 }
 
@@ -34,10 +35,10 @@ func TestClusterHealth(t *testing.T) {
 	leader := healthFake(t, "a1", "StateLeader", "a1", 200, `{"health":"true","reason":""}`)
 	follower := healthFake(t, "b2", "StateFollower", "a1", 200, `{"health":"true"}`)
 	noLeader := healthFake(t, "c3", "StateCandidate", "0", 503, `{"health":"false","reason":"RAFT NO LEADER"}`)
-	hung := newAPIServer(t)
-	hung.handle("GET /health", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	hung.handle("GET /v2/stats/self", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	dead := newAPIServer(t)
+	hung := newFake(t)
+	hung.On("GET /health", v2fake.Hang())
+	hung.On("GET /v2/stats/self", v2fake.Hang())
+	dead := newFake(t)
 	dead.Close()
 
 	list := memberListJSON(
@@ -48,7 +49,7 @@ func TestClusterHealth(t *testing.T) {
 		[3]string{"e5", "n5", dead.URL},
 		[3]string{"f6", "", ""},
 	)
-	leader.answer("GET /v2/members", 200, list)
+	leader.On("GET /v2/members", v2fake.Respond(200, list))
 
 	c := newAPIClient(t, Config{}, leader)
 	const timeout = 300 * time.Millisecond
@@ -91,7 +92,7 @@ func TestClusterHealth(t *testing.T) {
 func TestClusterHealthAllHealthy(t *testing.T) {
 	a := healthFake(t, "a1", "StateFollower", "b2", 200, `{"health":"true","reason":""}`)
 	b := healthFake(t, "b2", "StateLeader", "b2", 200, `{"health":true}`)
-	a.answer("GET /v2/members", 200, memberListJSON([3]string{"a1", "n1", a.URL}, [3]string{"b2", "n2", b.URL}))
+	a.On("GET /v2/members", v2fake.Respond(200, memberListJSON([3]string{"a1", "n1", a.URL}, [3]string{"b2", "n2", b.URL})))
 	h, err := ClusterHealth(testCtx(t), newAPIClient(t, Config{}, a), nil)
 	if err != nil || !h.Healthy || h.LeaderID != "b2" {
 		t.Fatalf("got %+v, %v", h, err)
@@ -103,7 +104,7 @@ func TestClusterHealthAllHealthy(t *testing.T) {
 
 func TestClusterHealthWithoutMemberList(t *testing.T) {
 	a := healthFake(t, "a1", "StateLeader", "a1", 200, `{"health":"true"}`)
-	a.answer("GET /v2/members", 500, `{"message":"boom"}`)
+	a.On("GET /v2/members", v2fake.Respond(500, `{"message":"boom"}`))
 	h, err := ClusterHealth(testCtx(t), newAPIClient(t, Config{}, a), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +115,8 @@ func TestClusterHealthWithoutMemberList(t *testing.T) {
 }
 
 func TestClusterHealthContextEnds(t *testing.T) {
-	hung := newAPIServer(t)
-	hung.handle("GET /v2/members", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	hung := newFake(t)
+	hung.On("GET /v2/members", v2fake.Hang())
 	c := newAPIClient(t, Config{HeaderTimeoutPerRequest: -1}, hung)
 	ctx := testCtx(t)
 	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)

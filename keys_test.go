@@ -5,13 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // recClient is a Client that records the requests of a KeysAPI and
@@ -261,7 +262,7 @@ func TestKeysErrors(t *testing.T) {
 // TestKeysOverHTTP round-trips odd key names through net/http and the
 // in-memory server.
 func TestKeysOverHTTP(t *testing.T) {
-	srv := newFakeV2().start(t)
+	srv := newFake(t)
 	c, err := New(Config{Endpoints: []string{srv.URL}})
 	if err != nil {
 		t.Fatal(err)
@@ -291,21 +292,9 @@ func TestKeysOverHTTP(t *testing.T) {
 // with an OutcomeUnknownError when the connection breaks after the
 // request was sent, and that a read moves on to the next endpoint.
 func TestKeysNotReplayed(t *testing.T) {
-	var hits [2]int
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits[0]++
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	}))
-	defer broken.Close()
-	good := newFakeV2()
-	goodSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits[1]++
-		good.ServeHTTP(w, r)
-	}))
-	defer goodSrv.Close()
+	broken := newFake(t)
+	broken.On("*", v2fake.Drop())
+	good := newFake(t)
 	pinFirst := SelectorFunc(func(_ RequestInfo, cands []Endpoint) int {
 		for i, e := range cands {
 			if e.URL == broken.URL {
@@ -320,7 +309,7 @@ func TestKeysNotReplayed(t *testing.T) {
 	var k KeysAPI
 	resendSets := false
 	newKeys := func() {
-		c, err := New(Config{Endpoints: []string{broken.URL, goodSrv.URL}, Selector: pinFirst, ResendUnconditionalSets: resendSets})
+		c, err := New(Config{Endpoints: []string{broken.URL, good.URL}, Selector: pinFirst, ResendUnconditionalSets: resendSets})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +336,7 @@ func TestKeysNotReplayed(t *testing.T) {
 			t.Errorf("%s: got %v, want an OutcomeUnknownError", name, err)
 		}
 	}
-	if hits[1] != 0 {
+	if good.Count("*") != 0 {
 		t.Fatalf("a non-replayable write reached the second endpoint")
 	}
 	// Opted in, an unconditional Set is resent; the others are still not.
@@ -366,8 +355,8 @@ func TestKeysNotReplayed(t *testing.T) {
 	if _, err := k.Get(ctx, "/a", nil); err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	if hits[1] != 2 {
-		t.Fatalf("replayable requests reached the second endpoint %d times", hits[1])
+	if n := good.Count("*"); n != 2 {
+		t.Fatalf("replayable requests reached the second endpoint %d times", n)
 	}
 }
 

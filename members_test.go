@@ -6,13 +6,15 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 func TestMembersList(t *testing.T) {
-	s := newAPIServer(t)
-	s.answer("GET /v2/members", 200, `{"members":[
+	s := newFake(t)
+	s.On("GET /v2/members", v2fake.Respond(200, `{"members":[
 		{"id":"8e9e05c52164694d","name":"n1","peerURLs":["http://127.0.0.1:2380"],"clientURLs":["http://127.0.0.1:2379"]},
-		{"id":"91bc3c398fb3c146","name":"","peerURLs":["http://127.0.0.1:2382"],"clientURLs":[]}]}`)
+		{"id":"91bc3c398fb3c146","name":"","peerURLs":["http://127.0.0.1:2382"],"clientURLs":[]}]}`))
 	ms, err := NewMembersAPI(newAPIClient(t, Config{}, s)).List(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +43,10 @@ func TestMembersAdd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newAPIServer(t)
-			s.answer("POST /v2/members", tt.status, tt.body)
+			s := newFake(t)
+			s.On("POST /v2/members", v2fake.Respond(tt.status, tt.body))
 			m, err := NewMembersAPI(newAPIClient(t, Config{}, s)).Add(testCtx(t), peer)
-			req := s.last(t)
+			req := lastRequest(t, s)
 			if req.Body != `{"peerURLs":["http://127.0.0.1:2390"]}` || req.ContentType != "application/json" {
 				t.Errorf("sent %q with content type %q", req.Body, req.ContentType)
 			}
@@ -69,21 +71,21 @@ func TestMembersAdd(t *testing.T) {
 }
 
 func TestMembersAddServerErrorIsNotResent(t *testing.T) {
-	a, b := newAPIServer(t), newAPIServer(t)
-	for _, s := range []*apiServer{a, b} {
-		s.answer("POST /v2/members", 500, `{"message":"etcdserver: request timed out"}`)
+	a, b := newFake(t), newFake(t)
+	for _, s := range []*v2fake.Server{a, b} {
+		s.On("POST /v2/members", v2fake.Respond(500, `{"message":"etcdserver: request timed out"}`))
 	}
 	_, err := NewMembersAPI(newAPIClient(t, Config{}, a, b)).Add(testCtx(t), "http://127.0.0.1:2390")
 	if !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("got %v, want an outcome-unknown error", err)
 	}
-	if n := len(a.requests()) + len(b.requests()); n != 1 {
+	if n := len(a.Requests()) + len(b.Requests()); n != 1 {
 		t.Errorf("%d requests sent, want 1", n)
 	}
 }
 
 func TestMembersArgumentErrors(t *testing.T) {
-	s := newAPIServer(t)
+	s := newFake(t)
 	api := NewMembersAPI(newAPIClient(t, Config{}, s))
 	ctx := testCtx(t)
 	for _, u := range []string{"", "127.0.0.1:2380", "ftp://127.0.0.1:2380", "http://127.0.0.1", "http://127.0.0.1:2380/path", "http://[::1"} {
@@ -113,7 +115,7 @@ func TestMembersArgumentErrors(t *testing.T) {
 			t.Errorf("Update(%q): got %v", id, err)
 		}
 	}
-	if n := len(s.requests()); n != 0 {
+	if n := len(s.Requests()); n != 0 {
 		t.Errorf("%d requests sent for invalid arguments", n)
 	}
 }
@@ -132,8 +134,8 @@ func TestMembersRemove(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newAPIServer(t)
-			s.answer("DELETE /v2/members/8e9e05c52164694d", tt.status, tt.body)
+			s := newFake(t)
+			s.On("DELETE /v2/members/8e9e05c52164694d", v2fake.Respond(tt.status, tt.body))
 			err := NewMembersAPI(newAPIClient(t, Config{}, s)).Remove(testCtx(t), "8e9e05c52164694d")
 			if tt.is == nil && err != nil || tt.is != nil && !errors.Is(err, tt.is) {
 				t.Fatalf("got %v, want %v", err, tt.is)
@@ -165,13 +167,13 @@ func TestMembersUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newAPIServer(t)
-			s.answer("PUT /v2/members/8e9e05c52164694d", tt.status, tt.body)
+			s := newFake(t)
+			s.On("PUT /v2/members/8e9e05c52164694d", v2fake.Respond(tt.status, tt.body))
 			err := NewMembersAPI(newAPIClient(t, Config{}, s)).Update(testCtx(t), "8e9e05c52164694d", []string{"http://127.0.0.1:2391", "http://127.0.0.1:2392"})
 			if tt.is == nil && err != nil || tt.is != nil && !errors.Is(err, tt.is) {
 				t.Fatalf("got %v, want %v", err, tt.is)
 			}
-			req := s.last(t)
+			req := lastRequest(t, s)
 			if req.Body != `{"peerURLs":["http://127.0.0.1:2391","http://127.0.0.1:2392"]}` || req.ContentType != "application/json" {
 				t.Errorf("sent %q (%q)", req.Body, req.ContentType)
 			}
@@ -180,8 +182,8 @@ func TestMembersUpdate(t *testing.T) {
 }
 
 func TestMembersLeader(t *testing.T) {
-	s := newAPIServer(t)
-	s.answer("GET /v2/members/leader", 200, `{"id":"8e9e05c52164694d","name":"n1","peerURLs":["http://127.0.0.1:2380"],"clientURLs":["http://127.0.0.1:2379"]}`)
+	s := newFake(t)
+	s.On("GET /v2/members/leader", v2fake.Respond(200, `{"id":"8e9e05c52164694d","name":"n1","peerURLs":["http://127.0.0.1:2380"],"clientURLs":["http://127.0.0.1:2379"]}`))
 	m, err := NewMembersAPI(newAPIClient(t, Config{}, s)).Leader(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -192,9 +194,9 @@ func TestMembersLeader(t *testing.T) {
 }
 
 func TestMembersLeaderDuringElection(t *testing.T) {
-	a, b, down := newAPIServer(t), newAPIServer(t), newAPIServer(t)
-	for _, s := range []*apiServer{a, b} {
-		s.answer("GET /v2/members/leader", 503, `{"message":"During election"}`)
+	a, b, down := newFake(t), newFake(t), newFake(t)
+	for _, s := range []*v2fake.Server{a, b} {
+		s.On("GET /v2/members/leader", v2fake.Respond(503, `{"message":"During election"}`))
 	}
 	down.Close()
 	c := newAPIClient(t, Config{Rounds: 1}, a, down, b)
@@ -214,7 +216,7 @@ func TestMembersLeaderDuringElection(t *testing.T) {
 	}
 	wantContains(t, err.Error(), "client: etcd member "+a.URL+" has no leader")
 	wantContains(t, ee.Detail(), "election")
-	if len(a.requests()) != 1 || len(b.requests()) != 1 {
+	if len(a.Requests()) != 1 || len(b.Requests()) != 1 {
 		t.Errorf("each member should be asked once")
 	}
 }
@@ -222,13 +224,13 @@ func TestMembersLeaderDuringElection(t *testing.T) {
 func TestMembersLeaderElectionDecidedByStatus(t *testing.T) {
 	// A 500 that says "During election" is not an election answer; a 503
 	// with any text is.
-	s := newAPIServer(t)
-	s.answer("GET /v2/members/leader", 500, `{"message":"During election"}`)
+	s := newFake(t)
+	s.On("GET /v2/members/leader", v2fake.Respond(500, `{"message":"During election"}`))
 	_, err := NewMembersAPI(newAPIClient(t, Config{}, s)).Leader(testCtx(t))
 	if err == nil || IsElectionInProgress(err) {
 		t.Errorf("500: got %v", err)
 	}
-	s.answer("GET /v2/members/leader", 503, `{"message":"something else"}`)
+	s.On("GET /v2/members/leader", v2fake.Respond(503, `{"message":"something else"}`))
 	_, err = NewMembersAPI(newAPIClient(t, Config{}, s)).Leader(testCtx(t))
 	if !IsElectionInProgress(err) {
 		t.Errorf("503: got %v", err)
@@ -239,8 +241,8 @@ func TestMembersLeaderElectionDecidedByStatus(t *testing.T) {
 }
 
 func TestMembersBadJSON(t *testing.T) {
-	s := newAPIServer(t)
-	s.answer("GET /v2/members", 200, `<html>`)
+	s := newFake(t)
+	s.On("GET /v2/members", v2fake.Respond(200, `<html>`))
 	_, err := NewMembersAPI(newAPIClient(t, Config{}, s)).List(testCtx(t))
 	if !errors.Is(err, ErrInvalidJSON) {
 		t.Errorf("got %v", err)

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
+	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,19 +100,18 @@ func TestRedirectWithoutLocationEndsTheCall(t *testing.T) {
 // not trust fails the handshake once, not once per endpoint and round; the
 // x509 error is reachable with errors.As.
 func TestCertificateFailureEndsTheCall(t *testing.T) {
-	var hellos, requests atomic.Int64
+	var hellos atomic.Int64
 	urls := make([]string, 3)
+	servers := make([]*v2fake.Server, 3)
 	for i := range urls {
-		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			requests.Add(1)
-		}))
-		s.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		s := v2fake.New(v2fake.Options{})
+		s.HTTP.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			hellos.Add(1)
 			return nil, nil
 		}}
 		s.StartTLS()
 		t.Cleanup(s.Close)
-		urls[i] = s.URL
+		urls[i], servers[i] = s.URL, s
 	}
 	c := newTestClient(t, Config{Endpoints: urls, Transport: &http.Transport{}})
 	_, err := get(c, context.Background(), "/v2/keys/k")
@@ -124,7 +123,9 @@ func TestCertificateFailureEndsTheCall(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Len(t, ce.Errors, 1)
 	require.EqualValues(t, 1, hellos.Load(), "one handshake")
-	require.Zero(t, requests.Load())
+	for _, s := range servers {
+		require.Zero(t, s.Count("*"))
+	}
 	requireHealthy(t, c)
 }
 
@@ -132,11 +133,7 @@ func TestCertificateFailureEndsTheCall(t *testing.T) {
 // another origin, and https is never given up for http; a redirect within
 // the endpoint's origin is followed with both.
 func TestRedirectToAnotherOrigin(t *testing.T) {
-	var elsewhere atomic.Int64
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		elsewhere.Add(1)
-	}))
-	t.Cleanup(other.Close)
+	other := v2fake.Start(t, v2fake.Options{})
 	_, otherPort, _ := splitHostPort(t, other.URL)
 
 	var gotAuth, gotBody string
@@ -162,7 +159,7 @@ func TestRedirectToAnotherOrigin(t *testing.T) {
 		_, err := c.do(context.Background(), &request{method: http.MethodPut, path: p, body: []byte("value=secret"), contentType: formContentType, kind: KindWrite, replayable: true})
 		require.ErrorIs(t, err, ErrCrossOriginRedirect, p)
 	}
-	require.Zero(t, elsewhere.Load(), "nothing went to the other origin")
+	require.Zero(t, other.Count("*"), "nothing went to the other origin")
 	requireHealthy(t, c)
 
 	_, err := c.do(context.Background(), &request{method: http.MethodPut, path: "/v2/keys/same", body: []byte("value=1"), contentType: formContentType, kind: KindWrite, replayable: true})
@@ -172,15 +169,17 @@ func TestRedirectToAnotherOrigin(t *testing.T) {
 
 	// https to http on the same host and port is another origin too.
 	var plain atomic.Int64
-	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tlsSrv := v2fake.New(v2fake.Options{})
+	tlsSrv.On("*", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			plain.Add(1)
 		}
 		w.Header().Set("Location", "http://"+r.Host+"/v2/keys/x")
 		w.WriteHeader(http.StatusMovedPermanently)
 	}))
+	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
-	tc := newTestClient(t, Config{Endpoints: []string{tlsSrv.URL}, Transport: tlsSrv.Client().Transport.(*http.Transport), Username: "u", Password: "secret"})
+	tc := newTestClient(t, Config{Endpoints: []string{tlsSrv.URL}, Transport: tlsSrv.HTTP.Client().Transport.(*http.Transport), Username: "u", Password: "secret"})
 	_, err = get(tc, context.Background(), "/v2/keys/k")
 	require.ErrorIs(t, err, ErrCrossOriginRedirect)
 	require.Zero(t, plain.Load())

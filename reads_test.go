@@ -24,13 +24,13 @@ func TestSlowReadOfLiveMemberIsWaitedFor(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("read took %v, less than the member held it", d)
 	}
-	if n := ms[0].version.Load(); n < 2 {
+	if n := ms[0].version(); n < 2 {
 		t.Errorf("the slow member was checked %d times, want repeated checks", n)
 	}
 	if s := stateOf(c, ms[0].url); s.Failures != 0 || s.State != StateHealthy {
 		t.Errorf("slow member: %+v, want no failure", s)
 	}
-	if ms[1].keys.Load() != 0 {
+	if ms[1].keys() != 0 {
 		t.Errorf("the read was also sent to the other member")
 	}
 

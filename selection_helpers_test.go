@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // waitTimer waits until the clock has made a timer since the last call.
@@ -158,16 +158,13 @@ func stateOf(c *httpClusterClient, url string) EndpointStats {
 	return EndpointStats{}
 }
 
-// member is one fake v2 member on loopback.
+// member is one fake v2 member on loopback; mode and delay script its
+// faults.
 type member struct {
-	srv     *httptest.Server
-	url     string
-	mode    atomic.Int32 // modeOK, modeHung, modeNoLeader
-	delay   atomic.Int64 // nanoseconds added to key requests
-	keys    atomic.Int64 // key requests received
-	version atomic.Int64 // /version requests received
-	index   atomic.Uint64
-	release chan struct{}
+	srv   *v2fake.Server
+	url   string
+	mode  atomic.Int32 // modeOK, modeHung, modeNoLeader
+	delay atomic.Int64 // nanoseconds added to key requests
 }
 
 const (
@@ -176,68 +173,48 @@ const (
 	modeNoLeader
 )
 
-// startMembers starts n fake members that answer /version, /v2/members/leader
-// and key reads. Hung members block until the test ends.
+// startMembers starts n fake members of the cluster "cafe" whose key /k is
+// "v". Hung members block until the test ends.
 func startMembers(t *testing.T, n int) []*member {
 	t.Helper()
 	ms := make([]*member, n)
 	for i := range ms {
-		m := &member{release: make(chan struct{})}
-		m.index.Store(10)
-		m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
+		m := &member{srv: v2fake.Start(t, v2fake.Options{ClusterID: "cafe", Index: 10, Version: `{"etcdserver":"2.3.8","etcdcluster":"2.3.0"}`})}
+		m.srv.Set("/k", "v")
 		m.url = m.srv.URL
+		m.srv.On("*", m.fault)
 		ms[i] = m
-		t.Cleanup(func() {
-			close(m.release)
-			m.srv.Close()
-		})
 	}
 	return ms
 }
 
-func (m *member) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/version" {
-		m.version.Add(1)
-	} else {
-		m.keys.Add(1)
-	}
+func (m *member) fault(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	switch m.mode.Load() {
 	case modeHung:
-		<-m.release
+		v2fake.Hang()(w, r, next)
 		return
 	case modeNoLeader:
 		w.Header().Set("X-Etcd-Cluster-Id", "cafe")
-		w.WriteHeader(500)
-		io.WriteString(w, `{"errorCode":300,"message":"Raft Internal Error"}`)
+		v2fake.NoLeader()(w, r, next)
 		return
 	}
-	if r.URL.Path != "/version" {
-		if d := time.Duration(m.delay.Load()); d > 0 {
-			select {
-			case <-time.After(d): // simulated service time
-			case <-m.release:
-			}
-		}
+	if d := time.Duration(m.delay.Load()); d > 0 && r.URL.Path != "/version" {
+		v2fake.Delay(d)(w, r, next) // simulated service time
+		return
 	}
-	w.Header().Set("X-Etcd-Cluster-Id", "cafe")
-	w.Header().Set("X-Etcd-Index", fmt.Sprint(m.index.Load()))
-	w.Header().Set("Content-Type", "application/json")
-	switch r.URL.Path {
-	case "/version":
-		io.WriteString(w, `{"etcdserver":"2.3.8","etcdcluster":"2.3.0"}`)
-	case "/v2/members/leader":
-		io.WriteString(w, `{"id":"1","clientURLs":["`+m.url+`"]}`)
-	default:
-		io.WriteString(w, `{"action":"get","node":{"key":"/k","value":"v","modifiedIndex":1,"createdIndex":1}}`)
-	}
+	next.ServeHTTP(w, r)
 }
+
+// keys counts the requests received other than /version; version those
+// to /version.
+func (m *member) keys() int64 {
+	return int64(m.srv.CountFunc(func(r v2fake.Request) bool { return r.Path != "/version" }))
+}
+func (m *member) version() int64 { return int64(m.srv.Count("/version")) }
 
 // kill makes the member refuse new connections and drops the open ones,
 // as a killed process would.
-func (m *member) kill() {
-	m.srv.Listener.Close()
-	m.srv.CloseClientConnections()
-}
+func (m *member) kill() { m.srv.Kill() }
 
 func urlsOf(ms []*member) []string {
 	out := make([]string, len(ms))

@@ -14,13 +14,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,11 +38,12 @@ func tlsTestGet(t *testing.T, endpoint string, tr CancelableTransport) error {
 }
 
 func TestTLSErrorPlainHTTPToGoHTTPSServer(t *testing.T) {
-	s := httptest.NewTLSServer(http.NotFoundHandler())
+	s := v2fake.New(v2fake.Options{})
+	s.StartTLS()
 	defer s.Close()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	err := tlsTestGet(t, "http://"+s.Listener.Addr().String(), tr)
+	err := tlsTestGet(t, "http://"+s.HTTP.Listener.Addr().String(), tr)
 	var te *TLSError
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, TLSPlainHTTPToTLSPort, te.Problem)
@@ -51,11 +52,10 @@ func TestTLSErrorPlainHTTPToGoHTTPSServer(t *testing.T) {
 }
 
 func TestTLSErrorHTTPSToGoHTTPServer(t *testing.T) {
-	s := httptest.NewServer(http.NotFoundHandler())
-	defer s.Close()
+	s := v2fake.Start(t, v2fake.Options{})
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	err := tlsTestGet(t, "https://"+s.Listener.Addr().String(), tr)
+	err := tlsTestGet(t, "https://"+s.HTTP.Listener.Addr().String(), tr)
 	var te *TLSError
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, TLSToPlainPort, te.Problem)
@@ -65,10 +65,10 @@ func TestTLSErrorHTTPSToGoHTTPServer(t *testing.T) {
 
 // A 400 that is not the https server's sentence reaches the caller whole.
 func TestTLSErrorOther400Untouched(t *testing.T) {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	s := v2fake.Start(t, v2fake.Options{})
+	s.On("*", v2fake.Func(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, `{"message":"`+strings.Repeat("x", 300)+`"}`, http.StatusBadRequest)
 	}))
-	defer s.Close()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	err := tlsTestGet(t, s.URL, tr)
@@ -81,7 +81,9 @@ func TestTLSErrorOther400Untouched(t *testing.T) {
 }
 
 // A connection closed by a port that speaks neither protocol (a member
-// going away, say) is not taken for a scheme mismatch.
+// going away, say) is not taken for a scheme mismatch. A raw listener: the
+// https case needs a port that reads the TLS hello and hangs up, below the
+// HTTP layer a fake member scripts.
 func TestTLSErrorEOFIsNotAMismatch(t *testing.T) {
 	for _, scheme := range []string{"http", "https"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -5,44 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
-// watchScript is a v2 server whose answers to watch polls the test
-// scripts; it records the waitIndex of every poll.
+// watchScript is a fake v2 member whose answers to watch polls (every
+// request but /version) the test scripts; it tells the waitIndex of every
+// poll.
 type watchScript struct {
-	mu     sync.Mutex
-	polls  []string // waitIndex of each poll, "" when absent
-	answer func(n int, w http.ResponseWriter, r *http.Request)
-	hang   chan struct{} // closed at cleanup: releases hanging handlers
+	srv *v2fake.Server
 }
 
-func newWatchScript(t *testing.T, answer func(n int, w http.ResponseWriter, r *http.Request)) (*watchScript, *httptest.Server) {
-	s := &watchScript{answer: answer, hang: make(chan struct{})}
-	srv := httptest.NewServer(s)
-	t.Cleanup(func() { close(s.hang); srv.Close() })
-	return s, srv
+func newWatchScript(t *testing.T, answer func(n int, w http.ResponseWriter, r *http.Request)) (*watchScript, *v2fake.Server) {
+	srv := v2fake.Start(t, v2fake.Options{})
+	var mu sync.Mutex
+	polls := 0
+	srv.On("*", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path == "/version" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		n := polls
+		polls++
+		mu.Unlock()
+		answer(n, w, r)
+	})
+	return &watchScript{srv: srv}, srv
 }
 
-func (s *watchScript) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/version" {
-		fmt.Fprint(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
-		return
-	}
-	s.mu.Lock()
-	n := len(s.polls)
-	s.polls = append(s.polls, r.URL.Query().Get("waitIndex"))
-	s.mu.Unlock()
-	s.answer(n, w, r)
-}
-
+// waitIndexes returns the waitIndex of each poll, "" when absent.
 func (s *watchScript) waitIndexes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.polls...)
+	var out []string
+	for _, r := range s.srv.Requests() {
+		if r.Path == "/version" {
+			continue
+		}
+		q, _ := url.ParseQuery(r.RawQuery)
+		out = append(out, q.Get("waitIndex"))
+	}
+	return out
 }
 
 func watchHeaders(w http.ResponseWriter, index uint64) {
@@ -177,20 +183,11 @@ func TestWatcherCancel(t *testing.T) {
 // /version never answer, as under SIGSTOP); the probe notices it and the
 // watch resumes on the other member with the same cursor.
 func TestWatcherProbeFailover(t *testing.T) {
-	hung := make(chan struct{})
-	var once sync.Once
-	hungSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The first watch is registered; then the member stops: nothing
-		// answers any more.
-		if r.URL.Path != "/version" {
-			once.Do(func() { watchHeaders(w, 20) })
-		}
-		select {
-		case <-hung:
-		case <-r.Context().Done():
-		}
-	}))
-	defer func() { close(hung); hungSrv.Close() }()
+	// The first watch is registered; then the member stops: nothing
+	// answers any more.
+	hungSrv := v2fake.Start(t, v2fake.Options{})
+	hungSrv.On("*", v2fake.Hang())
+	hungSrv.On("/v2/*", v2fake.HeadersThenHang(20)).Times(1)
 	s, okSrv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		watchHeaders(w, 22)
 		event(w, "/k", 23)
@@ -243,7 +240,7 @@ func TestWatcherMaxPollDuration(t *testing.T) {
 }
 
 func TestWatcherFailoverOnDeadMember(t *testing.T) {
-	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	dead := v2fake.Start(t, v2fake.Options{})
 	deadURL := dead.URL
 	dead.Close()
 	s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
@@ -372,7 +369,8 @@ func TestWatcherMovesOffEjectedEndpoint(t *testing.T) {
 func TestWatcherEventNotDelayedByProbe(t *testing.T) {
 	probing := make(chan struct{}, 1)
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := v2fake.Start(t, v2fake.Options{})
+	srv.On("*", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/version" {
 			select {
 			case probing <- struct{}{}:
@@ -392,7 +390,7 @@ func TestWatcherEventNotDelayedByProbe(t *testing.T) {
 		}
 		event(w, "/k", 6)
 	}))
-	defer func() { close(release); srv.Close() }()
+	defer close(release)
 	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}, HeaderTimeoutPerRequest: 10 * time.Second})
 	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 5, ProbeInterval: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

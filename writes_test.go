@@ -43,7 +43,7 @@ func TestCloseDuringWriteIsUnknownOutcome(t *testing.T) {
 		done <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for ms[0].keys.Load() == 0 && time.Now().Before(deadline) {
+	for ms[0].keys() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond) // until the write has reached the member
 	}
 	require.NoError(t, c.Close())
@@ -59,7 +59,7 @@ func TestCloseDuringWriteIsUnknownOutcome(t *testing.T) {
 		_, err := c2.do(context.Background(), &request{method: http.MethodGet, path: "/v2/keys/k", kind: KindRead, replayable: true})
 		done <- err
 	}()
-	for ms2[0].keys.Load() == 0 && time.Now().Before(deadline) {
+	for ms2[0].keys() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	require.NoError(t, c2.Close())
