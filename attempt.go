@@ -296,10 +296,8 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 	c.setMu.Unlock()
 	go func() {
 		defer c.bg.Done()
-		resp, _, err := c.attempt(actx, ep, clusterGet("/version"), after, false)
-		alive := err == nil
+		alive := c.askVersion(actx, ep, after, false) == nil
 		if alive {
-			_ = finishBody(resp.Body)
 			st.alive.Store(true)
 		}
 		if actx.Err() != nil {
@@ -314,7 +312,7 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 				// request goes through it again, send those that
 				// need a leader elsewhere first (see candidates).
 				// A write that cannot be resent goes on waiting.
-				ep.st.noLeader.Store(true)
+				ep.st.MarkNoLeader()
 			}
 			return
 		}

@@ -36,7 +36,7 @@ func (c *httpClusterClient) attemptTimeoutCapped(ctx context.Context, r *request
 		// (a hung member is found out sooner, by the liveness check).
 		t = c.raftPatience
 	case t == 0 && r.replayable:
-		t = c.hist.Current()
+		t = c.health.Timeout()
 	case t == 0:
 		// A write that cannot be resent: a timeout would only make its
 		// outcome unknown, so it waits as long as the server itself may,
@@ -101,7 +101,7 @@ func (c *httpClusterClient) livenessCheck(r *request, timeout time.Duration, cap
 	if !throughRaft(r.kind) {
 		return 0, 0
 	}
-	check := c.hist.Current()
+	check := c.health.Timeout()
 	if timeout > 0 && check >= timeout {
 		return 0, 0
 	}
