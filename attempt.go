@@ -287,15 +287,10 @@ func (st *attemptState) release(c *httpClusterClient) {
 // being built): the attempt keeps waiting, and with every > 0 is checked
 // again after every.
 func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, every time.Duration) {
-	c.setMu.Lock()
-	if c.closed.Load() || actx.Err() != nil {
-		c.setMu.Unlock()
+	if actx.Err() != nil {
 		return
 	}
-	c.bg.Add(1)
-	c.setMu.Unlock()
-	go func() {
-		defer c.bg.Done()
+	c.goBackground(func(context.Context) {
 		alive := c.askVersion(actx, ep, after, false) == nil
 		if alive {
 			st.alive.Store(true)
@@ -323,7 +318,7 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 		if st.phase.CompareAndSwap(phaseWaiting, phaseGivenUp) {
 			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
 		}
-	}()
+	})
 }
 
 // attemptError replaces the context error of a request cancelled by the
