@@ -8,34 +8,18 @@ import (
 	"github.com/etcdv2/client/internal/health"
 )
 
-// Requests about one member rather than the keys: each goes to one
-// endpoint alone, once, without the selector or failover.
+// Probes: requests about one member rather than the keys, each sent to
+// one endpoint alone, once, without the selector or failover. Their
+// liveness request is askVersion (attempt.go), shared with the liveness
+// check of an attempt:
 //
-//   - askVersion is the liveness request, GET /version, which a member
-//     answers from memory: the liveness check of an attempt that waits
-//     long for its headers (checkLive), the readmission probe of an
-//     ejected endpoint (health.Tracker, through newTracker) and the
-//     watcher's probe of the member holding its long poll (probe);
-//   - getOnce is the exchange of the probes: a checked answer with a 2xx
-//     status, its body read;
+//   - the readmission probe of an ejected endpoint, which the health
+//     tracker runs (health.Tracker; newTracker gives it askVersion, and
+//     getOnce of the leader);
+//   - probe, the watcher's check of the member holding its long poll,
+//     whose outcome counts like an attempt's;
 //   - verify, before a write that cannot be resent, checks that the
 //     endpoint answers for the client's cluster.
-
-// askVersion sends GET /version to ep within timeout. Unless strict, any
-// answer at all shows the member alive; strict, the answer must pass
-// checkResponse and have a 2xx status, and the exchange is logged.
-func (c *httpClusterClient) askVersion(ctx context.Context, ep *endpoint, timeout time.Duration, strict bool) error {
-	r := clusterGet("/version")
-	if strict {
-		return c.getOnce(ctx, ep, r, timeout)
-	}
-	resp, _, err := c.attempt(ctx, ep, r, timeout, false)
-	if err != nil {
-		return err
-	}
-	_ = finishBody(resp.Body) // the headers came: it is alive
-	return nil
-}
 
 // getOnce sends r to ep within timeout and reads the answer, which must
 // pass checkResponse and have a 2xx status.
