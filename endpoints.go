@@ -44,9 +44,7 @@ func parseEndpoints(eps []string) ([]*endpoint, error) {
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
 		}
-		u.Path = strings.TrimRight(u.Path, "/")
-		u.RawPath = ""
-		raw := u.String()
+		raw := normalize(u)
 		if seen[raw] {
 			continue
 		}
@@ -136,11 +134,18 @@ func (c *httpClusterClient) setLeader(clientURLs []string) {
 	c.storeLocked(list, leader)
 }
 
+// normalizeURL is the form of the URL s that endpoints are known by; s
+// itself if it does not parse.
 func normalizeURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return s
 	}
+	return normalize(u)
+}
+
+// normalize drops u's trailing slashes and returns it as a string.
+func normalize(u *url.URL) string {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String()

@@ -110,22 +110,11 @@ func newTracker(c *httpClusterClient, cfg EjectionConfig) *health.Tracker {
 	}
 	return health.NewTracker(health.Config{
 		After: after, Base: base, Max: maxEj,
-		Clock: c.clk,
-		Rand:  c.rnd,
-		Probe: func(ctx context.Context, st *health.Endpoint) error {
-			return c.askVersion(ctx, c.endpointOf(st), c.probeTimeout(), true)
-		},
-		ProbeLeader: func(ctx context.Context, st *health.Endpoint) error {
-			return c.getOnce(ctx, c.endpointOf(st), clusterGet("/v2/members/leader"), c.probeTimeout())
-		},
-		ProbeDone: func(ctx context.Context, st *health.Endpoint, err error) {
-			if err != nil && c.logger != nil {
-				c.logger.DebugContext(ctx, "etcd client: endpoint stays ejected", "endpoint", st.URL, "error", err)
-			}
-			if h := c.testHookProbeDone; h != nil {
-				h(st.URL, err)
-			}
-		},
+		Clock:       c.clk,
+		Rand:        c.rnd,
+		Probe:       c.readmissionProbe,
+		ProbeLeader: c.leaderProbe,
+		ProbeDone:   c.probeDone,
 	})
 }
 

@@ -21,6 +21,27 @@ import (
 //   - verify, before a write that cannot be resent, checks that the
 //     endpoint answers for the client's cluster.
 
+// readmissionProbe is the tracker's probe of an ejected endpoint.
+func (c *httpClusterClient) readmissionProbe(ctx context.Context, st *health.Endpoint) error {
+	return c.askVersion(ctx, c.endpointOf(st), c.probeTimeout(), true)
+}
+
+// leaderProbe asks an endpoint that last said it had no leader for the
+// leader, after its readmission probe succeeded.
+func (c *httpClusterClient) leaderProbe(ctx context.Context, st *health.Endpoint) error {
+	return c.getOnce(ctx, c.endpointOf(st), clusterGet("/v2/members/leader"), c.probeTimeout())
+}
+
+// probeDone logs a failed readmission probe and calls the test hook.
+func (c *httpClusterClient) probeDone(ctx context.Context, st *health.Endpoint, err error) {
+	if err != nil && c.logger != nil {
+		c.logger.DebugContext(ctx, "etcd client: endpoint stays ejected", "endpoint", st.URL, "error", err)
+	}
+	if h := c.testHookProbeDone; h != nil {
+		h(st.URL, err)
+	}
+}
+
 // getOnce sends r to ep within timeout and reads the answer, which must
 // pass checkResponse and have a 2xx status.
 func (c *httpClusterClient) getOnce(ctx context.Context, ep *endpoint, r *request, timeout time.Duration) error {
