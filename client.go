@@ -400,7 +400,6 @@ func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, erro
 		clk:           clk,
 		rnd:           rnd,
 		rounds:        cfg.Rounds,
-		health:        resolveEjection(cfg.Ejection),
 		budget:        newRetryBudget(cfg.RetryBudget, clk.Now()),
 		backoffBase:   roundBackoffBase,
 		transport:     cfg.Transport,
@@ -422,7 +421,7 @@ func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, erro
 	if c.rounds <= 0 {
 		c.rounds = DefaultRounds
 	}
-	c.prober.wake = make(chan struct{}, 1)
+	c.health = newTracker(c, cfg.Ejection)
 	if c.selector == nil {
 		c.selector = selectorFor(cfg.SelectionMode)
 	}
@@ -468,15 +467,16 @@ type httpClusterClient struct {
 	// leader is the leader tracker's state (leader.go).
 	leader leaderTracker
 
-	// Selection and health (health_state.go, health_prober.go, request.go).
+	// health owns the endpoints' health: states, ejection, probes,
+	// latency estimates, the adaptive timeout (health.go wires it).
+	health *health.Tracker
+	// The request loop's time, randomness, rounds and retry budget
+	// (request.go).
 	clk         clock.Clock
 	rnd         func(int64) int64
 	rounds      int
 	backoffBase time.Duration
-	health      healthParams
 	budget      *retry.Budget
-	hist        health.AdaptiveTimeout
-	prober      prober
 	// mono is the monotonic-read guard's state (monotonic_reads.go).
 	mono                        monotonicFloor
 	nRequests, nRetries, nStale atomic.Uint64
@@ -509,6 +509,7 @@ func (c *httpClusterClient) Close() error {
 	}
 	c.closeFn()
 	c.inflight.cancelAll(ErrClosed)
+	c.health.Close()
 	c.bg.Wait()
 	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()

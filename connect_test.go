@@ -49,12 +49,12 @@ func TestNewConnectionGetsItsOwnBudget(t *testing.T) {
 	}
 	// Warm-up: enough fast answers for the adaptive timeout to reach its
 	// floor.
-	for i := 0; i < 2*health.Every && c.hist.Current() != MinAdaptiveHeaderTimeout; i++ {
+	for i := 0; i < 2*health.Every && c.health.Timeout() != MinAdaptiveHeaderTimeout; i++ {
 		if _, err := kapi.Get(ctx, "/k", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := c.hist.Current(); got != MinAdaptiveHeaderTimeout {
+	if got := c.health.Timeout(); got != MinAdaptiveHeaderTimeout {
 		t.Fatalf("adaptive timeout after warm-up: %v, want the floor %v", got, MinAdaptiveHeaderTimeout)
 	}
 	delay.Store(int64(3 * MinAdaptiveHeaderTimeout / 2))
@@ -125,7 +125,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 		tr := good.HTTP.Client().Transport.(*http.Transport).Clone()
 		c := newTestClient(t, Config{Endpoints: []string{hung, good.URL}, Transport: tr,
 			Selector: preferOrder(hung, good.URL)})
-		c.hist.Set(MinAdaptiveHeaderTimeout) // as after many fast answers
+		c.health.SetTimeout(MinAdaptiveHeaderTimeout) // as after many fast answers
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		start := time.Now()
 		_, err := NewKeysAPI(c).Get(ctx, "/", &GetOptions{Quorum: quorum})
@@ -147,7 +147,7 @@ func TestStuckHandshakeIsLeftInBoundedTime(t *testing.T) {
 	tr := good.HTTP.Client().Transport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	c := newTestClient(t, Config{Endpoints: []string{hung}, Transport: tr, Rounds: 1})
-	c.hist.Set(MinAdaptiveHeaderTimeout)
+	c.health.SetTimeout(MinAdaptiveHeaderTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()

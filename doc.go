@@ -61,8 +61,8 @@
 // SelectorFunc is a policy of your own. Whatever the policy, the client
 // ejects an endpoint at once when a connection to it is refused and after
 // repeated timeouts or "no leader" answers, keeps it out for a growing,
-// jittered time, and readmits it only after a probe in the background
-// succeeds. Requests make up to Config.Rounds passes over the endpoints,
+// jittered time, and probes it in the background to readmit it (see
+// EjectionConfig). Requests make up to Config.Rounds passes over the endpoints,
 // with a short jittered pause between passes, within a retry budget.
 // StatsReporter exposes the counters.
 //

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+
+	"github.com/etcdv2/client/internal/health"
 )
 
 // endpointSet is an immutable snapshot of the endpoints.
@@ -22,7 +24,7 @@ type endpoint struct {
 	view Endpoint
 	// st is the live health state, shared by every snapshot that has this
 	// endpoint. It is nil for an endpoint made outside the list (doAt).
-	st *epState
+	st *health.Endpoint
 	// verified is set once a response from this endpoint carried the
 	// cluster ID the client knows.
 	verified atomic.Bool
@@ -42,9 +44,7 @@ func parseEndpoints(eps []string) ([]*endpoint, error) {
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
 		}
-		u.Path = strings.TrimRight(u.Path, "/")
-		u.RawPath = ""
-		raw := u.String()
+		raw := normalize(u)
 		if seen[raw] {
 			continue
 		}
@@ -84,42 +84,29 @@ func (c *httpClusterClient) SetEndpoints(eps []string) error {
 }
 
 // storeLocked publishes a new snapshot. c.setMu must be held. What is
-// known about endpoints that stay (their live state, whether they were
-// seen answering for this cluster) is carried over by URL; endpoints that
-// go are marked removed, which closes their down channels.
+// known about endpoints that stay is carried over by URL: their health
+// state (the tracker keeps it; it marks the endpoints that go as removed,
+// which closes their down channels) and whether they were seen answering
+// for this cluster.
 func (c *httpClusterClient) storeLocked(list []*endpoint, leader string) {
 	old := c.eps.Load()
+	urls := make([]string, len(list))
+	for i, e := range list {
+		urls[i] = e.raw
+	}
+	states := c.health.SetEndpoints(urls)
 	for i, e := range list {
 		e.view = Endpoint{URL: e.raw, Index: i, Leader: leader != "" && e.raw == leader}
+		e.st = states[i]
 		if old != nil {
 			for _, o := range old.list {
-				if o.raw != e.raw {
-					continue
-				}
-				if e.st == nil {
-					e.st = o.st
-				}
-				if o.verified.Load() {
+				if o.raw == e.raw && o.verified.Load() {
 					e.verified.Store(true)
 				}
 			}
 		}
-		if e.st == nil {
-			e.st = newEpState()
-		}
 	}
 	c.eps.Store(&endpointSet{list: list, leader: leader})
-	if old != nil {
-		for _, o := range old.list {
-			kept := false
-			for _, e := range list {
-				kept = kept || e.st == o.st
-			}
-			if !kept {
-				o.st.remove()
-			}
-		}
-	}
 }
 
 // setLeader records the client URLs of the leader. Only one that matches an
@@ -147,11 +134,18 @@ func (c *httpClusterClient) setLeader(clientURLs []string) {
 	c.storeLocked(list, leader)
 }
 
+// normalizeURL is the form of the URL s that endpoints are known by; s
+// itself if it does not parse.
 func normalizeURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return s
 	}
+	return normalize(u)
+}
+
+// normalize drops u's trailing slashes and returns it as a string.
+func normalize(u *url.URL) string {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String()

@@ -222,7 +222,7 @@ func write(ctx context.Context, c *httpClusterClient, replayable bool) (string, 
 func TestWriteStalledByRaft(t *testing.T) {
 	ms := startMembers(t, 2)
 	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-	c.hist.Set(100 * time.Millisecond) // as after many fast answers
+	c.health.SetTimeout(100 * time.Millisecond) // as after many fast answers
 	ms[0].delay.Store(int64(600 * time.Millisecond))
 
 	// A stall shorter than the patience is waited out, for both kinds.
@@ -266,7 +266,7 @@ func TestWriteLeavesHungMember(t *testing.T) {
 	for _, replayable := range []bool{true, false} {
 		ms := startMembers(t, 2)
 		c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-		c.hist.Set(100 * time.Millisecond)
+		c.health.SetTimeout(100 * time.Millisecond)
 		ms[0].mode.Store(modeHung)
 		start := time.Now()
 		ep, err := write(context.Background(), c, replayable)

@@ -377,7 +377,7 @@ func TestAttemptTimeoutDefaults(t *testing.T) {
 		t.Fatalf("bounds %v..%v, internal/health has %v..%v", MinAdaptiveHeaderTimeout, DefaultHeaderTimeoutPerRequest, health.MinTimeout, health.MaxTimeout)
 	}
 
-	c := &httpClusterClient{}
+	c := &httpClusterClient{health: health.NewTracker(health.Config{})}
 	replayable := &request{replayable: true}
 	if got := c.attemptTimeout(context.Background(), replayable, true); got != DefaultHeaderTimeoutPerRequest {
 		t.Errorf("adaptive without data: %v", got)
@@ -398,7 +398,7 @@ func TestAttemptTimeoutDefaults(t *testing.T) {
 		t.Errorf("disabled, with a deadline: %v, want no timeout", got)
 	}
 	c.headerTimeout = 0
-	c.hist.Set(300 * time.Millisecond)
+	c.health.SetTimeout(300 * time.Millisecond)
 	if got := c.attemptTimeout(context.Background(), &request{}, true); got != DefaultWriteHeaderTimeout {
 		t.Errorf("non-replayable: %v, want the fixed write default", got)
 	}
@@ -407,19 +407,19 @@ func TestAttemptTimeoutDefaults(t *testing.T) {
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
-		want failClass
+		want health.Class
 	}{
-		{nil, failNone},
-		{context.Canceled, failIgnore},
-		{ErrClosed, failIgnore},
-		{refused("x"), failHard},
-		{&ClusterIDMismatchError{}, failHard},
-		{&AttemptTimeoutError{After: time.Second}, failSoft},
-		{Error{Code: ErrorCodeRaftInternal}, failNoLeader},
-		{Error{Code: ErrorCodeLeaderElect}, failNoLeader},
-		{&HTTPError{StatusCode: 503}, failNoLeader},
-		{&HTTPError{StatusCode: 500}, failSoft},
-		{errors.New("unexpected EOF"), failSoft},
+		{nil, health.Success},
+		{context.Canceled, health.Ignore},
+		{ErrClosed, health.Ignore},
+		{refused("x"), health.Hard},
+		{&ClusterIDMismatchError{}, health.Hard},
+		{&AttemptTimeoutError{After: time.Second}, health.Soft},
+		{Error{Code: ErrorCodeRaftInternal}, health.NoLeader},
+		{Error{Code: ErrorCodeLeaderElect}, health.NoLeader},
+		{&HTTPError{StatusCode: 503}, health.NoLeader},
+		{&HTTPError{StatusCode: 500}, health.Soft},
+		{errors.New("unexpected EOF"), health.Soft},
 	} {
 		if got := classify(tc.err); got != tc.want {
 			t.Errorf("classify(%v) = %d, want %d", tc.err, got, tc.want)
@@ -428,10 +428,10 @@ func TestClassify(t *testing.T) {
 }
 
 func TestEjectionLengthGrowsAndCaps(t *testing.T) {
-	c := &httpClusterClient{health: resolveEjection(EjectionConfig{}), rnd: detRand(2)}
+	c := newTracker(&httpClusterClient{rnd: detRand(2)}, EjectionConfig{})
 	for n, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
 		for i := 0; i < 100; i++ {
-			if d := c.ejectionLength(n + 1); d < want/2 || d > want {
+			if d := c.EjectionLength(n + 1); d < want/2 || d > want {
 				t.Fatalf("ejection %d lasted %v, want in [%v, %v]", n+1, d, want/2, want)
 			}
 		}
@@ -443,9 +443,7 @@ func TestEjectionLengthGrowsAndCaps(t *testing.T) {
 func waitNoProber(t *testing.T, c *httpClusterClient) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
-		c.prober.mu.Lock()
-		running := c.prober.running
-		c.prober.mu.Unlock()
+		running := c.health.ProberRunning()
 		if !running && countGoroutines("probeLoop") == 0 {
 			return
 		}

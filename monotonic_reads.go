@@ -63,18 +63,6 @@ func raise(v *atomic.Uint64, x uint64) uint64 {
 	}
 }
 
-// noteIndex records an index sample of the endpoint; ref is the highest
-// index the client had seen from any endpoint before it.
-func (st *epState) noteIndex(idx, ref uint64, now int64) {
-	var lag uint64
-	if ref > idx {
-		lag = ref - idx
-	}
-	st.etcdIndex.Store(idx)
-	st.indexLag.Store(lag)
-	st.indexAt.Store(now)
-}
-
 // isStale reports whether resp answers a plain read below the monotonic
 // floor.
 func (c *httpClusterClient) isStale(r *request, resp *http.Response) (bool, uint64) {

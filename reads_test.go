@@ -14,7 +14,7 @@ import (
 func TestSlowReadOfLiveMemberIsWaitedFor(t *testing.T) {
 	ms := startMembers(t, 2)
 	c, _, _ := clusterClient(t, ms, Config{Selector: preferOrder(ms[0].url, ms[1].url)})
-	c.hist.Set(100 * time.Millisecond) // as after many fast answers
+	c.health.SetTimeout(100 * time.Millisecond) // as after many fast answers
 	ms[0].delay.Store(int64(time.Second))
 	start := time.Now()
 	ep, err := read(context.Background(), c)

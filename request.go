@@ -3,12 +3,12 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/etcdv2/client/internal/health"
 	"github.com/etcdv2/client/internal/retry"
 )
 
@@ -102,13 +102,13 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 			continue
 		}
 		st := e.st
-		if HealthState(st.state.Load()) == StateEjected {
-			if ejected < 0 || st.ejectedUntil.Load() < set.list[ejected].st.ejectedUntil.Load() {
+		if st.State() == health.Ejected {
+			if ejected < 0 || st.EjectedUntil() < set.list[ejected].st.EjectedUntil() {
 				ejected = i
 			}
 			continue
 		}
-		if needLeader && st.noLeader.Load() {
+		if needLeader && !st.HasLeader() {
 			noLeader = true
 			continue
 		}
@@ -119,7 +119,7 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 	}
 	if noLeader {
 		for i, e := range set.list {
-			if !tried[i] && HealthState(e.st.state.Load()) != StateEjected {
+			if !tried[i] && e.st.State() != health.Ejected {
 				out = append(out, e.snapshot(now))
 			}
 		}
@@ -261,7 +261,7 @@ rounds:
 			// A connection that could not be made to an endpoint that
 			// was in use cost the server nothing and ejected the
 			// endpoint: failing over from it is free.
-			free = !wasEjected && classify(err) == failHard
+			free = !wasEjected && classify(err) == health.Hard
 			errs = append(errs, &EndpointError{Endpoint: ep.raw, Err: err})
 		}
 	}
@@ -278,7 +278,7 @@ rounds:
 func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, timeout time.Duration, capped bool, start int64) (resp *http.Response, sent bool, err error, end int64) {
 	st := ep.st
 	watch := r.kind == KindWatch
-	st.begin(watch)
+	st.Begin(watch)
 	if !r.replayable && !ep.verified.Load() && c.clusterID.Load() != nil {
 		// Before a write that cannot be resent goes to an endpoint
 		// not yet seen answering for this cluster, make sure it is
@@ -293,12 +293,12 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 	}
 	end = c.clk.Now()
 	if !watch || err != nil {
-		st.end(watch)
+		st.End(watch)
 	} else if cb, ok := resp.Body.(*cappedBody); ok {
 		// The watch counts until its long poll is closed.
-		cb.onClose = func() { st.watches.Add(-1) }
+		cb.onClose = func() { st.End(true) }
 	} else {
-		st.watches.Add(-1)
+		st.End(true)
 	}
 	c.logAttempt(ctx, ep, r, resp, err, time.Duration(end-start))
 	if err != nil {
@@ -342,23 +342,6 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 	}
 }
 
-// verify checks that ep answers for the cluster this client knows.
-func (c *httpClusterClient) verify(ctx context.Context, ep *endpoint) error {
-	r := clusterGet("/v2/members")
-	resp, _, err := c.attempt(ctx, ep, r, c.attemptTimeout(ctx, r, false), false)
-	if err != nil {
-		return err
-	}
-	if err := c.checkResponse(ep, resp); err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if !ep.verified.Load() {
-		return fmt.Errorf("client: endpoint %s sent no cluster ID; it is probably not an etcd member", ep.raw)
-	}
-	return nil
-}
-
 // checkResponse checks the cluster ID and the status of an answer. It
 // closes the body of an answer it rejects.
 func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) error {
@@ -381,7 +364,7 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 		ep.verified.Store(true)
 	}
 	if idx, ok := headerIndex(resp.Header); ok && ep.st != nil {
-		ep.st.noteIndex(idx, c.noteSeen(idx), c.clk.Now())
+		ep.st.NoteIndex(idx, c.noteSeen(idx), c.clk.Now())
 	}
 	if t := resp.Header.Get("X-Raft-Term"); t != "" {
 		if term, err := strconv.ParseUint(t, 10, 64); err == nil {

@@ -26,9 +26,9 @@ func benchAttempt(c *httpClusterClient, set *endpointSet, r *request) {
 	ep := set.list[cands[pick].Index]
 	buf.tried[ep.view.Index] = true
 	_ = c.attemptTimeout(context.Background(), r, true)
-	ep.st.begin(false)
+	ep.st.Begin(false)
 	end := c.clk.Now() // send's one clock reading
-	ep.st.end(false)
+	ep.st.End(false)
 	c.recordOutcome(ep, info, nil, time.Duration(end-now)+time.Millisecond, end, false)
 	c.putBuf(buf)
 }

@@ -1,5 +1,7 @@
 package client
 
+import "time"
+
 // LeastLatency returns a policy for latency-sensitive clients: the power
 // of two choices over Latency × (InFlight + 1). Each attempt draws two
 // distinct candidates at random and takes the cheaper, which avoids slow
@@ -12,6 +14,10 @@ package client
 func LeastLatency() Selector { return &leastLatency{intn: randIntN} }
 
 type leastLatency struct{ intn func(int) int }
+
+// unknownLatencyPenalty is the cost of an endpoint with no latency sample
+// that already has requests in flight.
+const unknownLatencyPenalty = float64(time.Minute)
 
 func latencyCost(e *Endpoint) float64 {
 	if e.Latency == 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/health"
 )
 
 func fiveEndpoints() []Endpoint {
@@ -101,7 +103,7 @@ func TestLeastLatencyAvoidsSlowAndFailing(t *testing.T) {
 		eps[i].Latency = time.Millisecond
 	}
 	eps[2].Latency = 100 * time.Millisecond
-	eps[4].Latency = failurePenalty // it failed
+	eps[4].Latency = health.FailurePenalty // it failed
 	counts := spread(s, RequestInfo{}, eps, 10000)
 	// The failing one is never picked; the slow one only when drawn with
 	// the failing one (1 pair in 10).

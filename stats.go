@@ -70,29 +70,20 @@ func (c *httpClusterClient) Stats() Stats {
 	if c.headerTimeout > 0 {
 		s.AttemptTimeout = c.headerTimeout
 	} else if c.headerTimeout == 0 {
-		s.AttemptTimeout = c.hist.Current()
+		s.AttemptTimeout = c.health.Timeout()
 	}
 	for _, e := range c.eps.Load().list {
-		st := e.st
-		es := EndpointStats{
+		n := e.st.Counters(now)
+		s.Endpoints = append(s.Endpoints, EndpointStats{
 			Endpoint:      e.snapshot(now),
-			Attempts:      st.attempts.Load(),
-			Failures:      st.failures.Load(),
-			Ejections:     st.ejections.Load(),
-			Probes:        st.probes.Load(),
-			ProbeFailures: st.probeFailures.Load(),
-		}
-		st.mu.Lock()
-		total := st.ejectedTotal
-		if es.State == StateEjected {
-			total += now - st.ejectedAt
-			if left := st.ejectedUntil.Load() - now; left > 0 {
-				es.EjectedFor = time.Duration(left)
-			}
-		}
-		st.mu.Unlock()
-		es.TimeEjected = time.Duration(total)
-		s.Endpoints = append(s.Endpoints, es)
+			Attempts:      n.Attempts,
+			Failures:      n.Failures,
+			Ejections:     n.Ejections,
+			Probes:        n.Probes,
+			ProbeFailures: n.ProbeFailures,
+			TimeEjected:   n.TimeEjected,
+			EjectedFor:    n.EjectedFor,
+		})
 	}
 	return s
 }

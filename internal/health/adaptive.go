@@ -1,7 +1,3 @@
-// Package health holds the client's pure health machinery: the latency
-// estimates from which endpoints are ranked and the adaptive per-attempt
-// timeout is derived. The health states, ejection and probing, which need
-// the client's endpoints, live in the root package.
 package health
 
 import (
