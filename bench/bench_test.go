@@ -179,14 +179,17 @@ func BenchmarkGetParallel(b *testing.B) {
 					d0 := c.dials()
 					b.ReportAllocs()
 					b.ResetTimer()
-					cpu0 := processCPU()
+					cpu0, srv0 := processCPU(), clusterCPU(e)
 					elapsed, err := parallel(b.N, n, op)
-					cpu := processCPU() - cpu0
+					cpu, srv := processCPU()-cpu0, clusterCPU(e)-srv0
 					b.StopTimer()
 					if err != nil {
 						b.Fatal(err)
 					}
 					b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+					if srv0 != 0 {
+						b.ReportMetric(float64(srv)/float64(b.N), "server-cpu-ns/op")
+					}
 					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "gets/s")
 					b.ReportMetric(float64(c.dials()-d0)*1000/float64(b.N), "dials/1kgets")
 				})
