@@ -1,0 +1,266 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recordingHooks writes down every hook call, and checks the order the
+// Hooks doc promises: CallStart, then AttemptStart/AttemptEnd pairs, then
+// CallEnd, each attempt's context derived from the call's.
+type recordingHooks struct {
+	mu     sync.Mutex
+	events []string
+	errs   []string
+}
+
+type hookKey struct{ name string }
+
+func (h *recordingHooks) add(s string) {
+	h.mu.Lock()
+	h.events = append(h.events, s)
+	h.mu.Unlock()
+}
+
+func (h *recordingHooks) fail(format string, args ...any) {
+	h.mu.Lock()
+	h.errs = append(h.errs, fmt.Sprintf(format, args...))
+	h.mu.Unlock()
+}
+
+func (h *recordingHooks) CallStart(ctx context.Context, call CallInfo) context.Context {
+	h.add(fmt.Sprintf("call %s %s", call.Kind, call.Method))
+	return context.WithValue(ctx, hookKey{"call"}, call)
+}
+
+func (h *recordingHooks) AttemptStart(ctx context.Context, a AttemptInfo) context.Context {
+	if ctx.Value(hookKey{"call"}) != a.Call {
+		h.fail("attempt %d: not under its call's context", a.Attempt)
+	}
+	h.add(fmt.Sprintf("attempt %d round %d retry %t", a.Attempt, a.Round, a.Retry))
+	return context.WithValue(ctx, hookKey{"attempt"}, a.Attempt)
+}
+
+func (h *recordingHooks) AttemptEnd(ctx context.Context, a AttemptInfo, end AttemptEnd) {
+	if ctx.Value(hookKey{"attempt"}) != a.Attempt {
+		h.fail("attempt %d: ended with another context", a.Attempt)
+	}
+	if end.Latency <= 0 {
+		h.fail("attempt %d: latency %v", a.Attempt, end.Latency)
+	}
+	if (end.Err == nil) != (end.Class == AttemptOK || end.Class == AttemptStale) {
+		h.fail("attempt %d: class %s with error %v", a.Attempt, end.Class, end.Err)
+	}
+	h.add(fmt.Sprintf("end %d %s %s %d", a.Attempt, a.Endpoint, end.Class, end.StatusCode))
+}
+
+func (h *recordingHooks) CallEnd(ctx context.Context, call CallInfo, end CallEnd) {
+	if ctx.Value(hookKey{"call"}) != call {
+		h.fail("call end: not with its call's context")
+	}
+	if (end.Err == nil) != (end.Class == CallOK) {
+		h.fail("call end: class %s with error %v", end.Class, end.Err)
+	}
+	h.add(fmt.Sprintf("done %s attempts %d status %d", end.Class, end.Attempts, end.StatusCode))
+}
+
+func (h *recordingHooks) take(t *testing.T) []string {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	assert.Empty(t, h.errs)
+	ev := h.events
+	h.events, h.errs = nil, nil
+	return ev
+}
+
+// closedPort returns a loopback URL nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	u := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return u
+}
+
+// firstOf picks the candidate whose URL is listed first in order.
+func firstOf(order ...string) Selector {
+	return SelectorFunc(func(_ RequestInfo, cands []Endpoint) int {
+		for _, u := range order {
+			for i, c := range cands {
+				if c.URL == u {
+					return i
+				}
+			}
+		}
+		return 0
+	})
+}
+
+func TestHooksSequenceAndClasses(t *testing.T) {
+	okBody := etcdBodies[0]
+	answer := func(status int, body string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Etcd-Index", "7")
+			w.WriteHeader(status)
+			fmt.Fprint(w, body)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	good := answer(200, okBody).URL
+	notFound := answer(404, `{"errorCode":100,"message":"Key not found","cause":"/x","index":7}`).URL
+	noLeader := answer(500, `{"errorCode":300,"message":"Raft Internal Error","index":7}`).URL
+	unavailable := answer(503, `{"message":"not capable"}`).URL
+	broken := answer(500, `{"errorCode":209,"message":"Invalid field","index":7}`).URL
+	dead := closedPort(t)
+
+	newC := func(t *testing.T, h Hooks, eps ...string) Client {
+		c, err := New(Config{Endpoints: eps, Selector: firstOf(eps...), Hooks: h})
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	ctx := context.Background()
+
+	t.Run("failover", func(t *testing.T) {
+		h := &recordingHooks{}
+		c := newC(t, h, dead, noLeader, unavailable, broken, good)
+		_, err := NewKeysAPI(c).Get(ctx, "/a", nil)
+		require.NoError(t, err)
+		assert.Equal(t, []string{
+			"call read GET",
+			"attempt 0 round 0 retry false", "end 0 " + dead + " connect 0",
+			"attempt 1 round 0 retry true", "end 1 " + noLeader + " no_leader 0",
+			"attempt 2 round 0 retry true", "end 2 " + unavailable + " no_leader 503",
+			"attempt 3 round 0 retry true", "end 3 " + broken + " server_error 0",
+			"attempt 4 round 0 retry true", "end 4 " + good + " ok 200",
+			"done ok attempts 5 status 200",
+		}, h.take(t))
+	})
+
+	t.Run("etcd error answer is ok", func(t *testing.T) {
+		h := &recordingHooks{}
+		c := newC(t, h, notFound)
+		_, err := NewKeysAPI(c).Get(ctx, "/x", nil)
+		require.True(t, IsKeyNotFound(err), "%v", err)
+		assert.Equal(t, []string{
+			"call read GET", "attempt 0 round 0 retry false", "end 0 " + notFound + " ok 404",
+			"done ok attempts 1 status 404",
+		}, h.take(t))
+	})
+
+	t.Run("write of unknown outcome", func(t *testing.T) {
+		h := &recordingHooks{}
+		c := newC(t, h, broken, good)
+		_, err := NewKeysAPI(c).Create(ctx, "/a", "v")
+		require.ErrorIs(t, err, ErrOutcomeUnknown)
+		assert.Equal(t, []string{
+			"call write PUT", "attempt 0 round 0 retry false", "end 0 " + broken + " server_error 0",
+			"done outcome_unknown attempts 1 status 0",
+		}, h.take(t))
+	})
+
+	t.Run("every endpoint failed", func(t *testing.T) {
+		h := &recordingHooks{}
+		c, err := New(Config{Endpoints: []string{dead}, Rounds: 1, Hooks: h})
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = NewKeysAPI(c).Get(ctx, "/a", nil)
+		require.ErrorIs(t, err, ErrClusterUnavailable)
+		assert.Equal(t, []string{
+			"call read GET", "attempt 0 round 0 retry false", "end 0 " + dead + " connect 0",
+			"done failed attempts 1 status 0",
+		}, h.take(t))
+	})
+
+	t.Run("canceled before the first attempt", func(t *testing.T) {
+		h := &recordingHooks{}
+		c := newC(t, h, good)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := NewKeysAPI(c).Get(cctx, "/a", nil)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, []string{"call read GET", "done canceled attempts 0 status 0"}, h.take(t))
+	})
+
+	t.Run("closed", func(t *testing.T) {
+		h := &recordingHooks{}
+		c := newC(t, h, good)
+		require.NoError(t, c.Close())
+		_, err := NewKeysAPI(c).Get(ctx, "/a", nil)
+		require.ErrorIs(t, err, ErrClosed)
+		assert.Equal(t, []string{"call read GET", "done closed attempts 0 status 0"}, h.take(t))
+	})
+}
+
+// detachingHooks returns contexts that end on their own: the client must
+// ignore them, so that a hook cannot change when a call ends.
+type detachingHooks struct{ noopHooks }
+
+func (detachingHooks) CallStart(ctx context.Context, _ CallInfo) context.Context {
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	return c
+}
+
+func (detachingHooks) AttemptStart(context.Context, AttemptInfo) context.Context {
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	return c
+}
+
+func TestHooksCannotEndACall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, etcdBodies[0])
+	}))
+	defer srv.Close()
+	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: detachingHooks{}})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = NewKeysAPI(c).Get(context.Background(), "/a", nil)
+	require.NoError(t, err)
+}
+
+func TestJoinHooks(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, etcdBodies[0])
+	}))
+	defer srv.Close()
+	a, b := &recordingHooks{}, &recordingHooks{}
+	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: JoinHooks(a, nil, detachingHooks{}, b)})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = NewKeysAPI(c).Get(context.Background(), "/a", nil)
+	require.NoError(t, err)
+	want := []string{"call read GET", "attempt 0 round 0 retry false", "end 0 " + srv.URL + " ok 200", "done ok attempts 1 status 200"}
+	assert.Equal(t, want, a.take(t))
+	assert.Equal(t, want, b.take(t))
+}
+
+func TestHookClassNames(t *testing.T) {
+	seen := map[string]bool{}
+	for c := AttemptOK; c <= AttemptBroken; c++ {
+		s := c.String()
+		assert.False(t, seen[s] || s == "unknown" || strings.ContainsAny(s, " -"), s)
+		seen[s] = true
+	}
+	for c := CallOK; c <= CallFailed; c++ {
+		s := c.String()
+		assert.False(t, seen["call "+s] || s == "unknown" || strings.ContainsAny(s, " -"), s)
+		seen["call "+s] = true
+	}
+	assert.Equal(t, "unknown", AttemptClass(255).String())
+	assert.Equal(t, "unknown", CallClass(255).String())
+}
