@@ -1,0 +1,318 @@
+// Package etcdotel exports the metrics and traces of a
+// github.com/etcdv2/client Client to OpenTelemetry.
+//
+// Hooks is the client's client.Hooks: it records calls and attempts in
+// histograms and makes one span per call with one child span per attempt;
+// with Track it also reports the health counters of the client:
+//
+//	h, err := etcdotel.New(etcdotel.Options{MeterProvider: mp, TracerProvider: tp})
+//	...
+//	c, err := client.New(client.Config{Endpoints: eps, Hooks: h})
+//	...
+//	h.Track(c)
+//
+// Metrics (instrumentation scope ScopeName):
+//
+//	etcd.client.call.duration        histogram, s   etcd.request.kind, etcd.outcome
+//	etcd.client.call.active          updowncounter  etcd.request.kind
+//	etcd.client.attempt.duration     histogram, s   etcd.endpoint, etcd.request.kind, etcd.outcome, etcd.retry
+//	etcd.client.endpoint.ejections   counter        etcd.endpoint
+//	etcd.client.endpoint.probes      counter        etcd.endpoint
+//	etcd.client.endpoint.probe_failures counter     etcd.endpoint
+//	etcd.client.endpoint.state       gauge          etcd.endpoint, etcd.endpoint.state
+//	etcd.client.endpoint.in_flight   gauge          etcd.endpoint
+//	etcd.client.endpoint.watches     gauge          etcd.endpoint
+//	etcd.client.retries_denied       counter
+//	etcd.client.stale_reads          counter
+//
+// The histograms' counts are the numbers of calls and attempts. The
+// attribute values are those of the Prometheus adapter (etcdprom): kinds
+// such as "read", outcomes such as "ok" or "connect" (a client.CallClass
+// for calls, a client.AttemptClass for attempts), etcd.retry true for
+// attempts after the first of a call, endpoint URLs without user
+// information; the state gauge is 1 for the endpoint's state and 0 for
+// the others. The last six are read from the tracked client's
+// client.Stats at each collection.
+//
+// Spans: a call is a span named "etcd " + kind (such as "etcd read"), of
+// kind client, with attributes etcd.request.kind, http.request.method,
+// etcd.outcome, etcd.attempts and, when an answer came,
+// http.response.status_code. Each attempt is a child span named
+// "etcd attempt" with etcd.endpoint, server.address, server.port,
+// etcd.attempt (0 for the first), etcd.round, etcd.retry, etcd.outcome and
+// http.response.status_code. A call span whose outcome is not "ok", and
+// an attempt span that failed (any outcome but "ok" and "stale"), has
+// status Error with the outcome as description and the error recorded as
+// an event. Spans carry neither keys nor values nor credentials.
+package etcdotel
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/etcdv2/client"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the meter and the tracer.
+const ScopeName = "github.com/etcdv2/client/observability/etcdotel"
+
+// Attribute keys.
+const (
+	KeyKind          = attribute.Key("etcd.request.kind")
+	KeyOutcome       = attribute.Key("etcd.outcome")
+	KeyEndpoint      = attribute.Key("etcd.endpoint")
+	KeyRetry         = attribute.Key("etcd.retry")
+	KeyAttempt       = attribute.Key("etcd.attempt")
+	KeyAttempts      = attribute.Key("etcd.attempts")
+	KeyRound         = attribute.Key("etcd.round")
+	KeyEndpointState = attribute.Key("etcd.endpoint.state")
+	KeyMethod        = attribute.Key("http.request.method")
+	KeyStatusCode    = attribute.Key("http.response.status_code")
+	KeyServerAddress = attribute.Key("server.address")
+	KeyServerPort    = attribute.Key("server.port")
+)
+
+// Options configures Hooks. The zero value uses the global providers.
+type Options struct {
+	// MeterProvider makes the meter. Nil means otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// TracerProvider makes the tracer. Nil means otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// Buckets are the explicit bounds, in seconds, of the duration
+	// histograms. Nil means DefaultBuckets.
+	Buckets []float64
+}
+
+// DefaultBuckets are the duration histograms' bounds when Options.Buckets
+// is nil: 0.5 ms doubling up to about 8 s.
+var DefaultBuckets = []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192}
+
+// Hooks records a client's calls and attempts as OpenTelemetry metrics
+// and spans (it is a client.Hooks), and the health counters of the client
+// it tracks. Create it with New. It is safe for concurrent use.
+type Hooks struct {
+	tracer          trace.Tracer
+	callDuration    metric.Float64Histogram
+	callActive      metric.Int64UpDownCounter
+	attemptDuration metric.Float64Histogram
+	reg             metric.Registration
+	tracked         atomic.Pointer[trackedClient]
+}
+
+type trackedClient struct{ sr client.StatsReporter }
+
+var _ client.Hooks = (*Hooks)(nil)
+
+// New returns Hooks that record with the providers of opts. It fails only
+// when the meter refuses an instrument.
+func New(opts Options) (*Hooks, error) {
+	mp, tp := opts.MeterProvider, opts.TracerProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	buckets := opts.Buckets
+	if buckets == nil {
+		buckets = DefaultBuckets
+	}
+	meter := mp.Meter(ScopeName)
+	h := &Hooks{tracer: tp.Tracer(ScopeName)}
+	var err error
+	if h.callDuration, err = meter.Float64Histogram("etcd.client.call.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of calls to the etcd cluster, all attempts included."),
+		metric.WithExplicitBucketBoundaries(buckets...)); err != nil {
+		return nil, err
+	}
+	if h.callActive, err = meter.Int64UpDownCounter("etcd.client.call.active", metric.WithUnit("{call}"),
+		metric.WithDescription("Calls to the etcd cluster in progress.")); err != nil {
+		return nil, err
+	}
+	if h.attemptDuration, err = meter.Float64Histogram("etcd.client.attempt.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from the start of an attempt at an endpoint to its answer or failure."),
+		metric.WithExplicitBucketBoundaries(buckets...)); err != nil {
+		return nil, err
+	}
+	ejections, err := meter.Int64ObservableCounter("etcd.client.endpoint.ejections", metric.WithUnit("{ejection}"),
+		metric.WithDescription("Times the endpoint was ejected from selection."))
+	if err != nil {
+		return nil, err
+	}
+	probes, err := meter.Int64ObservableCounter("etcd.client.endpoint.probes", metric.WithUnit("{probe}"),
+		metric.WithDescription("Readmission probes of the endpoint."))
+	if err != nil {
+		return nil, err
+	}
+	probeFailures, err := meter.Int64ObservableCounter("etcd.client.endpoint.probe_failures", metric.WithUnit("{probe}"),
+		metric.WithDescription("Readmission probes of the endpoint that failed."))
+	if err != nil {
+		return nil, err
+	}
+	state, err := meter.Int64ObservableGauge("etcd.client.endpoint.state",
+		metric.WithDescription("Health state of the endpoint: 1 for its state, 0 for the others."))
+	if err != nil {
+		return nil, err
+	}
+	inFlight, err := meter.Int64ObservableGauge("etcd.client.endpoint.in_flight", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts at the endpoint waiting for response headers (watches not counted)."))
+	if err != nil {
+		return nil, err
+	}
+	watches, err := meter.Int64ObservableGauge("etcd.client.endpoint.watches", metric.WithUnit("{watch}"),
+		metric.WithDescription("Watch long polls open at the endpoint."))
+	if err != nil {
+		return nil, err
+	}
+	denied, err := meter.Int64ObservableCounter("etcd.client.retries_denied", metric.WithUnit("{retry}"),
+		metric.WithDescription("Retries the retry budget refused."))
+	if err != nil {
+		return nil, err
+	}
+	stale, err := meter.Int64ObservableCounter("etcd.client.stale_reads", metric.WithUnit("{read}"),
+		metric.WithDescription("Plain reads answered below the monotonic-read floor and sent again as quorum reads."))
+	if err != nil {
+		return nil, err
+	}
+	states := []client.HealthState{client.StateHealthy, client.StateProbation, client.StateEjected}
+	h.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		t := h.tracked.Load()
+		if t == nil {
+			return nil
+		}
+		st := t.sr.Stats()
+		o.ObserveInt64(denied, int64(st.RetriesDenied))
+		o.ObserveInt64(stale, int64(st.StaleReads))
+		for _, e := range st.Endpoints {
+			ep := KeyEndpoint.String(EndpointLabel(e.URL))
+			set := metric.WithAttributes(ep)
+			o.ObserveInt64(ejections, int64(e.Ejections), set)
+			o.ObserveInt64(probes, int64(e.Probes), set)
+			o.ObserveInt64(probeFailures, int64(e.ProbeFailures), set)
+			o.ObserveInt64(inFlight, int64(e.InFlight), set)
+			o.ObserveInt64(watches, int64(e.Watches), set)
+			for _, s := range states {
+				v := int64(0)
+				if e.State == s {
+					v = 1
+				}
+				o.ObserveInt64(state, v, metric.WithAttributes(ep, KeyEndpointState.String(s.String())))
+			}
+		}
+		return nil
+	}, ejections, probes, probeFailures, state, inFlight, watches, denied, stale)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Track makes the Hooks report the health counters of c (its
+// client.Stats) at each collection: ejections, probes, endpoint states,
+// requests in flight per endpoint, retry-budget denials. Only the Client
+// that New returns reports them; Track with another, or nil, reports
+// none. Hooks tracks one client at a time: a later Track replaces it.
+func (h *Hooks) Track(c client.Client) {
+	sr, ok := c.(client.StatsReporter)
+	if !ok {
+		h.tracked.Store(nil)
+		return
+	}
+	h.tracked.Store(&trackedClient{sr: sr})
+}
+
+// Close unregisters the callback that reports the tracked client's
+// counters; the hooks go on recording calls and attempts.
+func (h *Hooks) Close() error { return h.reg.Unregister() }
+
+// CallStart implements client.Hooks: it starts the call's span.
+func (h *Hooks) CallStart(ctx context.Context, call client.CallInfo) context.Context {
+	kind := call.Kind.String()
+	h.callActive.Add(ctx, 1, metric.WithAttributes(KeyKind.String(kind)))
+	ctx, _ = h.tracer.Start(ctx, "etcd "+kind, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(KeyKind.String(kind), KeyMethod.String(call.Method)))
+	return ctx
+}
+
+// CallEnd implements client.Hooks: it records the call and ends its span.
+func (h *Hooks) CallEnd(ctx context.Context, call client.CallInfo, end client.CallEnd) {
+	kind, outcome := call.Kind.String(), end.Class.String()
+	h.callActive.Add(ctx, -1, metric.WithAttributes(KeyKind.String(kind)))
+	h.callDuration.Record(ctx, end.Duration.Seconds(), metric.WithAttributes(KeyKind.String(kind), KeyOutcome.String(outcome)))
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(KeyOutcome.String(outcome), KeyAttempts.Int(end.Attempts))
+	if end.StatusCode != 0 {
+		span.SetAttributes(KeyStatusCode.Int(end.StatusCode))
+	}
+	if end.Class != client.CallOK {
+		if end.Err != nil {
+			span.RecordError(end.Err)
+		}
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
+
+// AttemptStart implements client.Hooks: it starts the attempt's span, a
+// child of the call's.
+func (h *Hooks) AttemptStart(ctx context.Context, a client.AttemptInfo) context.Context {
+	ep := EndpointLabel(a.Endpoint)
+	attrs := []attribute.KeyValue{KeyEndpoint.String(ep), KeyAttempt.Int(a.Attempt), KeyRound.Int(a.Round), KeyRetry.Bool(a.Retry)}
+	if u, err := url.Parse(ep); err == nil {
+		host, port, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			host, port = u.Host, ""
+		}
+		attrs = append(attrs, KeyServerAddress.String(host))
+		if p, err := strconv.Atoi(port); err == nil {
+			attrs = append(attrs, KeyServerPort.Int(p))
+		}
+	}
+	ctx, _ = h.tracer.Start(ctx, "etcd attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx
+}
+
+// AttemptEnd implements client.Hooks: it records the attempt and ends its
+// span.
+func (h *Hooks) AttemptEnd(ctx context.Context, a client.AttemptInfo, end client.AttemptEnd) {
+	outcome := end.Class.String()
+	h.attemptDuration.Record(ctx, end.Latency.Seconds(), metric.WithAttributes(
+		KeyEndpoint.String(EndpointLabel(a.Endpoint)), KeyKind.String(a.Call.Kind.String()), KeyOutcome.String(outcome), KeyRetry.Bool(a.Retry)))
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(KeyOutcome.String(outcome))
+	if end.StatusCode != 0 {
+		span.SetAttributes(KeyStatusCode.Int(end.StatusCode))
+	}
+	if end.Err != nil {
+		span.RecordError(end.Err)
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
+
+// EndpointLabel returns the endpoint URL u as it appears in attributes: as
+// it is, without user information should it carry any (the client
+// refuses such endpoints, so this is a second line of defence).
+func EndpointLabel(u string) string {
+	if !strings.Contains(u, "@") {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "invalid"
+	}
+	if p.User == nil {
+		return u
+	}
+	p.User = nil
+	return p.String()
+}
