@@ -264,3 +264,51 @@ func TestHookClassNames(t *testing.T) {
 	assert.Equal(t, "unknown", AttemptClass(255).String())
 	assert.Equal(t, "unknown", CallClass(255).String())
 }
+
+// classHooks counts call classes and retry-budget refusals.
+type classHooks struct {
+	noopHooks
+	mu    sync.Mutex
+	calls map[CallClass]int
+}
+
+func (h *classHooks) CallEnd(_ context.Context, _ CallInfo, end CallEnd) {
+	h.mu.Lock()
+	h.calls[end.Class]++
+	h.mu.Unlock()
+}
+
+// TestHooksRetryBudgetClass spends the retry budget on members that answer
+// 503 (which a real member does only during an election) and checks that
+// the calls the budget stops are told apart from those that tried every
+// member.
+func TestHooksRetryBudgetClass(t *testing.T) {
+	unavailable := func() string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	h := &classHooks{calls: map[CallClass]int{}}
+	c, err := New(Config{
+		Endpoints:   []string{unavailable(), unavailable()},
+		Rounds:      1,
+		RetryBudget: RetryBudget{Ratio: 1e-9, PerSecond: 1e-9},
+		Ejection:    EjectionConfig{After: -1}, // keep offering both
+		Hooks:       h,
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	kapi := NewKeysAPI(c)
+	calls := 0
+	for ; calls < 500 && c.(StatsReporter).Stats().RetriesDenied == 0; calls++ {
+		_, err := kapi.Get(context.Background(), "/a", nil)
+		require.ErrorIs(t, err, ErrClusterUnavailable)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	denied := c.(StatsReporter).Stats().RetriesDenied
+	assert.Equal(t, uint64(1), denied, "after %d calls", calls)
+	assert.Equal(t, map[CallClass]int{CallFailed: calls - 1, CallBudgetExhausted: 1}, h.calls)
+}
