@@ -48,10 +48,10 @@ package etcdotel
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/etcdv2/client"
@@ -106,6 +106,27 @@ type Hooks struct {
 	attemptDuration metric.Float64Histogram
 	reg             metric.Registration
 	tracked         atomic.Pointer[trackedClient]
+
+	// The attribute sets of the measurements, made once.
+	kindOpts [kinds]metric.MeasurementOption
+	callOpts [kinds][classes]metric.MeasurementOption
+	attMu    sync.RWMutex
+	attOpts  map[attemptKey]metric.MeasurementOption
+	epAttrs  map[string][]attribute.KeyValue
+}
+
+// kinds and classes bound the values of client.RequestKind and
+// client.CallClass that get sets of their own; others share the last.
+const (
+	kinds   = 8
+	classes = 16
+)
+
+type attemptKey struct {
+	endpoint string
+	kind     client.RequestKind
+	class    client.AttemptClass
+	retry    bool
 }
 
 type trackedClient struct{ sr client.StatsReporter }
@@ -127,7 +148,14 @@ func New(opts Options) (*Hooks, error) {
 		buckets = DefaultBuckets
 	}
 	meter := mp.Meter(ScopeName)
-	h := &Hooks{tracer: tp.Tracer(ScopeName)}
+	h := &Hooks{tracer: tp.Tracer(ScopeName), attOpts: map[attemptKey]metric.MeasurementOption{}, epAttrs: map[string][]attribute.KeyValue{}}
+	for k := range kinds {
+		kind := KeyKind.String(client.RequestKind(k).String())
+		h.kindOpts[k] = metric.WithAttributeSet(attribute.NewSet(kind))
+		for c := range classes {
+			h.callOpts[k][c] = metric.WithAttributeSet(attribute.NewSet(kind, KeyOutcome.String(client.CallClass(c).String())))
+		}
+	}
 	var err error
 	if h.callDuration, err = meter.Float64Histogram("etcd.client.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of calls to the etcd cluster, all attempts included."),
@@ -237,7 +265,7 @@ func (h *Hooks) Close() error { return h.reg.Unregister() }
 // CallStart implements client.Hooks: it starts the call's span.
 func (h *Hooks) CallStart(ctx context.Context, call client.CallInfo) context.Context {
 	kind := call.Kind.String()
-	h.callActive.Add(ctx, 1, metric.WithAttributes(KeyKind.String(kind)))
+	h.callActive.Add(ctx, 1, h.kindOpts[min(int(call.Kind), kinds-1)])
 	ctx, _ = h.tracer.Start(ctx, "etcd "+kind, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(KeyKind.String(kind), KeyMethod.String(call.Method)))
 	return ctx
@@ -245,9 +273,10 @@ func (h *Hooks) CallStart(ctx context.Context, call client.CallInfo) context.Con
 
 // CallEnd implements client.Hooks: it records the call and ends its span.
 func (h *Hooks) CallEnd(ctx context.Context, call client.CallInfo, end client.CallEnd) {
-	kind, outcome := call.Kind.String(), end.Class.String()
-	h.callActive.Add(ctx, -1, metric.WithAttributes(KeyKind.String(kind)))
-	h.callDuration.Record(ctx, end.Duration.Seconds(), metric.WithAttributes(KeyKind.String(kind), KeyOutcome.String(outcome)))
+	k := min(int(call.Kind), kinds-1)
+	h.callActive.Add(ctx, -1, h.kindOpts[k])
+	h.callDuration.Record(ctx, end.Duration.Seconds(), h.callOpts[k][min(int(end.Class), classes-1)])
+	outcome := end.Class.String()
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(KeyOutcome.String(outcome), KeyAttempts.Int(end.Attempts))
 	if end.StatusCode != 0 {
@@ -265,18 +294,10 @@ func (h *Hooks) CallEnd(ctx context.Context, call client.CallInfo, end client.Ca
 // AttemptStart implements client.Hooks: it starts the attempt's span, a
 // child of the call's.
 func (h *Hooks) AttemptStart(ctx context.Context, a client.AttemptInfo) context.Context {
-	ep := EndpointLabel(a.Endpoint)
-	attrs := []attribute.KeyValue{KeyEndpoint.String(ep), KeyAttempt.Int(a.Attempt), KeyRound.Int(a.Round), KeyRetry.Bool(a.Retry)}
-	if u, err := url.Parse(ep); err == nil {
-		host, port, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			host, port = u.Host, ""
-		}
-		attrs = append(attrs, KeyServerAddress.String(host))
-		if p, err := strconv.Atoi(port); err == nil {
-			attrs = append(attrs, KeyServerPort.Int(p))
-		}
-	}
+	ep := h.endpointAttrs(a.Endpoint)
+	attrs := make([]attribute.KeyValue, 0, len(ep)+3)
+	attrs = append(attrs, ep...)
+	attrs = append(attrs, KeyAttempt.Int(a.Attempt), KeyRound.Int(a.Round), KeyRetry.Bool(a.Retry))
 	ctx, _ = h.tracer.Start(ctx, "etcd attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx
 }
@@ -285,8 +306,7 @@ func (h *Hooks) AttemptStart(ctx context.Context, a client.AttemptInfo) context.
 // span.
 func (h *Hooks) AttemptEnd(ctx context.Context, a client.AttemptInfo, end client.AttemptEnd) {
 	outcome := end.Class.String()
-	h.attemptDuration.Record(ctx, end.Latency.Seconds(), metric.WithAttributes(
-		KeyEndpoint.String(EndpointLabel(a.Endpoint)), KeyKind.String(a.Call.Kind.String()), KeyOutcome.String(outcome), KeyRetry.Bool(a.Retry)))
+	h.attemptDuration.Record(ctx, end.Latency.Seconds(), h.attemptOpt(attemptKey{a.Endpoint, a.Call.Kind, end.Class, a.Retry}))
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(KeyOutcome.String(outcome))
 	if end.StatusCode != 0 {
@@ -298,6 +318,54 @@ func (h *Hooks) AttemptEnd(ctx context.Context, a client.AttemptInfo, end client
 	}
 	span.End()
 }
+
+// attemptOpt returns the attribute set of the attempts of key, made the
+// first time it is needed.
+func (h *Hooks) attemptOpt(key attemptKey) metric.MeasurementOption {
+	h.attMu.RLock()
+	o, ok := h.attOpts[key]
+	h.attMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(KeyEndpoint.String(EndpointLabel(key.endpoint)),
+		KeyKind.String(key.kind.String()), KeyOutcome.String(key.class.String()), KeyRetry.Bool(key.retry)))
+	h.attMu.Lock()
+	if len(h.attOpts) < maxAttemptSets {
+		h.attOpts[key] = o
+	}
+	h.attMu.Unlock()
+	return o
+}
+
+// endpointAttrs returns the span attributes of endpoint u: etcd.endpoint,
+// server.address and server.port.
+func (h *Hooks) endpointAttrs(u string) []attribute.KeyValue {
+	h.attMu.RLock()
+	kv, ok := h.epAttrs[u]
+	h.attMu.RUnlock()
+	if ok {
+		return kv
+	}
+	ep := EndpointLabel(u)
+	kv = []attribute.KeyValue{KeyEndpoint.String(ep)}
+	if p, err := url.Parse(ep); err == nil {
+		kv = append(kv, KeyServerAddress.String(p.Hostname()))
+		if port, err := strconv.Atoi(p.Port()); err == nil {
+			kv = append(kv, KeyServerPort.Int(port))
+		}
+	}
+	h.attMu.Lock()
+	if len(h.epAttrs) < maxAttemptSets {
+		h.epAttrs[u] = kv
+	}
+	h.attMu.Unlock()
+	return kv
+}
+
+// maxAttemptSets bounds the cache of attempt attribute sets (a client
+// whose endpoints change often would otherwise grow it for ever).
+const maxAttemptSets = 4096
 
 // EndpointLabel returns the endpoint URL u as it appears in attributes: as
 // it is, without user information should it carry any (the client
