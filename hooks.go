@@ -18,8 +18,12 @@ import (
 // A call is one request of the client to the cluster: one Get, Set,
 // Delete, one long poll of a watcher, one members or auth request, and
 // also the client's own requests (Sync, leader refreshes). A call makes
-// one attempt or more, each at one endpoint (see Config.Rounds). The
-// client's readmission probes and liveness checks are not calls.
+// one attempt or more, each at one endpoint (see Config.Rounds). Requests
+// sent to one given endpoint outside the request loop are not calls: the
+// client's readmission probes and liveness checks, the cluster ID check
+// before a write to an endpoint not yet seen, and the per-member requests
+// of the cluster health checks. A watch's call and attempt end when the
+// long poll's headers come; the wait for the event is not part of them.
 //
 // The client calls the hooks synchronously on the goroutine that makes
 // the call: CallStart, then for each attempt AttemptStart and AttemptEnd,

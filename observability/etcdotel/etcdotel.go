@@ -65,20 +65,34 @@ import (
 // ScopeName is the instrumentation scope of the meter and the tracer.
 const ScopeName = "github.com/etcdv2/client/observability/etcdotel"
 
-// Attribute keys.
+// Attribute keys of the metrics and spans.
 const (
-	KeyKind          = attribute.Key("etcd.request.kind")
-	KeyOutcome       = attribute.Key("etcd.outcome")
-	KeyEndpoint      = attribute.Key("etcd.endpoint")
-	KeyRetry         = attribute.Key("etcd.retry")
-	KeyAttempt       = attribute.Key("etcd.attempt")
-	KeyAttempts      = attribute.Key("etcd.attempts")
-	KeyRound         = attribute.Key("etcd.round")
+	// KeyKind is the request kind, a client.RequestKind such as "read".
+	KeyKind = attribute.Key("etcd.request.kind")
+	// KeyOutcome is a client.CallClass on calls, a client.AttemptClass on
+	// attempts, such as "ok" or "connect".
+	KeyOutcome = attribute.Key("etcd.outcome")
+	// KeyEndpoint is the endpoint's URL, without user information.
+	KeyEndpoint = attribute.Key("etcd.endpoint")
+	// KeyRetry is true on attempts after the first of a call.
+	KeyRetry = attribute.Key("etcd.retry")
+	// KeyAttempt counts the attempts made before this one in its call.
+	KeyAttempt = attribute.Key("etcd.attempt")
+	// KeyAttempts is the number of attempts a call made.
+	KeyAttempts = attribute.Key("etcd.attempts")
+	// KeyRound counts the passes over the endpoints completed before the
+	// attempt (see client.Config.Rounds).
+	KeyRound = attribute.Key("etcd.round")
+	// KeyEndpointState is a client.HealthState, such as "ejected".
 	KeyEndpointState = attribute.Key("etcd.endpoint.state")
-	KeyMethod        = attribute.Key("http.request.method")
-	KeyStatusCode    = attribute.Key("http.response.status_code")
+	// KeyMethod is the HTTP method of a call.
+	KeyMethod = attribute.Key("http.request.method")
+	// KeyStatusCode is the HTTP status of the answer.
+	KeyStatusCode = attribute.Key("http.response.status_code")
+	// KeyServerAddress is the endpoint's host.
 	KeyServerAddress = attribute.Key("server.address")
-	KeyServerPort    = attribute.Key("server.port")
+	// KeyServerPort is the endpoint's port, when it names one.
+	KeyServerPort = attribute.Key("server.port")
 )
 
 // Options configures Hooks. The zero value uses the global providers.
