@@ -312,3 +312,48 @@ func TestHooksRetryBudgetClass(t *testing.T) {
 	assert.Equal(t, uint64(1), denied, "after %d calls", calls)
 	assert.Equal(t, map[CallClass]int{CallFailed: calls - 1, CallBudgetExhausted: 1}, h.calls)
 }
+
+// TestHooksStaleAttempt: with MonotonicReads, a plain read answered below
+// what the client already returned is an attempt of class stale, and the
+// call goes on as a quorum read elsewhere.
+func TestHooksStaleAttempt(t *testing.T) {
+	at := func(index string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Etcd-Index", index)
+			fmt.Fprint(w, etcdBodies[0])
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	ahead, behind := at("10"), at("5")
+	plain, other := firstOf(behind, ahead), firstOf(ahead, behind)
+	h := &recordingHooks{}
+	c, err := New(Config{
+		Endpoints:      []string{ahead, behind},
+		MonotonicReads: true,
+		Selector: SelectorFunc(func(info RequestInfo, cands []Endpoint) int {
+			if info.Kind == KindRead {
+				return plain.Select(info, cands)
+			}
+			return other.Select(info, cands)
+		}),
+		Hooks: h,
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	kapi := NewKeysAPI(c)
+	_, err = kapi.Get(context.Background(), "/a", &GetOptions{Quorum: true}) // the floor is 10
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"call quorum-read GET", "attempt 0 round 0 retry false", "end 0 " + ahead + " ok 200", "done ok attempts 1 status 200",
+	}, h.take(t))
+	_, err = kapi.Get(context.Background(), "/a", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"call read GET",
+		"attempt 0 round 0 retry false", "end 0 " + behind + " stale 200",
+		"attempt 1 round 0 retry true", "end 1 " + ahead + " ok 200",
+		"done ok attempts 2 status 200",
+	}, h.take(t))
+}
