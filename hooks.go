@@ -357,10 +357,11 @@ func (h *hookSet) endAttempt(ctx context.Context, ep *endpoint, info RequestInfo
 	if cs == nil {
 		return
 	}
-	if _, cause := permanent(err); cause != nil {
+	class := attemptClass(ctx, err)
+	if perm, cause := permanent(err); perm {
 		err = cause // without the client's internal mark
 	}
-	end := AttemptEnd{Class: attemptClass(ctx, err), Err: err, Latency: elapsed}
+	end := AttemptEnd{Class: class, Err: err, Latency: elapsed}
 	if stale {
 		end.Class = AttemptStale
 	}

@@ -185,6 +185,21 @@ func TestHooksSequenceAndClasses(t *testing.T) {
 		}, h.take(t))
 	})
 
+	t.Run("redirect to another origin refused", func(t *testing.T) {
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, good+r.URL.Path, http.StatusTemporaryRedirect)
+		}))
+		defer elsewhere.Close()
+		h := &recordingHooks{}
+		c := newC(t, h, elsewhere.URL, good)
+		_, err := NewKeysAPI(c).Get(ctx, "/a", nil)
+		require.ErrorIs(t, err, ErrCrossOriginRedirect)
+		assert.Equal(t, []string{
+			"call read GET", "attempt 0 round 0 retry false", "end 0 " + elsewhere.URL + " refused 0",
+			"done failed attempts 1 status 0",
+		}, h.take(t))
+	})
+
 	t.Run("canceled before the first attempt", func(t *testing.T) {
 		h := &recordingHooks{}
 		c := newC(t, h, good)
