@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -182,6 +183,30 @@ func TestHooksSequenceAndClasses(t *testing.T) {
 		assert.Equal(t, []string{
 			"call read GET", "attempt 0 round 0 retry false", "end 0 " + dead + " connect 0",
 			"done failed attempts 1 status 0",
+		}, h.take(t))
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		release := make(chan struct{})
+		hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}))
+		defer hung.Close()
+		defer close(release)
+		h := &recordingHooks{}
+		c, err := New(Config{Endpoints: []string{hung.URL, good}, Selector: firstOf(hung.URL, good), HeaderTimeoutPerRequest: 50 * time.Millisecond, Hooks: h})
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = NewKeysAPI(c).Get(ctx, "/a", nil)
+		require.NoError(t, err)
+		assert.Equal(t, []string{
+			"call read GET",
+			"attempt 0 round 0 retry false", "end 0 " + hung.URL + " timeout 0",
+			"attempt 1 round 0 retry true", "end 1 " + good + " ok 200",
+			"done ok attempts 2 status 200",
 		}, h.take(t))
 	})
 
