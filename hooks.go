@@ -339,7 +339,13 @@ func (h *hookSet) startAttempt(ctx context.Context, ep *endpoint, info RequestIn
 		return ctx // not a call made through do
 	}
 	cs.attempts++
-	return keepValues(ctx, h.h.AttemptStart(ctx, attemptInfo(cs, ep, info)))
+	actx := keepValues(ctx, h.h.AttemptStart(ctx, attemptInfo(cs, ep, info)))
+	if actx != ctx && actx.Value(callStateKey{}) != cs {
+		// A context made afresh (that ends as ctx does): AttemptEnd
+		// must still find the call.
+		actx = context.WithValue(actx, callStateKey{}, cs)
+	}
+	return actx
 }
 
 // attemptEnd tells the hooks how the attempt that attemptStart began

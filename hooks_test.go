@@ -261,6 +261,42 @@ func (detachingHooks) AttemptStart(context.Context, AttemptInfo) context.Context
 	return c
 }
 
+// freshHooks returns fresh contexts that end as the caller's does (the
+// caller's is context.Background): the attempts are still reported.
+type freshHooks struct{ *recordingHooks }
+
+func (h freshHooks) CallStart(ctx context.Context, call CallInfo) context.Context {
+	h.recordingHooks.CallStart(ctx, call)
+	return context.Background()
+}
+
+func (h freshHooks) AttemptStart(ctx context.Context, a AttemptInfo) context.Context {
+	h.add(fmt.Sprintf("attempt %d", a.Attempt))
+	return context.Background()
+}
+
+func (h freshHooks) AttemptEnd(ctx context.Context, a AttemptInfo, end AttemptEnd) {
+	h.add(fmt.Sprintf("end %d %s", a.Attempt, end.Class))
+}
+
+func (h freshHooks) CallEnd(ctx context.Context, call CallInfo, end CallEnd) {
+	h.add(fmt.Sprintf("done %s attempts %d", end.Class, end.Attempts))
+}
+
+func TestHooksFreshContexts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, etcdBodies[0])
+	}))
+	defer srv.Close()
+	h := freshHooks{&recordingHooks{}}
+	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: h})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = NewKeysAPI(c).Get(context.Background(), "/a", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"call read GET", "attempt 0", "end 0 ok", "done ok attempts 1"}, h.take(t))
+}
+
 func TestHooksCannotEndACall(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, etcdBodies[0])
