@@ -21,7 +21,7 @@ import (
 // show up with the right labels in a Prometheus scrape, in the
 // OpenTelemetry metrics and in the spans.
 func TestAdaptersOnAKilledMember(t *testing.T) {
-	cl := testbed.NewCluster(t, testbed.Options{Size: 3})
+	cl := testbed.NewCluster(t, testbed.Options{Size: 3, Plain: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tm := newTelemetry(t)

@@ -53,7 +53,7 @@ func TestNoCredentialsInTelemetry(t *testing.T) {
 		userPassword  = "b0b-Pa55word-c91d"
 		wrongPassword = "wr0ng-Pa55word-e42b"
 	)
-	cl := testbed.NewCluster(t, testbed.Options{Size: 1})
+	cl := testbed.NewCluster(t, testbed.Options{Size: 1, Plain: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tm := newTelemetry(t)

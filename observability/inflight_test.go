@@ -15,7 +15,7 @@ import (
 // proxy and a watch open on a real member, and checks the in-flight and
 // watch gauges of both adapters while they last and after.
 func TestAdaptersInFlightAndWatches(t *testing.T) {
-	cl := testbed.NewCluster(t, testbed.Options{Size: 1, ProxyClients: true})
+	cl := testbed.NewCluster(t, testbed.Options{Size: 1, ProxyClients: true, Plain: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tm := newTelemetry(t)
