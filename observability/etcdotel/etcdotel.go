@@ -102,13 +102,16 @@ type Options struct {
 	// TracerProvider makes the tracer. Nil means otel.GetTracerProvider().
 	TracerProvider trace.TracerProvider
 	// Buckets are the explicit bounds, in seconds, of the duration
-	// histograms. Nil means DefaultBuckets.
+	// histograms. Nil means DefaultBuckets().
 	Buckets []float64
 }
 
-// DefaultBuckets are the duration histograms' bounds when Options.Buckets
-// is nil: 0.5 ms doubling up to about 8 s.
-var DefaultBuckets = []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192}
+// DefaultBuckets returns the bounds, in seconds, of the duration
+// histograms when Options.Buckets is nil: 0.5 ms doubling up to about 8 s,
+// from a warm loopback read to the longest per-attempt timeouts.
+func DefaultBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192}
+}
 
 // Hooks records a client's calls and attempts as OpenTelemetry metrics
 // and spans (it is a client.Hooks), and the health counters of the client
@@ -159,7 +162,7 @@ func New(opts Options) (*Hooks, error) {
 	}
 	buckets := opts.Buckets
 	if buckets == nil {
-		buckets = DefaultBuckets
+		buckets = DefaultBuckets()
 	}
 	meter := mp.Meter(ScopeName)
 	h := &Hooks{tracer: tp.Tracer(ScopeName), attOpts: map[attemptKey]metric.MeasurementOption{}, epAttrs: map[string][]attribute.KeyValue{}}

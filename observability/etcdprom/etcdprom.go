@@ -60,14 +60,16 @@ type Options struct {
 	// several clients registered in one registry. Nil means none.
 	ConstLabels prometheus.Labels
 	// Buckets are the upper bounds, in seconds, of the latency histograms.
-	// Nil means DefaultBuckets.
+	// Nil means DefaultBuckets().
 	Buckets []float64
 }
 
-// DefaultBuckets are the latency histograms' bounds when Options.Buckets is
-// nil: 0.5 ms doubling up to about 8 s, from a warm loopback read to the
-// longest per-attempt timeouts.
-var DefaultBuckets = []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192}
+// DefaultBuckets returns the bounds, in seconds, of the duration
+// histograms when Options.Buckets is nil: 0.5 ms doubling up to about 8 s,
+// from a warm loopback read to the longest per-attempt timeouts.
+func DefaultBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192}
+}
 
 // Collector counts a client's calls and attempts (as its client.Hooks)
 // and reports them, with the health counters of the client it tracks, as
@@ -99,7 +101,7 @@ func New(opts Options) *Collector {
 	}
 	buckets := opts.Buckets
 	if buckets == nil {
-		buckets = DefaultBuckets
+		buckets = DefaultBuckets()
 	}
 	cl := opts.ConstLabels
 	name := func(s string) string { return prometheus.BuildFQName(ns, "", s) }
