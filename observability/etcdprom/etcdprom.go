@@ -74,7 +74,8 @@ func DefaultBuckets() []float64 {
 // Collector counts a client's calls and attempts (as its client.Hooks)
 // and reports them, with the health counters of the client it tracks, as
 // Prometheus metrics (as a prometheus.Collector). Create it with New. It
-// is safe for concurrent use; its hooks never block.
+// is safe for concurrent use; its hooks do no I/O and only update
+// counters in memory.
 type Collector struct {
 	calls           *prometheus.CounterVec
 	callDuration    *prometheus.HistogramVec
