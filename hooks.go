@@ -232,7 +232,9 @@ func (c CallClass) String() string {
 
 // JoinHooks returns Hooks that calls each of hooks in turn (nil ones are
 // skipped), for instance to export metrics to Prometheus and traces to
-// OpenTelemetry. Each gets the context the one before it returned.
+// OpenTelemetry. The starts are called in order, each with the context
+// the one before it returned; the ends in reverse order, each with the
+// context the last start returned.
 func JoinHooks(hooks ...Hooks) Hooks {
 	var j joinedHooks
 	for _, h := range hooks {

@@ -325,6 +325,55 @@ func TestJoinHooks(t *testing.T) {
 	assert.Equal(t, want, b.take(t))
 }
 
+type markKey struct{}
+
+// markHooks puts a mark in the contexts it returns.
+type markHooks struct{ noopHooks }
+
+func (markHooks) CallStart(ctx context.Context, _ CallInfo) context.Context {
+	return context.WithValue(ctx, markKey{}, "call")
+}
+
+func (markHooks) AttemptStart(ctx context.Context, _ AttemptInfo) context.Context {
+	return context.WithValue(ctx, markKey{}, "attempt")
+}
+
+// seesMark records the mark of each context it is given.
+type seesMark struct{ *recordingHooks }
+
+func (h seesMark) CallStart(ctx context.Context, _ CallInfo) context.Context {
+	h.add(fmt.Sprint("call start ", ctx.Value(markKey{})))
+	return ctx
+}
+
+func (h seesMark) AttemptStart(ctx context.Context, _ AttemptInfo) context.Context {
+	h.add(fmt.Sprint("attempt start ", ctx.Value(markKey{})))
+	return ctx
+}
+
+func (h seesMark) AttemptEnd(ctx context.Context, _ AttemptInfo, _ AttemptEnd) {
+	h.add(fmt.Sprint("attempt end ", ctx.Value(markKey{})))
+}
+
+func (h seesMark) CallEnd(ctx context.Context, _ CallInfo, _ CallEnd) {
+	h.add(fmt.Sprint("call end ", ctx.Value(markKey{})))
+}
+
+func TestJoinHooksPassesContexts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, etcdBodies[0])
+	}))
+	defer srv.Close()
+	before, after := seesMark{&recordingHooks{}}, seesMark{&recordingHooks{}}
+	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: JoinHooks(before, markHooks{}, after)})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = NewKeysAPI(c).Get(context.Background(), "/a", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"call start <nil>", "attempt start call", "attempt end attempt", "call end call"}, before.take(t))
+	assert.Equal(t, []string{"call start call", "attempt start attempt", "attempt end attempt", "call end call"}, after.take(t))
+}
+
 func TestHookClassNames(t *testing.T) {
 	seen := map[string]bool{}
 	for c := AttemptOK; c <= AttemptBroken; c++ {
