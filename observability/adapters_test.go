@@ -19,7 +19,8 @@ import (
 // 3-member etcd cluster, kills a member, and checks that the failed
 // attempts, the retries that answered, the ejection and the failed probes
 // show up with the right labels in a Prometheus scrape, in the
-// OpenTelemetry metrics and in the spans.
+// OpenTelemetry metrics and in the spans; then stops (SIGSTOP) another
+// member and checks its timeouts and ejection the same way.
 func TestAdaptersOnAKilledMember(t *testing.T) {
 	cl := testbed.NewCluster(t, testbed.Options{Size: 3, Plain: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -171,4 +172,47 @@ func TestAdaptersOnAKilledMember(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, failovers, 1, "a call whose first attempt met the dead member and whose retry answered")
 	assert.Equal(t, int(failedAtDead), failovers)
+
+	// Then a member hangs (SIGSTOP): its attempts time out, the reads
+	// fail over to the leader, and it is ejected after two timeouts.
+	var hung *testbed.Member
+	for _, m := range cl.Members() {
+		if m != leader && m != victim {
+			hung = m
+		}
+	}
+	hung.Stop(t)
+	defer hung.Continue(t)
+	hungURL := hung.ClientURL()
+	ejected := func() bool {
+		for _, e := range c.(client.StatsReporter).Stats().Endpoints {
+			if e.URL == hungURL {
+				return e.Ejections > 0
+			}
+		}
+		return false
+	}
+	deadline = time.Now().Add(40 * time.Second)
+	for !ejected() {
+		require.True(t, time.Now().Before(deadline), "%s not ejected", hungURL)
+		get()
+	}
+	_, fams = tm.scrape(t)
+	timeouts := sum(fams, "etcd_client_attempts_total", map[string]string{"endpoint": hungURL, "outcome": "timeout"})
+	assert.GreaterOrEqual(t, timeouts, float64(2), "timeouts at the hung member")
+	assert.Equal(t, float64(1), sum(fams, "etcd_client_endpoint_state", map[string]string{"endpoint": hungURL, "state": "ejected"}))
+	assert.GreaterOrEqual(t, sum(fams, "etcd_client_endpoint_ejections_total", map[string]string{"endpoint": hungURL}), float64(1))
+	assert.Equal(t, retriedOK+timeouts, sum(fams, "etcd_client_attempts_total", map[string]string{"outcome": "ok", "retry": "true"}),
+		"each timeout was followed by a retry that answered")
+	assert.Equal(t, float64(reads+1), sum(fams, "etcd_client_calls_total", map[string]string{"outcome": "ok"}))
+	timedOut := 0
+	for _, s := range tm.spans.Ended() {
+		if s.Name() == "etcd attempt" && spanAttr(s, "etcd.outcome") == "timeout" {
+			timedOut++
+			assert.Equal(t, hungURL, spanAttr(s, "etcd.endpoint"))
+			assert.Equal(t, codes.Error, s.Status().Code)
+		}
+	}
+	assert.Equal(t, int(timeouts), timedOut)
+	t.Logf("%v timeouts at the hung member %s", timeouts, hungURL)
 }
