@@ -308,6 +308,11 @@ type Config struct {
 	// fails with an error matching ErrResponseTooLarge. Zero means
 	// DefaultMaxResponseBytes; a negative value means no cap.
 	MaxResponseBytes int64
+
+	// Hooks, when set, is told of every call to the cluster and of each
+	// of its attempts, for metrics and tracing (see Hooks; JoinHooks
+	// combines several). Nil means none, at no cost.
+	Hooks Hooks
 }
 
 // Client is a connection to an etcd cluster. Create it with New and pass
@@ -410,6 +415,7 @@ func newClient(cfg Config, clk clock.Clock, rnd func(int64) int64) (Client, erro
 		logger:        cfg.Logger,
 		maxBody:       cfg.MaxResponseBytes,
 		resendSets:    cfg.ResendUnconditionalSets,
+		hooks:         newHookSet(cfg.Hooks),
 	}
 	c.mono.on = cfg.MonotonicReads
 	if c.transport == nil {
@@ -456,6 +462,7 @@ type httpClusterClient struct {
 	logger        *slog.Logger
 	maxBody       int64
 	resendSets    bool
+	hooks         *hookSet // nil: none
 
 	// eps is the current endpoint list; replaced whole, never modified.
 	eps atomic.Pointer[endpointSet]

@@ -64,7 +64,10 @@
 // jittered time, and probes it in the background to readmit it (see
 // EjectionConfig). Requests make up to Config.Rounds passes over the endpoints,
 // with a short jittered pause between passes, within a retry budget.
-// StatsReporter exposes the counters.
+// StatsReporter exposes the counters; Config.Hooks is told of every call
+// and attempt, for metrics and tracing (the module
+// github.com/etcdv2/client/observability adapts both to Prometheus and
+// OpenTelemetry).
 //
 // # Watches
 //

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -39,10 +38,10 @@ func parseEndpoints(eps []string) ([]*endpoint, error) {
 	for _, s := range eps {
 		u, err := url.Parse(s)
 		if err != nil {
-			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, err)}
+			return nil, endpointParseError(s, err)
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, &url.Error{Op: "parse", URL: s, Err: errors.Join(ErrInvalidEndpoint, errors.New("want http://host:port or https://host:port"))}
+			return nil, endpointParseError(s, nil)
 		}
 		raw := normalize(u)
 		if seen[raw] {

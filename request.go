@@ -131,8 +131,8 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 	return out
 }
 
-// do sends r to the cluster and returns the first answer whose status is
-// below 500.
+// doRequest sends r to the cluster and returns the first answer whose
+// status is below 500 (do adds the hooks).
 //
 // A request makes up to Config.Rounds passes over the endpoints. In a
 // pass each endpoint is tried at most once, in the order the selector
@@ -145,7 +145,7 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 // With MonotonicReads, a plain read answered below the client's floor is
 // sent again as a quorum read. When ctx ends, do returns exactly
 // ctx.Err().
-func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, error) {
+func (c *httpClusterClient) doRequest(ctx context.Context, r *request) (*response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -218,10 +218,12 @@ rounds:
 			more := len(cands) > 1 || round+1 < c.rounds
 
 			timeout, capped := c.attemptTimeoutCapped(ctx, r, more)
-			resp, sent, err, end := c.send(ctx, ep, r, timeout, capped, now)
+			actx := c.hooks.attemptStart(ctx, ep, info)
+			resp, sent, err, end := c.send(actx, ep, r, timeout, capped, now)
 			elapsed := time.Duration(end - now)
 			if err == nil {
 				if stale, idx := c.isStale(r, resp); stale && !upgraded {
+					c.hooks.attemptEnd(actx, ep, info, resp, nil, elapsed, true)
 					// Monotonic-read guard: discard and ask again through
 					// raft, preferably elsewhere. Not a health failure.
 					c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
@@ -233,10 +235,12 @@ rounds:
 					staleAt = ep.view.Index
 					continue
 				}
+				c.hooks.attemptEnd(actx, ep, info, resp, nil, elapsed, false)
 				c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 				c.noteReturned(r, resp)
 				return c.respond(ep, r, resp), nil
 			}
+			c.hooks.attemptEnd(actx, ep, info, nil, err, elapsed, false)
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr
 			}
