@@ -362,7 +362,8 @@ type Client interface {
 	GetVersion(ctx context.Context) (*Versions, error)
 
 	// Close stops every background goroutine of the client (AutoSync
-	// loops, leader refreshes), cancels requests in flight and closes idle
+	// loops, leader refreshes, health probes), cancels requests in flight
+	// and closes idle
 	// connections. Calls in flight and calls made afterwards fail with
 	// ErrClosed; a write in flight that may have reached a server fails
 	// with an error matching both ErrClosed and ErrOutcomeUnknown. Close
