@@ -363,11 +363,10 @@ type Client interface {
 
 	// Close stops every background goroutine of the client (AutoSync
 	// loops, leader refreshes, health probes), cancels requests in flight
-	// and closes idle
-	// connections. Calls in flight and calls made afterwards fail with
-	// ErrClosed; a write in flight that may have reached a server fails
-	// with an error matching both ErrClosed and ErrOutcomeUnknown. Close
-	// is idempotent and returns nil.
+	// and closes idle connections. Calls in flight and calls made
+	// afterwards fail with ErrClosed; a write in flight that may have
+	// reached a server fails with an error matching both ErrClosed and
+	// ErrOutcomeUnknown. Close is idempotent and returns nil.
 	Close() error
 
 	// do sends a request to the cluster; it seals the interface.
