@@ -367,11 +367,11 @@ type Client interface {
 	GetVersion(ctx context.Context) (*Versions, error)
 
 	// Close stops every background goroutine of the client (AutoSync
-	// loops, leader refreshes), cancels requests in flight and closes idle
-	// connections. Calls in flight and calls made afterwards fail with
-	// ErrClosed; a write in flight that may have reached a server fails
-	// with an error matching both ErrClosed and ErrOutcomeUnknown. Close
-	// is idempotent and returns nil.
+	// loops, leader refreshes, health probes), cancels requests in flight
+	// and closes idle connections. Calls in flight and calls made
+	// afterwards fail with ErrClosed; a write in flight that may have
+	// reached a server fails with an error matching both ErrClosed and
+	// ErrOutcomeUnknown. Close is idempotent and returns nil.
 	Close() error
 
 	// do sends a request to the cluster; it seals the interface.

@@ -18,7 +18,8 @@
 //	kapi := client.NewKeysAPI(c)
 //
 // A Client is safe for concurrent use and should be shared. Close ends its
-// background work (AutoSync loops, leader look-ups) and its connections.
+// background work (AutoSync loops, leader look-ups, health probes) and its
+// connections.
 //
 // # Failover
 //
