@@ -67,12 +67,12 @@ func (c *httpClusterClient) refreshLeaderRetrying(ctx context.Context) {
 		if err := c.refreshLeader(ctx); err == nil || ctx.Err() != nil {
 			return
 		}
-		t := time.NewTimer(backoff)
+		t := c.clk.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		backoff *= 2
 	}

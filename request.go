@@ -238,7 +238,7 @@ rounds:
 				c.hooks.attemptEnd(actx, ep, info, resp, nil, elapsed, false)
 				c.recordOutcome(ep, info, nil, elapsed, end, wasEjected)
 				c.noteReturned(r, resp)
-				return c.respond(ep, r, resp), nil
+				return c.respond(ep, resp), nil
 			}
 			c.hooks.attemptEnd(actx, ep, info, nil, err, elapsed, false)
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -311,7 +311,7 @@ func (c *httpClusterClient) send(ctx context.Context, ep *endpoint, r *request, 
 	return resp, sent, err, end
 }
 
-func (c *httpClusterClient) respond(ep *endpoint, _ *request, resp *http.Response) *response {
+func (c *httpClusterClient) respond(ep *endpoint, resp *http.Response) *response {
 	if b, ok := resp.Body.(*cappedBody); ok {
 		// The attempt's state lives until the body is closed: keep the
 		// answer there rather than in an allocation of its own.
