@@ -1,0 +1,93 @@
+package v3adapter_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/testbed"
+	"github.com/etcdv2/client/v3adapter"
+)
+
+// watchedEvent is what two watchers of the same history must agree on.
+type watchedEvent struct {
+	Action string
+	Key    string
+	Index  uint64
+}
+
+// TestWatchDeleteOrExpireIsTheWrites checks, on a 1-member etcd 3.7
+// cluster, that whether a watcher reports a delete, a compare-and-delete
+// or an expiry depends on the write alone, not on when the watcher reads
+// the event: a watcher that reads the history live and one that reads it
+// after the TTLs ran out report the same events. Keys with a TTL (their
+// own, or their directory's lease) deleted before they expire are deletes
+// for both; keys whose lease ran out are expiries for both.
+func TestWatchDeleteOrExpireIsTheWrites(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.7"})
+	k := v3adapter.NewKeysAPI(newV3(t, c))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	start, err := k.Set(ctx, "/da/start", "s", nil)
+	require.NoError(t, err)
+	live := k.Watcher("/da", &client.WatcherOptions{AfterIndex: start.Index, Recursive: true})
+
+	_, err = k.Set(ctx, "/da/k", "v", &client.SetOptions{TTL: time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/da/late", "v", &client.SetOptions{TTL: time.Second}) // expires after /da/k
+	require.NoError(t, err)
+	d, err := k.Delete(ctx, "/da/k", nil)
+	require.NoError(t, err)
+	require.Equal(t, "delete", d.Action)
+	_, err = k.Set(ctx, "/da/t", "", &client.SetOptions{Dir: true, TTL: time.Second})
+	require.NoError(t, err)
+	x, err := k.Set(ctx, "/da/t/x", "v", nil) // on the directory's lease
+	require.NoError(t, err)
+	dx, err := k.Delete(ctx, "/da/t/x", nil)
+	require.NoError(t, err)
+	require.Equal(t, "delete", dx.Action)
+	_, err = k.Set(ctx, "/da/c", "v", &client.SetOptions{TTL: time.Second})
+	require.NoError(t, err)
+	cad, err := k.Delete(ctx, "/da/c", &client.DeleteOptions{PrevValue: "v"})
+	require.NoError(t, err)
+	require.Equal(t, "compareAndDelete", cad.Action)
+
+	// The live watcher reads until both leases left have run out: by then
+	// every TTL above has passed.
+	var got []watchedEvent
+	expired := map[string]bool{}
+	for len(expired) < 2 {
+		ev, err := live.Next(ctx)
+		require.NoError(t, err)
+		got = append(got, watchedEvent{ev.Action, ev.Node.Key, ev.Node.ModifiedIndex})
+		if ev.Action == "expire" {
+			expired[ev.Node.Key] = true
+		}
+	}
+	want := map[string]string{"/da/k": "delete", "/da/t/x": "delete", "/da/c": "compareAndDelete", "/da/late": "expire", "/da/t": "expire"}
+	removals := map[string]string{}
+	for _, ev := range got {
+		switch ev.Action {
+		case "delete", "compareAndDelete", "expire":
+			removals[ev.Key] = ev.Action
+		}
+	}
+	require.Equal(t, want, removals, "live: %v", got)
+
+	// The same history read afterwards.
+	late := k.Watcher("/da", &client.WatcherOptions{AfterIndex: start.Index, Recursive: true})
+	for i, w := range got {
+		ev, err := late.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, w, watchedEvent{ev.Action, ev.Node.Key, ev.Node.ModifiedIndex}, "event %d read after the TTLs ran out", i)
+	}
+	// And from the key itself: the key's own delete, not its lease's end.
+	ev, err := k.Watcher("/da/t/x", &client.WatcherOptions{AfterIndex: x.Index}).Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, watchedEvent{"delete", "/da/t/x", dx.Index}, watchedEvent{ev.Action, ev.Node.Key, ev.Node.ModifiedIndex})
+}
