@@ -29,7 +29,8 @@ type watchedEvent struct {
 func TestWatchDeleteOrExpireIsTheWrites(t *testing.T) {
 	t.Parallel()
 	c := testbed.NewCluster(t, testbed.Options{Version: "3.7"})
-	k := v3adapter.NewKeysAPI(newV3(t, c))
+	cli := newV3(t, c)
+	k := v3adapter.NewKeysAPI(cli)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -90,4 +91,38 @@ func TestWatchDeleteOrExpireIsTheWrites(t *testing.T) {
 	ev, err := k.Watcher("/da/t/x", &client.WatcherOptions{AfterIndex: x.Index}).Next(ctx)
 	require.NoError(t, err)
 	require.Equal(t, watchedEvent{"delete", "/da/t/x", dx.Index}, watchedEvent{ev.Action, ev.Node.Key, ev.Node.ModifiedIndex})
+
+	// A key on a lease deleted by another program leaves no marker: it
+	// reaches watchers as an expiry (documented difference).
+	o, err := k.Set(ctx, "/da/other", "v", &client.SetOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	raw, err := cli.Delete(ctx, "/v2keys/da/other")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, raw.Deleted)
+	ev, err = k.Watcher("/da/other", &client.WatcherOptions{AfterIndex: o.Index}).Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, watchedEvent{"expire", "/da/other", uint64(raw.Header.Revision)}, watchedEvent{ev.Action, ev.Node.Key, ev.Node.ModifiedIndex})
+}
+
+// TestMigrateSweepIsADelete checks that a key Migrate deletes from the
+// target because the source lacks it reaches watchers as a delete, also a
+// key with a TTL (on a lease), on etcd 3.5.
+func TestMigrateSweepIsADelete(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{})
+	src := newV2(t, c)
+	cli := newV3(t, c)
+	dst := v3adapter.NewKeysAPI(cli)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := src.Set(ctx, "/keep", "v", nil)
+	require.NoError(t, err)
+	stale, err := dst.Set(ctx, "/stale", "v", &client.SetOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	_, err = v3adapter.Migrate(ctx, src, cli, v3adapter.MigrateOptions{Quiet: 200 * time.Millisecond})
+	require.NoError(t, err)
+	ev, err := dst.Watcher("/stale", &client.WatcherOptions{AfterIndex: stale.Index}).Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "delete", ev.Action)
+	require.Equal(t, "/stale", ev.Node.Key)
 }
