@@ -1,11 +1,17 @@
 package v3adapter_test
 
 import (
+	"bufio"
 	"context"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
@@ -125,4 +131,72 @@ func TestMigrateSweepIsADelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "delete", ev.Action)
 	require.Equal(t, "/stale", ev.Node.Key)
+}
+
+// TestWatchDeleteCompactedBeforeMarkerRead checks, on a 1-member etcd 3.7
+// cluster, that a watcher that received a delete event but finds its
+// revision compacted when it reads the delete marker returns error 401
+// (it cannot tell a delete from an expiry any more), as for a compacted
+// start revision. The watcher's stream goes through a proxy delaying every
+// chunk by 2 s; the compaction happens after the server sent the event
+// (its events counter moved) and before the watcher got it.
+func TestWatchDeleteCompactedBeforeMarkerRead(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.7", ProxyClients: true})
+	m := c.Members()[0]
+	direct, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { direct.Close() })
+	// No keepalives through the slow proxy: they would time out.
+	slow, err := clientv3.New(clientv3.Config{Endpoints: []string{m.URL()}, DialTimeout: 30 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { slow.Close() })
+	k := v3adapter.NewKeysAPI(direct)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	_, err = k.Set(ctx, "/z/k", "v", nil)
+	require.NoError(t, err)
+	d, err := k.Delete(ctx, "/z/k", nil)
+	require.NoError(t, err)
+	later, err := k.Set(ctx, "/z/later", "v", nil)
+	require.NoError(t, err)
+
+	sent := func() float64 {
+		resp, err := http.Get(m.ClientURL() + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "etcd_debugging_mvcc_events_total "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				require.NoError(t, err)
+				return f
+			}
+		}
+		require.NoError(t, sc.Err())
+		t.Fatal("no etcd_debugging_mvcc_events_total in /metrics")
+		return 0
+	}
+	before := sent()
+	m.Proxy().SetDelay(2 * time.Second)
+	type result struct {
+		ev  *client.Response
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		ev, err := v3adapter.NewKeysAPI(slow).Watcher("/z/k", &client.WatcherOptions{AfterIndex: d.Index - 1}).Next(ctx)
+		got <- result{ev, err}
+	}()
+	require.Eventually(t, func() bool { return sent() > before }, 30*time.Second, 10*time.Millisecond, "the server never sent the delete")
+	_, err = direct.Compact(ctx, int64(later.Index))
+	require.NoError(t, err)
+	select {
+	case r := <-got:
+		t.Fatalf("the watcher answered (%v, %v) before the compaction: the proxy's delay is too short here", r.ev, r.err)
+	default:
+	}
+	r := <-got
+	require.ErrorIs(t, r.err, client.Error{Code: client.ErrorCodeEventIndexCleared}, "got %v", r.ev)
 }
