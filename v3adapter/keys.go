@@ -918,7 +918,7 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 		if s.self.Lease != 0 && st.expires != 0 {
 			oldLease = s.self.Lease
 		}
-		ops := []clientv3.Op{clientv3.OpDelete(k.key(p))}
+		ops := []clientv3.Op{clientv3.OpDelete(k.key(p)), clientv3.OpPut(k.deleteMarker(), action)}
 		if st.dir {
 			ops = append(ops, clientv3.OpDelete(k.below(p), clientv3.WithPrefix()))
 		}

@@ -28,7 +28,19 @@ import (
 //
 // A node with a TTL is attached to a v3 lease of that TTL, which deletes it
 // when it expires.
+//
+// Beside the tree, one key records deletes (see deleteMarker).
 const headerLen = 19
+
+// deleteMarker returns the v3 key that every adapter transaction deleting
+// nodes (Delete, Migrate's sweep) also puts, with the v2 action ("delete"
+// or "compareAndDelete") as its value. A v3 delete event looks the same
+// whether a write or a lease's expiry caused it; the marker tells them
+// apart for good: a watcher reads it at the event's revision, and a mod
+// revision equal to the event's means a write deleted the nodes, none
+// means their lease expired. The key is outside the tree (it does not
+// start with <prefix>/), so no listing, watch range or sweep meets it.
+func (k *keysAPI) deleteMarker() string { return k.prefix + "\x00delete" }
 
 const (
 	kindFile = 'f'

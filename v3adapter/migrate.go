@@ -231,10 +231,18 @@ func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, 
 	return written, nil
 }
 
-// sweep deletes the keys under the prefix that are not in nodes.
+// sweep deletes the keys under the prefix that are not in nodes. Each
+// transaction also puts the delete marker (one of its batch operations),
+// so that watchers report these deletes as deletes, not expiries.
 func (k *keysAPI) sweep(ctx context.Context, nodes map[string]*client.Node, batch int) error {
 	start := k.below("/")
 	end := clientv3.GetPrefixRangeEnd(start)
+	per := max(batch-1, 1)
+	commit := func(ops []clientv3.Op) error {
+		ops = append(ops, clientv3.OpPut(k.deleteMarker(), "delete"))
+		_, err := k.cli.Txn(ctx).Then(ops...).Commit()
+		return err
+	}
 	for {
 		r, err := k.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(1000))
 		if err != nil {
@@ -245,15 +253,15 @@ func (k *keysAPI) sweep(ctx context.Context, nodes map[string]*client.Node, batc
 			if _, ok := nodes[k.pathOf(kv.Key)]; !ok {
 				ops = append(ops, clientv3.OpDelete(string(kv.Key)))
 			}
-			if len(ops) == batch {
-				if _, err := k.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			if len(ops) == per {
+				if err := commit(ops); err != nil {
 					return err
 				}
 				ops = nil
 			}
 		}
 		if len(ops) > 0 {
-			if _, err := k.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			if err := commit(ops); err != nil {
 				return err
 			}
 		}

@@ -44,7 +44,7 @@ func TestSemantics(t *testing.T) {
 		require.True(t, ev.Node.Dir)
 		_, err = k.Get(ctx, "/td/child", nil)
 		require.True(t, client.IsKeyNotFound(err), "%v", err)
-		// Difference 7: the node with its own TTL outlives the directory
+		// Difference 6 (docs/v3adapter.md): the node with its own TTL outlives the directory
 		// but cannot be read: its parent is gone.
 		_, err = k.Get(ctx, "/td/own", nil)
 		require.Equal(t, "/td", err.(client.Error).Cause)

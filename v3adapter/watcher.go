@@ -116,19 +116,19 @@ func (w *watcher) poll(ctx context.Context) error {
 				n++
 			}
 			r, err := w.convert(ctx, rev, evs[:n])
-			if err != nil && ctx.Err() == nil && transient(err) {
-				return nil // Next reopens the watch at this revision
+			if err != nil {
+				if ctx.Err() == nil && (transient(err) || len(w.pending) > 0) {
+					// Next returns the events before rev first, then
+					// reopens the watch at rev.
+					return nil
+				}
+				return err
 			}
 			if r != nil {
 				// As v2's X-Etcd-Index on a watch: the store's index
 				// when the answer was made, not the event's.
 				r.Index = uint64(resp.Header.Revision)
 				withHeader(r, &resp.Header)
-			}
-			if err != nil {
-				return err
-			}
-			if r != nil {
 				w.pending = append(w.pending, r)
 			}
 			w.next = rev + 1
@@ -202,64 +202,72 @@ func (w *watcher) convert(ctx context.Context, rev int64, evs []*clientv3.Event)
 	}
 	prevKV := deleted.PrevKv
 	// A directory deleted above the watched key: v2 reports the directory.
-	top, err := w.deletedAbove(ctx, rev)
+	action, top, err := w.deleteInfo(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
 	if top != nil {
 		prevKV = top
 	}
-	if prevKV == nil {
-		return &client.Response{Action: "delete", Index: uint64(rev),
-			Node: &client.Node{Key: w.k.pathOf(deleted.Kv.Key), ModifiedIndex: uint64(rev)}}, nil
-	}
-	prev, st, err := w.k.node(prevKV, now)
-	if err != nil {
-		return nil, err
-	}
-	action := "delete"
-	if st.expires != 0 && st.expires <= now.UnixNano() {
-		action = "expire"
-	}
-	if action == "delete" && prevKV.Lease != 0 && st.expires == 0 {
-		// A key that inherited its directory's lease: it expired with it.
-		r, err := w.k.cli.TimeToLive(ctx, clientv3.LeaseID(prevKV.Lease))
-		if err != nil {
-			return nil, err
-		}
-		if r.TTL == -1 {
+	if action == "" {
+		// No adapter write deleted anything at rev: a lease expired (or a
+		// program other than the adapter deleted the keys).
+		action = "delete"
+		if prevKV != nil && prevKV.Lease != 0 {
 			action = "expire"
 		}
+	}
+	if prevKV == nil {
+		return &client.Response{Action: action, Index: uint64(rev),
+			Node: &client.Node{Key: w.k.pathOf(deleted.Kv.Key), ModifiedIndex: uint64(rev)}}, nil
+	}
+	prev, _, err := w.k.node(prevKV, now)
+	if err != nil {
+		return nil, err
 	}
 	n := &client.Node{Key: prev.Key, Dir: prev.Dir, CreatedIndex: prev.CreatedIndex, ModifiedIndex: uint64(rev)}
 	return &client.Response{Action: action, Node: n, PrevNode: prev, Index: uint64(rev)}, nil
 }
 
-// deletedAbove returns the previous version of the topmost ancestor of the
-// watched path that was deleted at rev, or nil (also when rev-1 is
-// compacted: the watcher then reports the key's own delete).
-func (w *watcher) deletedAbove(ctx context.Context, rev int64) (*mvccpb.KeyValue, error) {
+// deleteInfo reads, as of the delete at rev, the action of the adapter
+// write that deleted (the delete marker's value if the marker was put at
+// rev, "" if no adapter write deleted anything then) and the previous
+// version of the topmost ancestor of the watched path deleted at rev, or
+// nil. The answer depends on rev alone, not on when the watcher reads it,
+// so every watcher reports the same event. If rev-1 is compacted the
+// ancestor is not looked for (the watcher then reports the key's own
+// delete); if rev is compacted too, the action cannot be known and the
+// error is client.Error{Code: 401}, as for a compacted start revision.
+func (w *watcher) deleteInfo(ctx context.Context, rev int64) (string, *mvccpb.KeyValue, error) {
+	marker := clientv3.OpGet(w.k.deleteMarker(), clientv3.WithRev(rev))
 	anc := ancestors(w.p)
-	if len(anc) == 0 {
-		return nil, nil
-	}
-	ops := make([]clientv3.Op, 0, 2*len(anc))
+	ops := make([]clientv3.Op, 0, 1+2*len(anc))
+	ops = append(ops, marker)
 	for _, a := range anc {
 		ops = append(ops, clientv3.OpGet(w.k.key(a), clientv3.WithRev(rev-1)), clientv3.OpGet(w.k.key(a), clientv3.WithRev(rev)))
 	}
 	resp, err := w.k.cli.Txn(ctx).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrCompacted) && len(anc) > 0 {
+		anc = nil
+		resp, err = w.k.cli.Txn(ctx).Then(marker).Commit()
+	}
 	if errors.Is(err, rpctypes.ErrCompacted) {
-		return nil, nil
+		return "", nil, v2err(client.ErrorCodeEventIndexCleared,
+			fmt.Sprintf("the requested history has been cleared [revision %v of a delete]", rev), rev)
 	}
 	if err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	action := ""
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].ModRevision == rev {
+		action = string(kvs[0].Value)
 	}
 	for i := range anc {
-		before := resp.Responses[2*i].GetResponseRange().Kvs
-		after := resp.Responses[2*i+1].GetResponseRange().Kvs
+		before := resp.Responses[1+2*i].GetResponseRange().Kvs
+		after := resp.Responses[2+2*i].GetResponseRange().Kvs
 		if len(before) == 1 && len(after) == 0 {
-			return before[0], nil
+			return action, before[0], nil
 		}
 	}
-	return nil, nil
+	return action, nil, nil
 }

@@ -322,9 +322,9 @@ func checkStream(t *testing.T, prefix string, rec []*client.Response, got []cach
 		require.False(t, delivered[main.Index], "index %d delivered twice", main.Index)
 		require.Equal(t, r.Node.Key, main.Node.Key, "key of the event at %d", main.Index)
 		require.Equal(t, typeOf(r.Action), main.Type, "type of the event at %d (%s)", main.Index, r.Action)
-		require.Equal(t, r.Action, main.Action)
+		require.Equal(t, r.Action, main.Action, "action of the event at %d (%s)", main.Index, main.Node.Key)
 		if main.Type == cache.Put {
-			require.Equal(t, r.Node.Value, main.Node.Value)
+			require.Equal(t, r.Node.Value, main.Node.Value, "value of the event at %d (%s)", main.Index, main.Node.Key)
 		}
 		for k := i; k < j; k++ {
 			require.True(t, got[k].Node.Dir && strings.HasPrefix(main.Node.Key, got[k].Node.Key+"/"),
