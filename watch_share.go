@@ -70,7 +70,9 @@ type watchSub struct {
 	// without a cursor waiting for the headers of poll needGen).
 	cursor  uint64
 	needGen uint64
-	queue   []shareItem
+	// queue[head:] are the items not taken yet.
+	queue []shareItem
+	head  int
 	// left is set when the subscriber is no longer in the share; it
 	// still takes what is queued.
 	left bool
@@ -166,7 +168,7 @@ func (sub *watchSub) leave() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.remove(sub)
-	sub.queue = nil
+	sub.queue, sub.head = nil, 0
 	if len(s.subs) == 0 && s.cancel != nil {
 		s.cancel(errShareIdle)
 	}
@@ -180,11 +182,11 @@ func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok 
 	s := sub.share
 	for {
 		s.mu.Lock()
-		if len(sub.queue) > 0 {
-			it = sub.queue[0]
-			sub.queue[0] = shareItem{}
-			if sub.queue = sub.queue[1:]; len(sub.queue) == 0 {
-				sub.queue = sub.queue[:0:0]
+		if sub.head < len(sub.queue) {
+			it = sub.queue[sub.head]
+			sub.queue[sub.head] = shareItem{}
+			if sub.head++; sub.head == len(sub.queue) {
+				sub.queue, sub.head = sub.queue[:0], 0
 			}
 			s.mu.Unlock()
 			return it, 0, true, nil
@@ -324,7 +326,7 @@ func (s *watchShare) deliver(res *Response) {
 		if sub.cursor == 0 || index < sub.cursor {
 			continue
 		}
-		if len(sub.queue) >= shareQueueMax {
+		if len(sub.queue)-sub.head >= shareQueueMax {
 			// It fell behind: it takes what it has, then polls alone
 			// from its cursor, which is this event's index.
 			s.remove(sub)

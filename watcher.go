@@ -82,7 +82,9 @@ const (
 //   - A shared poll that ends with an error gives the error to the
 //     watchers whose cursor is its own, as their own poll would have; the
 //     others poll alone. Each watcher keeps its cursor.
-//   - Events wait for a watcher's Next in a queue of its own. A watcher
+//   - A watcher stays in the shared poll between calls of Next, and the
+//     poll stays open while it has watchers; events wait for a watcher's
+//     Next in a queue of its own. A watcher
 //     with 256 events queued when another comes leaves the shared poll: it
 //     gets what was queued, then polls alone from its cursor (and joins
 //     again once it has caught up), so a slow watcher never holds the
