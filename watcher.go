@@ -49,7 +49,8 @@ const (
 // the watch), then watching with AfterIndex set to that Response's Index.
 //
 // Next returns exactly ctx.Err() when ctx ends, freeing the connection at
-// once. Other errors (no member reachable, a bad answer) leave the cursor
+// once (a shared poll's, see below, when no other watcher is in it). Other
+// errors (no member reachable, a bad answer) leave the cursor
 // as it was, so Next may be called again. Concurrent calls of Next on one
 // Watcher are serialized: each waits for the one before it.
 //
