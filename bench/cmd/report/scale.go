@@ -173,6 +173,17 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 		if len(missing) > 0 {
 			w("No figures for %s: the benchmark failed there (its message is in the raw output below).\n\n", strings.Join(missing, ", "))
 		}
+		var failed []string
+		for _, n := range ns {
+			for _, mode := range []string{"own", "shared"} {
+				if k := strings.Count(m.raw, "--- FAIL: Benchmark"+watcherGroup(n)+"/"+mode+"\n"); k > 0 {
+					failed = append(failed, fmt.Sprintf("%s at %d in %d round(s)", mode, n, k))
+				}
+			}
+		}
+		if len(failed) > 0 {
+			w("The benchmark failed for %s (the messages are in the raw output below); the row shows the other rounds.\n\n", strings.Join(failed, ", "))
+		}
 		var series []charts.Series
 		for _, name := range []string{"own p50", "own p99", "shared p50", "shared p99"} {
 			if len(lat[name]) > 0 {

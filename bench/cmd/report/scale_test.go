@@ -45,6 +45,7 @@ func TestScaleSection(t *testing.T) {
 		"| 100 | shared | 1 | 3 | 0.01 | 0.01 | 0.50 | 0 | 2 |",
 		"| 10000 | shared | 5 | 8 | 0.0001 | 0.0002 | 1 | 0 | 2 |",
 		"No figures for own at 10000",
+		"The benchmark failed for own at 10000 in 1 round(s)",
 		"![Recursive listing: time per call](bench-scale-list.svg)",
 	} {
 		if !strings.Contains(sec, want) {
