@@ -22,6 +22,13 @@ import (
 // takes what it has queued, then polls alone from its cursor.
 const shareQueueMax = 256
 
+// shareLagMax is how far (in store indexes) a watcher's cursor may be behind
+// the store index its share last saw when it takes an event that was queued
+// while it was not in Next. Further behind, its own poll could meet a 401
+// (the server keeps 1000 events), so it leaves and polls alone: the server
+// decides.
+const shareLagMax = 500
+
 // Causes of a shared poll ended by the share itself.
 var (
 	// errShareRestart ends a poll that was sent before a watcher without
@@ -55,6 +62,9 @@ type watchShare struct {
 	headers bool
 	// pending counts the subscribers still without a cursor.
 	pending int
+	// known is the highest store index (X-Etcd-Index) the share's polls
+	// have seen.
+	known uint64
 	// cancel ends the poll in flight (or the wait before it).
 	cancel context.CancelCauseFunc
 	// dead is set, under hub.mu too, when the share leaves the hub.
@@ -78,6 +88,8 @@ type watchSub struct {
 	left bool
 	// ready is signalled when an item is queued or left is set.
 	ready chan struct{}
+	// waiting is set while the subscriber's watcher waits in Next.
+	waiting bool
 }
 
 // shareItem is an event or, last in a queue, the error that ended the
@@ -85,6 +97,10 @@ type watchSub struct {
 type shareItem struct {
 	resp *Response
 	err  error
+	// late is set when the event was queued while the watcher was not
+	// in Next; known is the share's known index when it was taken.
+	late  bool
+	known uint64
 }
 
 // watchLink holds a watcher's subscription. It is atomic because a
@@ -183,7 +199,9 @@ func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok 
 	for {
 		s.mu.Lock()
 		if sub.head < len(sub.queue) {
+			sub.waiting = false
 			it = sub.queue[sub.head]
+			it.known = s.known
 			sub.queue[sub.head] = shareItem{}
 			if sub.head++; sub.head == len(sub.queue) {
 				sub.queue, sub.head = sub.queue[:0], 0
@@ -192,13 +210,18 @@ func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok 
 			return it, 0, true, nil
 		}
 		if sub.left {
+			sub.waiting = false
 			cursor = sub.cursor
 			s.mu.Unlock()
 			return shareItem{}, cursor, false, nil
 		}
+		sub.waiting = true
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
+			s.mu.Lock()
+			sub.waiting = false
+			s.mu.Unlock()
 			return shareItem{}, 0, false, ctx.Err()
 		case <-sub.ready:
 		}
@@ -294,6 +317,7 @@ func (s *watchShare) onHeaders(gen, next, index uint64) {
 		return
 	}
 	s.headers = true
+	s.known = max(s.known, index)
 	if next == 0 && s.cursor == 0 {
 		s.cursor = index + 1
 	}
@@ -332,7 +356,7 @@ func (s *watchShare) deliver(res *Response) {
 			s.remove(sub)
 			continue
 		}
-		sub.queue = append(sub.queue, shareItem{resp: res})
+		sub.queue = append(sub.queue, shareItem{resp: res, late: !sub.waiting})
 		sub.cursor = index + 1
 		sub.signal()
 	}
@@ -380,6 +404,11 @@ func (w *httpWatcher) nextShared(ctx context.Context) (res *Response, ok bool, e
 	case it.err != nil:
 		w.link.sub.Store(nil)
 		return nil, true, it.err
+	case it.late && w.next != 0 && w.next+shareLagMax < it.known:
+		// Slow, and far behind the store: its own poll might meet a
+		// 401 now. Ask the server, alone, from the cursor.
+		w.leaveShare()
+		return nil, false, nil
 	}
 	res = cloneResponse(it.resp)
 	w.next = res.Node.ModifiedIndex + 1

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/leakcheck"
 )
 
 // eventLog is a v2 server for watches only: it keeps an event history (the
@@ -20,7 +22,9 @@ import (
 // with the current index first, then the first matching event at or after
 // waitIndex, or the next one to come; 401 for a waitIndex that fell out of
 // the history). It counts the polls it serves, and can hold events back
-// (hold) and cut a poll after its headers (cuts). The root module cannot
+// (hold) and cut a poll after its headers (cuts); an open poll, like a
+// watch registered in etcd, gets its event even once the event has left
+// the history. The root module cannot
 // start etcd; the integration tests run the same checks on real clusters.
 type eventLog struct {
 	mu      sync.Mutex
@@ -53,9 +57,6 @@ func (l *eventLog) write(key string) uint64 {
 	defer l.mu.Unlock()
 	l.index++
 	l.events = append(l.events, logEvent{l.index, key})
-	if len(l.events) > l.window {
-		l.events = l.events[len(l.events)-l.window:]
-	}
 	l.notify()
 	return l.index
 }
@@ -106,13 +107,15 @@ func (l *eventLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wait, _ := strconv.ParseUint(q.Get("waitIndex"), 10, 64)
 	l.mu.Lock()
 	l.polls++
-	if wait != 0 && len(l.events) > 0 && wait < l.events[0].index && len(l.events) == l.window {
-		cur := l.index
+	// The history is the last window events; an open poll is registered
+	// and sees every event after it (the whole log is kept for it).
+	if n := len(l.events); wait != 0 && n >= l.window && wait < l.events[n-l.window].index {
+		cur, oldest := l.index, l.events[n-l.window].index
 		l.mu.Unlock()
 		w.Header().Set("X-Etcd-Index", fmt.Sprint(cur))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [%d/%d]","index":%d}`, l.events[0].index, wait, cur)
+		fmt.Fprintf(w, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [%d/%d]","index":%d}`, oldest, wait, cur)
 		return
 	}
 	if wait == 0 {
@@ -176,6 +179,10 @@ func record(ctx context.Context, w Watcher) *recorder {
 			if err != nil {
 				r.err = err
 				r.mu.Unlock()
+				select {
+				case r.more <- struct{}{}:
+				default:
+				}
 				return
 			}
 			r.got = append(r.got, res.Node.ModifiedIndex)
@@ -208,6 +215,18 @@ func (r *recorder) waitFor(t *testing.T, n int) []uint64 {
 		case <-deadline:
 			t.Fatalf("watcher has %v, want %d events", got, n)
 		}
+	}
+}
+
+// waitJoined waits until w is in a share.
+func waitJoined(t *testing.T, w Watcher) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.(*httpWatcher).link.sub.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not join a share")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -351,10 +370,19 @@ func TestShareSlowSubscriber(t *testing.T) {
 	start := l.write("/other")
 	slow := k.Watcher("/k", &WatcherOptions{AfterIndex: start})
 	fast := record(ctx, k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
+	type result struct {
+		res *Response
+		err error
+	}
+	firstRes := make(chan result, 1)
+	go func() {
+		res, err := slow.Next(ctx)
+		firstRes <- result{res, err}
+	}()
+	waitJoined(t, slow)
 	first := l.write("/k")
-	res, err := slow.Next(ctx)
-	if err != nil || res.Node.ModifiedIndex != first {
-		t.Fatalf("slow: %v, %v", res, err)
+	if r := <-firstRes; r.err != nil || r.res.Node.ModifiedIndex != first {
+		t.Fatalf("slow: %v, %v", r.res, r.err)
 	}
 	want := []uint64{first}
 	for i := 0; i < shareQueueMax+50; i++ {
@@ -393,7 +421,6 @@ func TestShareCancelOne(t *testing.T) {
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g0 := runtime.NumGoroutine()
 	start := l.write("/other")
 	actx, acancel := context.WithCancel(ctx)
 	a := record(actx, k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
@@ -414,10 +441,21 @@ func TestShareCancelOne(t *testing.T) {
 	cancel()
 	<-b.done
 	l.waitOpen(t, 0)
+	// No goroutine of a share or of a poll's probe is left (idle
+	// connections of the transport may stay until Close).
 	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > g0 {
+	for {
+		left := 0
+		for _, g := range leakcheck.Goroutines() {
+			if strings.Contains(g, "(*watchShare).run") || strings.Contains(g, "(*watchSpec).startProbe") || strings.Contains(g, "(*httpWatcher).Next") {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, %d before", runtime.NumGoroutine(), g0)
+			t.Fatalf("%d goroutines of watchers left", left)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -538,5 +576,70 @@ func TestShareDroppedWatcher(t *testing.T) {
 			t.Fatal("the dropped watcher's share still polls")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShareLateWatcherIndexCleared: a watcher that was not in Next while
+// its events were queued and more than 1000 other events happened gets
+// the server's 401, as a watcher with its own poll does, while a watcher
+// that kept up gets the events.
+func TestShareLateWatcherIndexCleared(t *testing.T) {
+	l, srv := newEventLog(t)
+	k, _ := shareKeys(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := l.write("/other")
+	slow := k.Watcher("/k", &WatcherOptions{AfterIndex: start})
+	own := k.Watcher("/k", &WatcherOptions{AfterIndex: start, OwnPoll: true})
+	fast := record(ctx, k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
+	firstErr := make(chan error, 2)
+	var e1 uint64
+	for _, w := range []Watcher{slow, own} {
+		go func() {
+			_, err := w.Next(ctx)
+			firstErr <- err
+		}()
+	}
+	waitJoined(t, slow)
+	l.waitOpen(t, 2) // the share's poll and own's
+	e1 = l.write("/k")
+	for range 2 {
+		if err := <-firstErr; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While slow and own are not in Next: an event for them, 1100 others,
+	// and one more for them (the share's poll sees the store's index).
+	e2 := l.write("/k")
+	fast.waitFor(t, 2)
+	l.waitOpen(t, 1) // the share's poll, for the events after e2
+	for i := 0; i < 1100; i++ {
+		l.write("/other")
+	}
+	e3 := l.write("/k")
+	if got := fast.waitFor(t, 3); !slices.Equal(got, []uint64{e1, e2, e3}) {
+		t.Fatalf("fast got %v", got)
+	}
+	// The share's next poll has its headers: it knows the store's index.
+	sh := slow.(*httpWatcher).link.sub.Load().share
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sh.mu.Lock()
+		known := sh.known
+		sh.mu.Unlock()
+		if known >= e3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the share knows index %d, want %d", known, e3)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i, w := range []Watcher{slow, own} {
+		_, err := w.Next(ctx)
+		var e Error
+		if !errors.As(err, &e) || e.Code != ErrorCodeEventIndexCleared {
+			t.Fatalf("watcher %d: %v, want a 401", i, err)
+		}
 	}
 }

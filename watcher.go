@@ -90,6 +90,13 @@ const (
 //     gets what was queued, then polls alone from its cursor (and joins
 //     again once it has caught up), so a slow watcher never holds the
 //     others back and loses nothing.
+//   - A watcher that takes an event queued while it was not in Next, with
+//     its cursor more than 500 below the store index the shared poll last
+//     saw, asks the server instead: it leaves the shared poll and polls
+//     alone from its cursor, and gets the 401 its own poll would get once
+//     the server's 1000 events of history have moved past it. A watcher
+//     whose key stays quiet keeps its place in the shared poll, as if its
+//     own poll stayed open between calls of Next.
 //   - A watcher whose Next returns ctx.Err() leaves the shared poll (what it
 //     had queued comes again later, from its cursor), as does a watcher
 //     that is no longer referenced (when it is garbage-collected); the
