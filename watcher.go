@@ -65,9 +65,9 @@ const (
 // Watchers of one Client that watch the same key with the same Recursive,
 // ProbeInterval and MaxPollDuration share one long poll (one connection,
 // one goroutine of the client) instead of holding one each, unless
-// WatcherOptions.OwnPoll is set. Each still gets exactly the events it
-// would get alone, once and in order, because it joins only where that
-// holds:
+// WatcherOptions.OwnPoll is set. Each still gets the events it would get
+// alone, once and in order, because it joins (in Next) only where that
+// holds; the last rule but one tells the one difference:
 //
 //   - The shared poll has a cursor of its own, kept by the rules above, and
 //     passes every event it gets to each watcher whose cursor the event
@@ -78,25 +78,27 @@ const (
 //   - A watcher without a cursor (AfterIndex zero, before its first event)
 //     takes the store index of the headers of a shared poll sent after it
 //     joined, as it would from a poll of its own: an open poll is
-//     restarted for it, so it never gets an event written before it was
-//     created.
+//     restarted for it, so it never gets an event written before its Next
+//     was called.
 //   - A shared poll that ends with an error gives the error to the
 //     watchers whose cursor is its own, as their own poll would have; the
 //     others poll alone. Each watcher keeps its cursor.
 //   - A watcher stays in the shared poll between calls of Next, and the
 //     poll stays open while it has watchers; events wait for a watcher's
-//     Next in a queue of its own. A watcher
-//     with 256 events queued when another comes leaves the shared poll: it
-//     gets what was queued, then polls alone from its cursor (and joins
-//     again once it has caught up), so a slow watcher never holds the
-//     others back and loses nothing.
+//     Next in a queue of its own. A watcher with 256 events queued when
+//     another comes leaves the shared poll: it gets what was queued, then
+//     polls alone from its cursor (and joins again once it has caught up),
+//     so a slow watcher never holds the others back and loses nothing.
 //   - A watcher that takes an event queued while it was not in Next, with
 //     its cursor more than 500 below the store index the shared poll last
 //     saw, asks the server instead: it leaves the shared poll and polls
 //     alone from its cursor, and gets the 401 its own poll would get once
-//     the server's 1000 events of history have moved past it. A watcher
-//     whose key stays quiet keeps its place in the shared poll, as if its
-//     own poll stayed open between calls of Next.
+//     the server's 1000 events of history have moved past it. The
+//     difference: a watcher whose key stays quiet (nothing queued) keeps
+//     its place in the shared poll as if its own poll had stayed open
+//     between calls of Next, so its next event comes even where a poll of
+//     its own, sent by a Next called after more than 1000 other events,
+//     would get the 401.
 //   - A watcher whose Next returns ctx.Err() leaves the shared poll (what it
 //     had queued comes again later, from its cursor), as does a watcher
 //     that is no longer referenced (when it is garbage-collected); the
