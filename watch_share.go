@@ -62,8 +62,8 @@ type watchShare struct {
 	headers bool
 	// pending counts the subscribers still without a cursor.
 	pending int
-	// known is the highest store index (X-Etcd-Index) the share's polls
-	// have seen.
+	// known is the highest store index the share's polls have seen
+	// (X-Etcd-Index of their headers, index of their events).
 	known uint64
 	// cancel ends the poll in flight (or the wait before it).
 	cancel context.CancelCauseFunc
@@ -346,6 +346,7 @@ func (s *watchShare) onHeaders(gen, next, index uint64) {
 // and takes out those whose queue is full. s.mu is held.
 func (s *watchShare) deliver(res *Response) {
 	index := res.Node.ModifiedIndex
+	s.known = max(s.known, index)
 	for sub := range s.subs {
 		if sub.cursor == 0 || index < sub.cursor {
 			continue

@@ -643,3 +643,69 @@ func TestShareLateWatcherIndexCleared(t *testing.T) {
 		}
 	}
 }
+
+// TestShareQuietKeyKeepsPlace: the one difference from a poll of its own.
+// A watcher whose key stayed quiet while more than 1000 other events
+// happened, and which then waits in Next with nothing queued, keeps its
+// place in the shared poll and gets the next event, where a poll of its
+// own gets the 401 at once.
+func TestShareQuietKeyKeepsPlace(t *testing.T) {
+	l, srv := newEventLog(t)
+	k, _ := shareKeys(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := l.write("/other")
+	shared := k.Watcher("/k", &WatcherOptions{AfterIndex: start})
+	own := k.Watcher("/k", &WatcherOptions{AfterIndex: start, OwnPoll: true})
+	errs := make(chan error, 2)
+	for _, w := range []Watcher{shared, own} {
+		go func() {
+			_, err := w.Next(ctx)
+			errs <- err
+		}()
+	}
+	waitJoined(t, shared)
+	l.waitOpen(t, 2)
+	l.write("/k")
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.waitOpen(t, 1) // the share's next poll; own is not in Next
+	for i := 0; i < 1100; i++ {
+		l.write("/other")
+	}
+	_, err := own.Next(ctx)
+	var ec Error
+	if !errors.As(err, &ec) || ec.Code != ErrorCodeEventIndexCleared {
+		t.Fatalf("own: %v, want a 401", err)
+	}
+	type result struct {
+		res *Response
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := shared.Next(ctx)
+		got <- result{res, err}
+	}()
+	sub := shared.(*httpWatcher).link.sub.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sub.share.mu.Lock()
+		waiting := sub.waiting
+		sub.share.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shared watcher does not wait in Next")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e := l.write("/k")
+	if r := <-got; r.err != nil || r.res.Node.ModifiedIndex != e {
+		t.Fatalf("shared: %v, %v; want the event at %d", r.res, r.err, e)
+	}
+}

@@ -94,11 +94,11 @@ const (
 //     saw, asks the server instead: it leaves the shared poll and polls
 //     alone from its cursor, and gets the 401 its own poll would get once
 //     the server's 1000 events of history have moved past it. The
-//     difference: a watcher whose key stays quiet (nothing queued) keeps
-//     its place in the shared poll as if its own poll had stayed open
-//     between calls of Next, so its next event comes even where a poll of
-//     its own, sent by a Next called after more than 1000 other events,
-//     would get the 401.
+//     difference: a watcher whose key stayed quiet while more than 1000
+//     other events happened, and whose Next then finds nothing queued,
+//     keeps its place in the shared poll as if its own poll had stayed
+//     open between calls of Next: it gets the next event where a poll of
+//     its own would get the 401 at once.
 //   - A watcher whose Next returns ctx.Err() leaves the shared poll (what it
 //     had queued comes again later, from its cursor), as does a watcher
 //     that is no longer referenced (when it is garbage-collected); the
