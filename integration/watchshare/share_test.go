@@ -283,3 +283,65 @@ func TestSharedIndexCleared(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedSlowWatcherIndexCleared: a shared watcher that was not in Next
+// while its events were queued and more than 1000 other events happened
+// gets the server's 401, as the watcher with a poll of its own does; a
+// shared watcher that kept up gets every event.
+func TestSharedSlowWatcherIndexCleared(t *testing.T) {
+	cl := testbed.NewCluster(t, testbed.Options{Size: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	eps := cl.ClientURLs()
+	wk := newClient(t, eps)
+	start, err := wk.Set(ctx, "/slow/start", "x", nil)
+	require.NoError(t, err)
+	shared := newClient(t, eps)
+	opts := &client.WatcherOptions{AfterIndex: start.Node.ModifiedIndex}
+	slow := shared.Watcher("/slow/key", opts)
+	own := newClient(t, eps).Watcher("/slow/key", &client.WatcherOptions{AfterIndex: opts.AfterIndex, OwnPoll: true})
+
+	// slow's first Next starts the shared poll (no other watcher of the
+	// key is in Next yet) and stays in it.
+	e1, err := wk.Set(ctx, "/slow/key", "1", nil)
+	require.NoError(t, err)
+	var fast *watchRecord
+	for _, w := range []client.Watcher{slow, own} {
+		res, err := w.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, e1.Node.ModifiedIndex, res.Node.ModifiedIndex)
+		if fast == nil {
+			fast = startRecord(ctx, shared.Watcher("/slow/key", opts), nil)
+		}
+	}
+	// slow and own are not in Next from here on.
+	e2, err := wk.Set(ctx, "/slow/key", "2", nil)
+	require.NoError(t, err)
+	fast.waitIndex(t, e2.Node.ModifiedIndex, 30*time.Second)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < 1100; i += 8 {
+				if _, err := wk.Set(ctx, fmt.Sprintf("/slow/other/%d", i), "x", nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	e3, err := wk.Set(ctx, "/slow/key", "3", nil)
+	require.NoError(t, err)
+	fast.waitIndex(t, e3.Node.ModifiedIndex, 30*time.Second)
+	require.Equal(t, []uint64{e1.Node.ModifiedIndex, e2.Node.ModifiedIndex, e3.Node.ModifiedIndex}, fast.events())
+	for i, w := range []client.Watcher{slow, own} {
+		_, err := w.Next(ctx)
+		var e client.Error
+		require.True(t, errors.As(err, &e), "watcher %d: %v", i, err)
+		require.Equal(t, client.ErrorCodeEventIndexCleared, e.Code, "watcher %d", i)
+	}
+	cancel()
+	<-fast.done
+}
