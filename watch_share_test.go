@@ -160,6 +160,10 @@ func (l *eventLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// The tests of watcher_test.go that count the polls of one watcher give it
+// a poll of its own (OwnPoll): a shared poll goes on polling between calls
+// of Next. The tests here are those of shared polls.
+
 // recorder calls Next on a watcher in a goroutine and records the indexes.
 type recorder struct {
 	mu   sync.Mutex

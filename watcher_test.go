@@ -12,9 +12,7 @@ import (
 )
 
 // watchScript is a v2 server whose answers to watch polls the test
-// scripts; it records the waitIndex of every poll. Tests that count the
-// polls of one watcher give it a poll of its own (OwnPoll): a shared poll
-// goes on polling between calls of Next (watch_share_test.go tests those).
+// scripts; it records the waitIndex of every poll.
 type watchScript struct {
 	mu     sync.Mutex
 	polls  []string // waitIndex of each poll, "" when absent
