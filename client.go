@@ -504,6 +504,8 @@ type httpClusterClient struct {
 	closeFn  context.CancelFunc
 	bg       sync.WaitGroup
 	closed   atomic.Bool
+	// watches are the shared watch polls (watch_share.go).
+	watches watchHub
 }
 
 // Close implements Client.

@@ -93,7 +93,7 @@ func TestWatcherCursor(t *testing.T) {
 		}
 	})
 	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}})
-	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 4, Recursive: true})
+	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 4, Recursive: true, OwnPoll: true})
 	ctx := context.Background()
 	resp, err := wt.Next(ctx)
 	if err != nil || resp.Node.ModifiedIndex != 10 || resp.Index != 50 {
@@ -118,7 +118,7 @@ func TestWatcherFromNow(t *testing.T) {
 		watchHeaders(w, 31)
 		event(w, "/k", 33)
 	})
-	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", nil)
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", &WatcherOptions{OwnPoll: true})
 	if _, err := wt.Next(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestWatcherEventIndexCleared(t *testing.T) {
 		w.WriteHeader(400)
 		fmt.Fprint(w, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [120/5]","index":1119}`)
 	})
-	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", &WatcherOptions{AfterIndex: 4})
+	wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}}).Watcher("/k", &WatcherOptions{AfterIndex: 4, OwnPoll: true})
 	for i := 0; i < 2; i++ {
 		_, err := wt.Next(context.Background())
 		e, ok := err.(Error)
@@ -201,7 +201,7 @@ func TestWatcherProbeFailover(t *testing.T) {
 		return 0
 	})
 	k := newTestKeys(t, Config{Endpoints: []string{hungSrv.URL, okSrv.URL}, Selector: pinHung, HeaderTimeoutPerRequest: 200 * time.Millisecond})
-	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 10, ProbeInterval: 100 * time.Millisecond})
+	wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 10, ProbeInterval: 100 * time.Millisecond, OwnPoll: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -229,7 +229,7 @@ func TestWatcherMaxPollDuration(t *testing.T) {
 		event(w, "/k", 42)
 	})
 	k := newTestKeys(t, Config{Endpoints: []string{srv.URL}})
-	wt := k.Watcher("/k", &WatcherOptions{MaxPollDuration: 100 * time.Millisecond, ProbeInterval: -1})
+	wt := k.Watcher("/k", &WatcherOptions{MaxPollDuration: 100 * time.Millisecond, ProbeInterval: -1, OwnPoll: true})
 	resp, err := wt.Next(context.Background())
 	if err != nil || resp.Node.ModifiedIndex != 42 {
 		t.Fatalf("got %+v, %v", resp, err)
@@ -256,7 +256,7 @@ func TestWatcherFailoverOnDeadMember(t *testing.T) {
 		return 0
 	})
 	k := newTestKeys(t, Config{Endpoints: []string{deadURL, srv.URL}, Selector: pinDead})
-	resp, err := k.Watcher("/k", &WatcherOptions{AfterIndex: 8}).Next(context.Background())
+	resp, err := k.Watcher("/k", &WatcherOptions{AfterIndex: 8, OwnPoll: true}).Next(context.Background())
 	if err != nil || resp.Node.ModifiedIndex != 9 {
 		t.Fatalf("got %+v, %v", resp, err)
 	}

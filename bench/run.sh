@@ -17,7 +17,9 @@
 #                          the scale section of docs/benchmarks.md and its
 #                          SVG charts (log: bench/results-scale.txt);
 #                          SCALE=small (default) or SCALE=1 for every size,
-#                          ETCDV2_BENCH_1M=1 adds the 1M-key listing
+#                          ETCDV2_BENCH_1M=1 adds the 1M-key listing;
+#                          SCALE_BENCH narrows the -bench pattern (default
+#                          ^BenchmarkScale)
 #   bench/run.sh decode    the decoding comparison with JSON libraries
 #                          (BenchmarkDecodeLibs, BenchmarkDecodeInterleaved,
 #                          the latter again from a GOEXPERIMENT=jsonv2
@@ -85,7 +87,7 @@ if [ "${1:-}" = scale ]; then
 		for round in $(seq 1 "$COUNT"); do
 			echo "# round: $round"
 			ETCDV2_BENCH_SCALE=$SCALE "$work/bench.test" -test.run '^$' -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" \
-				-test.bench '^BenchmarkScale' -test.timeout 120m
+				-test.bench "${SCALE_BENCH:-^BenchmarkScale}" -test.timeout 120m
 		done
 		echo "# loadavg-after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	} 2>&1 | tee "$results"

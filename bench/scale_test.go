@@ -214,23 +214,35 @@ func BenchmarkScaleEndpoints(b *testing.B) {
 // BenchmarkScaleWatchers starts n watchers of one key on one client of
 // ours (connected to a follower), then times b.N Sets on the leader: each
 // event's latency is from the start of its Set to its arrival at each
-// watcher (p50-ns, p99-ns over all deliveries). It reports, per watcher,
-// the connections dialed, the goroutines (besides the caller's own) and
-// the heap bytes the watchers added,
-// and the latency of a Get on the same client while they are active.
+// watcher (p50-ns, p99-ns over all deliveries). It runs each size twice, in
+// the same run: "own", every watcher with a poll of its own
+// (WatcherOptions.OwnPoll), and "shared", the default, where the watchers
+// share one poll. It reports, per watcher, the connections dialed, the
+// goroutines (besides the caller's own) and the heap bytes the watchers
+// added, the errors their Next returned (a watcher calls Next again after
+// one, as a program would), and the latency of a Get on the same client
+// while they are active.
 func BenchmarkScaleWatchers(b *testing.B) {
 	mode := scaleMode(b)
 	e := sharedEnv(b)
 	seed(b, e)
 	for _, n := range scaleSizes(mode, []int{1, 100, 10_000}, []int{1, 100, 1000}, "", 0) {
-		b.Run("watchers="+strconv.Itoa(n), func(b *testing.B) { watchersAt(b, e, n) })
+		b.Run("watchers="+strconv.Itoa(n), func(b *testing.B) {
+			for _, own := range []bool{true, false} {
+				name := "shared"
+				if own {
+					name = "own"
+				}
+				b.Run(name, func(b *testing.B) { watchersAt(b, e, n, own) })
+			}
+		})
 	}
 }
 
-func watchersAt(b *testing.B, e *env, n int) {
+func watchersAt(b *testing.B, e *env, n int, own bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	key := "/bench/watchers/" + strconv.Itoa(n)
+	key := fmt.Sprintf("/bench/watchers/%d-%v-%d", n, own, time.Now().UnixNano())
 	setter := &http.Client{Transport: rawTransport(0)}
 	defer setter.CloseIdleConnections()
 	idx, err := rawPut(ctx, setter, e.leader+"/v2/keys"+key, "start")
@@ -262,15 +274,29 @@ func watchersAt(b *testing.B, e *env, n int) {
 	arrivals := make(chan arrival, n)
 	wctx, wcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var firstErr atomic.Pointer[error]
 	for i := 0; i < n; i++ {
-		w := kapi.Watcher(key, &client.WatcherOptions{AfterIndex: idx})
+		w := kapi.Watcher(key, &client.WatcherOptions{AfterIndex: idx, OwnPoll: own})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				r, err := w.Next(wctx)
-				if err != nil {
+				if wctx.Err() != nil {
 					return
+				}
+				if err != nil {
+					// Counted, and Next again after a pause (the
+					// watcher keeps its cursor).
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					select {
+					case <-wctx.Done():
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					continue
 				}
 				select {
 				case arrivals <- arrival{r.Node.ModifiedIndex, time.Now()}:
@@ -290,7 +316,7 @@ func watchersAt(b *testing.B, e *env, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.After(2 * time.Minute)
+		deadline := time.After(3 * time.Minute)
 		for got := 0; got < n; {
 			select {
 			case a := <-arrivals:
@@ -300,7 +326,12 @@ func watchersAt(b *testing.B, e *env, n int) {
 				lat = append(lat, a.at.Sub(t0))
 				got++
 			case <-deadline:
-				b.Fatalf("%d of %d watchers had event %d after 2m", got, n, want)
+				var first error
+				if p := firstErr.Load(); p != nil {
+					first = *p
+				}
+				b.Fatalf("%d of %d watchers had event %d after 3m (%d errors from Next, %d connections dialed; first error: %v)",
+					got, n, want, errs.Load(), tr.n.Load()-d0, first)
 			}
 		}
 		return lat
@@ -336,5 +367,9 @@ func watchersAt(b *testing.B, e *env, n int) {
 	// Less the caller's own goroutine per watcher (the one calling Next).
 	b.ReportMetric(float64(g1-g0-n)/float64(n), "goroutines/watcher")
 	b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/float64(n), "heap-B/watcher")
+	b.ReportMetric(float64(errs.Load())/float64(n), "errors/watcher")
 	b.ReportMetric(float64(percentile(gets, 50)), "get-p50-ns")
+	if p := firstErr.Load(); p != nil {
+		b.Logf("%d errors from Next; first: %v", errs.Load(), *p)
+	}
 }

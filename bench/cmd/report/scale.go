@@ -30,19 +30,7 @@ func hasScale(r *results) bool {
 // scaleSizes returns the sizes n of the groups prefix+"n" in r, sorted.
 func scaleSizes(r *results, prefix string) []int {
 	var ns []int
-	for g, whos := range r.samples {
-		if prefix == "ScaleWatchers/watchers=" {
-			// The watcher count is the benchmark's last element.
-			if g != "ScaleWatchers" {
-				continue
-			}
-			for w := range whos {
-				if n, err := strconv.Atoi(strings.TrimPrefix(w, "watchers=")); err == nil {
-					ns = append(ns, n)
-				}
-			}
-			continue
-		}
+	for g := range r.samples {
 		if s, ok := strings.CutPrefix(g, prefix); ok {
 			if n, err := strconv.Atoi(s); err == nil {
 				ns = append(ns, n)
@@ -155,31 +143,98 @@ func renderScaleSection(r *results, m meta, own bool, chartDir string) (string, 
 	}
 
 	// Watchers.
-	if ns := scaleSizes(r, "ScaleWatchers/watchers="); len(ns) > 0 {
+	if ns := watcherSizes(r); len(ns) > 0 {
 		w("### Active watchers\n\n")
-		w("n watchers of one key on one client of ours, connected to a follower; Sets on the leader. Latency is from the start of the Set to the event's arrival, over every delivery to every watcher. ")
-		w("Per watcher: connections dialed, goroutines (besides the caller's own) and heap bytes the watchers added once all were waiting. Get p50: a Get on the same client with the watchers active. ")
-		w("Each watcher holds its own long poll, so connections and latency grow with n. With one watcher the connection count is 0 because its poll reuses the idle connection of the client's first Get, ")
-		w("and the heap difference of a single watcher is below what this measurement resolves (it can come out negative).\n\n")
-		w("| watchers | event p50 ms | event p99 ms | conns / watcher | goroutines / watcher | heap KiB / watcher | Get p50 µs |\n|---:|---:|---:|---:|---:|---:|---:|\n")
-		var p50, p99 []charts.Point
+		w("n watchers of one key on one client of ours, connected to a follower; Sets on the leader. Each size runs twice in the same run: ")
+		w("**own**, every watcher with a long poll of its own (`WatcherOptions.OwnPoll`), and **shared**, the default, where watchers of one key share one poll (see `Watcher`). ")
+		w("Latency is from the start of the Set to the event's arrival, over every delivery to every watcher. ")
+		w("Per watcher: connections dialed, goroutines (besides the caller's own) and heap bytes the watchers added once all were waiting, and errors their Next returned (a watcher calls Next again after one). Get p50: a Get on the same client with the watchers active. ")
+		w("With one watcher the connection count is 0 because its poll reuses the idle connection of the client's first Get, ")
+		w("and heap differences below a few KiB are below what this measurement resolves (they can come out negative).\n\n")
+		w("| watchers | poll | event p50 ms | event p99 ms | conns / watcher | goroutines / watcher | heap KiB / watcher | errors / watcher | Get p50 µs |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		lat := map[string][]charts.Point{}
+		var missing []string
 		for _, n := range ns {
-			who := "watchers=" + strconv.Itoa(n)
-			med := func(u string) float64 { return r.median("ScaleWatchers", who, u) }
-			w("| %d | %s | %s | %s | %s | %s | %s |\n", n, format(med("p50-ns")/1e6), format(med("p99-ns")/1e6), format(med("conns/watcher")),
-				format(med("goroutines/watcher")), format(med("heap-B/watcher")/1024), format(med("get-p50-ns")/1e3))
-			p50 = append(p50, charts.Point{X: float64(n), Y: med("p50-ns") / 1e6})
-			p99 = append(p99, charts.Point{X: float64(n), Y: med("p99-ns") / 1e6})
+			for _, mode := range []string{"own", "shared"} {
+				med := func(u string) float64 { return watcherMedian(r, n, mode, u) }
+				if math.IsNaN(med("p50-ns")) {
+					if _, ok := r.samples[watcherGroup(n)]; ok || mode == "own" {
+						missing = append(missing, fmt.Sprintf("%s at %d", mode, n))
+					}
+					continue
+				}
+				w("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, mode, format(med("p50-ns")/1e6), format(med("p99-ns")/1e6), formatSmall(med("conns/watcher")),
+					formatSmall(med("goroutines/watcher")), format(med("heap-B/watcher")/1024), format(med("errors/watcher")), format(med("get-p50-ns")/1e3))
+				lat[mode+" p50"] = append(lat[mode+" p50"], charts.Point{X: float64(n), Y: med("p50-ns") / 1e6})
+				lat[mode+" p99"] = append(lat[mode+" p99"], charts.Point{X: float64(n), Y: med("p99-ns") / 1e6})
+			}
 		}
 		w("\n")
-		chart("bench-scale-watchers.svg", charts.Curves{Title: "Watch event latency against watchers", XLabel: "watchers", YLabel: "ms", LogX: true, LogY: true,
-			Series: []charts.Series{{Name: "p50", Points: p50}, {Name: "p99", Points: p99}}})
+		if len(missing) > 0 {
+			w("No figures for %s: the benchmark failed there (its message is in the raw output below).\n\n", strings.Join(missing, ", "))
+		}
+		var failed []string
+		for _, n := range ns {
+			for _, mode := range []string{"own", "shared"} {
+				if k := strings.Count(m.raw, "--- FAIL: Benchmark"+watcherGroup(n)+"/"+mode+"\n"); k > 0 {
+					failed = append(failed, fmt.Sprintf("%s at %d in %d round(s)", mode, n, k))
+				}
+			}
+		}
+		if len(failed) > 0 {
+			w("The benchmark failed for %s (the messages are in the raw output below); the row shows the other rounds.\n\n", strings.Join(failed, ", "))
+		}
+		var series []charts.Series
+		for _, name := range []string{"own p50", "own p99", "shared p50", "shared p99"} {
+			if len(lat[name]) > 0 {
+				series = append(series, charts.Series{Name: name, Points: lat[name]})
+			}
+		}
+		chart("bench-scale-watchers.svg", charts.Curves{Title: "Watch event latency against watchers", XLabel: "watchers", YLabel: "ms", LogX: true, LogY: true, Series: series})
 	}
 	if own {
 		w("<details><summary>Raw output of the scale run</summary>\n\n```\n%s```\n\n</details>\n\n", m.raw)
 	}
 	w("%s\n\n", scaleEnd)
 	return b.String(), nil
+}
+
+// formatSmall is format, with two significant digits for values below
+// 0.01 (a connection shared by 10,000 watchers is 0.0001 per watcher).
+func formatSmall(v float64) string {
+	if v != 0 && math.Abs(v) < 0.01 {
+		return strconv.FormatFloat(v, 'g', 2, 64)
+	}
+	return format(v)
+}
+
+// watcherGroup is the benchmark group of n watchers.
+func watcherGroup(n int) string { return "ScaleWatchers/watchers=" + strconv.Itoa(n) }
+
+// watcherSizes returns the watcher counts in r: groups
+// ScaleWatchers/watchers=n (contenders own and shared), or, from runs made
+// before watchers could share a poll, contenders watchers=n of the group
+// ScaleWatchers (every watcher had a poll of its own).
+func watcherSizes(r *results) []int {
+	ns := scaleSizes(r, "ScaleWatchers/watchers=")
+	for w := range r.samples["ScaleWatchers"] {
+		if n, err := strconv.Atoi(strings.TrimPrefix(w, "watchers=")); err == nil {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
+// watcherMedian is the median of unit for n watchers polling as mode.
+func watcherMedian(r *results, n int, mode, unit string) float64 {
+	if v := r.values(watcherGroup(n), mode, unit); len(v) > 0 {
+		return median(v)
+	}
+	if mode == "own" {
+		return r.median("ScaleWatchers", "watchers="+strconv.Itoa(n), unit)
+	}
+	return math.NaN()
 }
 
 // listBodies maps a listing's key count to its body size from the

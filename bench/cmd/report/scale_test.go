@@ -19,7 +19,10 @@ BenchmarkScaleCallers/c=16/official-2    	    1000	     20000 ns/op	    2500 get
 BenchmarkScaleCallers/c=16/raw-tuned-2   	    1000	      9000 ns/op	    6000 gets/s	    60 allocs/op
 BenchmarkScaleEndpoints/endpoints=3/ours-2 	    1000	    500000 ns/op	    6000 B/op	      70 allocs/op
 BenchmarkScaleEndpoints/endpoints=3/raw-2  	    1000	    400000 ns/op	    5000 B/op	      60 allocs/op
-BenchmarkScaleWatchers/watchers=100-2    	      10	  5000000 ns/op	   2 conns/watcher	   3000 get-p50-ns	  8192 heap-B/watcher	   1.5 goroutines/watcher	  4000000 p50-ns	  9000000 p99-ns
+BenchmarkScaleWatchers/watchers=100/own-2    	      10	  5000000 ns/op	   2 conns/watcher	   0 errors/watcher	   3000 get-p50-ns	  8192 heap-B/watcher	   1.5 goroutines/watcher	  4000000 p50-ns	  9000000 p99-ns
+BenchmarkScaleWatchers/watchers=100/shared-2 	      10	  1000000 ns/op	   0.01 conns/watcher	   0 errors/watcher	   2000 get-p50-ns	  512 heap-B/watcher	   0.01 goroutines/watcher	  1000000 p50-ns	  3000000 p99-ns
+--- FAIL: BenchmarkScaleWatchers/watchers=10000/own
+BenchmarkScaleWatchers/watchers=10000/shared-2 	      1	  9000000 ns/op	   0.0001 conns/watcher	   0 errors/watcher	   2000 get-p50-ns	  1024 heap-B/watcher	   0.0002 goroutines/watcher	  5000000 p50-ns	  8000000 p99-ns
 `
 
 // TestScaleSection renders the scale section of a small run, splices it
@@ -38,7 +41,11 @@ func TestScaleSection(t *testing.T) {
 		"| 10000 | 1000000 | 20 | 10 | 2.00x | 3000000 | 3.00x | 9000 | 20000 |",
 		"| 16 | 5000 | 2500 | 6000 | 0.83x | 2.00x | 1.50 | – | – |",
 		"| 3 | 500 | 400 | 1.25x | 70 | 6000 |",
-		"| 100 | 4 | 9 | 2 | 1.50 | 8 | 3 |",
+		"| 100 | own | 4 | 9 | 2 | 1.50 | 8 | 0 | 3 |",
+		"| 100 | shared | 1 | 3 | 0.01 | 0.01 | 0.50 | 0 | 2 |",
+		"| 10000 | shared | 5 | 8 | 0.0001 | 0.0002 | 1 | 0 | 2 |",
+		"No figures for own at 10000",
+		"The benchmark failed for own at 10000 in 1 round(s)",
 		"![Recursive listing: time per call](bench-scale-list.svg)",
 	} {
 		if !strings.Contains(sec, want) {
