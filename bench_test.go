@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,4 +124,50 @@ func BenchmarkDecodeLoopback(b *testing.B) {
 		tr.CloseIdleConnections()
 		srv.Close()
 	}
+}
+
+// BenchmarkKeysListing is the whole client path of a large answer: a
+// recursive KeysAPI.Get of a listing served by an in-process server over
+// loopback, against reading the same bytes with net/http (raw). B/op over
+// the body's size is the memory a listing costs.
+func BenchmarkKeysListing(b *testing.B) {
+	_, listing := benchBodies(b)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Etcd-Index", "1")
+		w.Write(listing)
+	}))
+	defer srv.Close()
+	b.Run("ours", func(b *testing.B) {
+		c, err := New(Config{Endpoints: []string{srv.URL}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		k := NewKeysAPI(c)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := k.Get(ctx, "/registry", &GetOptions{Recursive: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			resp, err := hc.Get(srv.URL + "/v2/keys/registry?recursive=true")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadAll(resp.Body); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	})
 }
