@@ -101,6 +101,9 @@ type streamDecoder struct {
 	hold int
 	// base is how many bytes of the body were dropped before buf[0].
 	base int
+	// keepAll (tests only) keeps every byte, as the decoder did before
+	// it had a window, to compare the two.
+	keepAll bool
 	// rerr is the error (io.EOF included) of the last read, once one
 	// failed: no more reads are made after it.
 	rerr  error
@@ -222,6 +225,11 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 	}
 	d := getDecoder()
 	defer d.release()
+	return d.decode(r, resp)
+}
+
+// decode is decodeResponseStream with d, for a resp without nodes.
+func (d *streamDecoder) decode(r io.Reader, resp *Response) error {
 	d.r = r
 	d.hold = -1
 	orig := *resp
@@ -312,7 +320,7 @@ func (d *streamDecoder) fill() (shift int, ok bool) {
 			if d.hold >= 0 && d.hold < keep {
 				keep = d.hold
 			}
-			if d.base+keep > maxFallbackBytes && cap(d.buf)-(len(d.buf)-keep) >= minRead {
+			if d.base+keep > maxFallbackBytes && !d.keepAll && cap(d.buf)-(len(d.buf)-keep) >= minRead {
 				n := copy(d.buf, d.buf[keep:])
 				d.buf = d.buf[:n]
 				d.base += keep
