@@ -120,7 +120,8 @@ func (r *idleReader) Read(p []byte) (int, error) {
 // error, is kept in the body for decodedResponse.
 func (c *httpClusterClient) decodeBody(st *attemptState, idle time.Duration) error {
 	b := &st.body
-	r := &idleReader{st: st, idle: idle}
+	r := &b.reader
+	*r = idleReader{st: st, idle: idle}
 	resp := new(Response)
 	derr := decodeJSON(r, resp)
 	if r.err == nil {
@@ -186,6 +187,9 @@ type cappedBody struct {
 	chunks   [][]byte
 	first    [1][]byte
 	ci, off  int
+	// reader is the decoder's reader, when decodeBody reads the body
+	// (here to save an allocation).
+	reader idleReader
 	// decoded is set when the body was decoded within the attempt
 	// (decodeBody) into resp, or into decodeErr.
 	decoded   bool
