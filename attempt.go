@@ -143,7 +143,7 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 	st.body = cappedBody{rc: resp.Body, remaining: c.maxBody, limit: c.maxBody, st: st, c: c}
 	resp.Body = &st.body
 	if r.kind != KindWatch {
-		if err := c.bufferBody(st, c.bodyIdleTimeout()); err != nil {
+		if err := c.readBody(st, r.keys, resp.StatusCode, c.bodyIdleTimeout()); err != nil {
 			err = attemptError(actx, err)
 			st.body.Close()
 			return nil, true, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 )
 
@@ -33,13 +34,15 @@ func (c *httpClusterClient) getChunk() *[bodyChunk]byte {
 	return new([bodyChunk]byte)
 }
 
-// bufferBody reads the whole body of an answer that is not a watch into
-// pooled chunks, within the attempt: a member that stalls after its
-// headers (idle for idle, when positive) or breaks the connection fails the
-// attempt, which can then go to another member, instead of failing the
-// caller's decoding after the request loop is done. The size cap applies.
-func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) error {
-	b := &st.body
+// readBody reads the body of an answer that is not a watch, within the
+// attempt: a member that stalls after its headers (idle for idle, when
+// positive) or breaks the connection fails the attempt, which can then go
+// to another member, instead of failing the caller's decoding after the
+// request loop is done. The size cap applies. The answer of a keys API
+// call (keys set) with status 200 or 201 is decoded as it arrives, into a
+// Response kept in the body (see decodedResponse); any other is read into
+// pooled chunks, for the caller to read.
+func (c *httpClusterClient) readBody(st *attemptState, keys bool, status int, idle time.Duration) error {
 	if idle > 0 {
 		st.idle = idle
 		if st.timer == nil {
@@ -48,6 +51,21 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 			st.timer.Reset(idle)
 		}
 	}
+	var err error
+	if keys && (status == http.StatusOK || status == http.StatusCreated) {
+		err = c.decodeBody(st, idle)
+	} else {
+		err = c.bufferBody(st, idle)
+	}
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	return err
+}
+
+// bufferBody reads the whole body into pooled chunks.
+func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) error {
+	b := &st.body
 	b.chunks = b.first[:0]
 	var err error
 	for err == nil {
@@ -67,14 +85,84 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 			b.chunks = append(b.chunks, ch[:n])
 		}
 	}
-	if st.timer != nil {
-		st.timer.Stop()
-	}
 	b.buffered = true
 	if err == io.EOF {
 		return nil
 	}
 	return err
+}
+
+// idleReader reads a body within the size cap for the decoder, restarting
+// the idle timer whenever data comes, and remembers the first error other
+// than io.EOF: that error fails the attempt, whatever the decoder made of
+// it.
+type idleReader struct {
+	st   *attemptState
+	idle time.Duration
+	err  error
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.st.body.readCapped(p)
+	if n > 0 && r.idle > 0 {
+		r.st.timer.Reset(r.idle)
+	}
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// decodeBody decodes a keys API answer from the connection as it arrives
+// (the decoder keeps only a window of it, see streamDecoder), then reads
+// what is left of the body, as bufferBody would have: an error reading any
+// of it fails the attempt. The decoder's own answer, a Response or an
+// error, is kept in the body for decodedResponse.
+func (c *httpClusterClient) decodeBody(st *attemptState, idle time.Duration) error {
+	b := &st.body
+	r := &b.reader
+	*r = idleReader{st: st, idle: idle}
+	resp := new(Response)
+	derr := decodeJSON(r, resp)
+	if r.err == nil {
+		// The rest: a final newline, normally. A decoder that gave
+		// up early (bad content) leaves more.
+		buf := b.drain[:]
+		var ch *[bodyChunk]byte
+		var err error
+		for err == nil {
+			var n int
+			if n, err = r.Read(buf); n == len(buf) && ch == nil {
+				ch = c.getChunk()
+				buf = ch[:]
+			}
+		}
+		if ch != nil {
+			c.chunks.Put(ch)
+		}
+	}
+	b.buffered = true
+	b.chunks = b.first[:0]
+	if r.err != nil {
+		return r.err
+	}
+	b.decoded = true
+	if derr != nil {
+		b.decodeErr = derr
+	} else {
+		b.resp = resp
+	}
+	return nil
+}
+
+// decodedResponse returns the answer decoded within the attempt (see
+// decodeBody), a Response or an error, if body is the body of one; nil and
+// nil if not.
+func decodedResponse(body io.ReadCloser) (*Response, error) {
+	if b, ok := body.(*cappedBody); ok && b.decoded {
+		return b.resp, b.decodeErr
+	}
+	return nil, nil
 }
 
 // stalledError is the cause of an attempt given up for a stalled body.
@@ -99,7 +187,15 @@ type cappedBody struct {
 	chunks   [][]byte
 	first    [1][]byte
 	ci, off  int
-	// drain is scratch space for finishBody.
+	// reader is the decoder's reader, when decodeBody reads the body
+	// (here to save an allocation).
+	reader idleReader
+	// decoded is set when the body was decoded within the attempt
+	// (decodeBody) into resp, or into decodeErr.
+	decoded   bool
+	resp      *Response
+	decodeErr error
+	// drain is scratch space for finishBody and decodeBody.
 	drain [64]byte
 }
 
@@ -151,6 +247,7 @@ func (b *cappedBody) Close() error {
 	}
 	b.chunks = nil
 	clear(b.first[:])
+	b.resp, b.decodeErr = nil, nil
 	b.st.release(b.c)
 	if b.onClose != nil {
 		b.onClose()

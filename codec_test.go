@@ -8,9 +8,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // etcdBodies are response bodies as an etcd 3.5 server sends them.
@@ -123,6 +125,12 @@ func FuzzDecodeResponse(f *testing.F) {
 		// In small reads, so that refills land inside every token.
 		sizes := []int{1 + len(data)%7, 1 + len(data)%3, 2}
 		checkStream(t, "chunks", data, &chunkReader{data: data, sizes: sizes})
+		checkStream(t, "one byte", data, iotest.OneByteReader(bytes.NewReader(data)))
+		if len(data) <= 512 {
+			for k := 1; k < len(data); k++ {
+				checkStream(t, fmt.Sprintf("split at %d", k), data, &splitReader{data: data, k: k})
+			}
+		}
 		want, werr := decodeReference(data)
 		var got Response
 		gerr := decodeJSON(bytes.NewReader(data), &got)
@@ -348,4 +356,257 @@ func TestDecodeStreamReadErrorAndMerge(t *testing.T) {
 	if err := decodeResponseStream(strings.NewReader(`{"node":{"key":"/a","key":"/b"}}`), &r); err != nil || r.Node.Key != "/b" || r.Action != "x" || r.Index != 7 {
 		t.Fatalf("fallback: %+v, %v", r, err)
 	}
+}
+
+// splitReader returns data in two reads, split at k.
+type splitReader struct {
+	data []byte
+	k    int
+}
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(s.data)
+	if s.k > 0 {
+		n = s.k
+	}
+	n = copy(p, s.data[:n])
+	s.data = s.data[n:]
+	s.k -= n
+	return n, nil
+}
+
+// TestDecodeStreamEverySplit decodes every body split at every byte
+// boundary, and one byte a read, and compares with encoding/json.
+func TestDecodeStreamEverySplit(t *testing.T) {
+	for _, b := range append(append(append([]string{}, etcdBodies...), oddBodies...), keyedBodies...) {
+		data := []byte(b)
+		if len(data) > 2048 {
+			continue // the long ones are split by TestDecodeStreamRefills
+		}
+		for k := 0; k <= len(data); k++ {
+			checkStream(t, fmt.Sprintf("split at %d", k), data, &splitReader{data: data, k: k})
+		}
+		checkStream(t, "one byte", data, iotest.OneByteReader(bytes.NewReader(data)))
+	}
+}
+
+// bigListing returns a listing of n keys as etcd writes it, with escapes,
+// non-ASCII text, expirations and TTLs among its values, and, past the
+// first MiB when n is large enough, a value of 1.5 MB with escapes and
+// one without: longer than the decoder's window.
+func bigListing(t testing.TB, n int) []byte {
+	t.Helper()
+	exp := time.Date(2026, 11, 21, 11, 27, 25, 414162477, time.UTC)
+	root := &Node{Key: "/big", Dir: true, CreatedIndex: 4, ModifiedIndex: 4}
+	var dir *Node
+	for i := 0; i < n; i++ {
+		if i%500 == 0 {
+			dir = &Node{Key: fmt.Sprintf("/big/d%04d", i/500), Dir: true, CreatedIndex: uint64(i + 5), ModifiedIndex: uint64(i + 5)}
+			root.Nodes = append(root.Nodes, dir)
+		}
+		nd := &Node{Key: fmt.Sprintf("%s/k%07d", dir.Key, i), CreatedIndex: uint64(1000 + i), ModifiedIndex: uint64(2000 + 7*i)}
+		switch i % 7 {
+		case 0:
+			nd.Value = fmt.Sprintf(`{"name":"service-%d","port":%d,"tags":["a","b"]}`, i, 8000+i%1000)
+		case 1:
+			nd.Value = fmt.Sprintf("héllo wörld 日本 %d <b>&</b> \u2028 \U0001F600", i)
+		case 2:
+			nd.Value, nd.Expiration, nd.TTL = "v", &exp, int64(30+i%100)
+		case 3:
+			nd.Value = strings.Repeat("x", i%300)
+		case 4:
+			nd.Value = "line\nbreak\ttab\\back\x01ctl"
+		default:
+			nd.Value = fmt.Sprintf("%032d", i)
+		}
+		if n >= 20_000 && (i == n/2 || i == n/2+1) {
+			nd.Value = strings.Repeat(`a"b\`, 3<<19/4)
+			if i == n/2+1 {
+				nd.Value = strings.Repeat("plain", 3<<19/5)
+			}
+		}
+		dir.Nodes = append(dir.Nodes, nd)
+	}
+	b, err := json.Marshal(Response{Action: "get", Node: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeWindow: a body larger than the decoder's window, read whole,
+// in pieces of every size and one byte a read, decodes as encoding/json
+// decodes it, and the window slides instead of holding the body.
+func TestDecodeWindow(t *testing.T) {
+	big := bigListing(t, 20_000)
+	small := bigListing(t, 8_000) // just over maxWindow
+	var spaced bytes.Buffer
+	if err := json.Indent(&spaced, small, " ", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	require := func(name string, data []byte, r io.Reader) {
+		t.Helper()
+		want, err := decodeReference(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &streamDecoder{}
+		var got Response
+		if err := d.decode(r, &got); err != nil {
+			t.Fatalf("%s (%d bytes): %v", name, len(data), err)
+		}
+		if !reflect.DeepEqual(*want, got) {
+			t.Fatalf("%s (%d bytes): not encoding/json's answer", name, len(data))
+		}
+		if d.base == 0 || d.base+len(d.buf) != len(data) {
+			t.Fatalf("%s (%d bytes): the window did not slide (%d bytes dropped, %d in the window)", name, len(data), d.base, len(d.buf))
+		}
+		// The window holds at most the first MiB and the room to read,
+		// or the longest string and the room to read.
+		if limit := max(maxWindow, 2*(3<<19+4*minRead)); cap(d.buf) > limit {
+			t.Fatalf("%s (%d bytes): window of %d bytes, want at most %d", name, len(data), cap(d.buf), limit)
+		}
+	}
+	if len(small) <= maxWindow || len(big) < 5<<20 {
+		t.Fatalf("bodies of %d and %d bytes", len(small), len(big))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, data := range [][]byte{big, spaced.Bytes(), small} {
+		require("whole", data, bytes.NewReader(data))
+		sizes := []int{1, 7, 1 + rng.IntN(64<<10), 3, 1 + rng.IntN(300<<10), 2}
+		require(fmt.Sprintf("chunks %v", sizes), data, &chunkReader{data: data, sizes: sizes})
+	}
+	require("half", small, iotest.HalfReader(bytes.NewReader(small)))
+	require("one byte", small, iotest.OneByteReader(bytes.NewReader(small)))
+}
+
+// windowCases are bodies over maxFallbackBytes with something wrong, or
+// outside what etcd writes, before, at and after the first MiB.
+func windowCases(t *testing.T) map[string][]byte {
+	base := bigListing(t, 8_000)
+	cases := map[string][]byte{}
+	for _, at := range []int{100, maxFallbackBytes + 40, maxWindow + 20<<10, len(base) - 3} {
+		pos := func(sub string) int {
+			if i := bytes.Index(base[at:], []byte(sub)); i >= 0 {
+				return at + i
+			}
+			return -1
+		}
+		edit := func(name string, i int, old, new string) {
+			if i < 0 {
+				return
+			}
+			b := slices.Clone(base[:i])
+			b = append(b, new...)
+			b = append(b, base[i+len(old):]...)
+			cases[fmt.Sprintf("%s at %d", name, i)] = b
+		}
+		cases[fmt.Sprintf("cut at %d", at)] = base[:at]
+		cases[fmt.Sprintf("read error at %d", at)] = base[:at]
+		if at < maxFallbackBytes || at > len(base)-100 {
+			continue // the edits: where the window keeps all, and where it slid
+		}
+		edit("field name case", pos(`"modifiedIndex"`), `"modifiedIndex"`, `"ModifiedIndex"`)
+		edit("unknown field", pos(`"key"`), `"key"`, `"x":1,"key"`)
+		edit("duplicate key", pos(`"key"`), `"key"`, `"key":"/dup","key"`)
+		edit("escaped name", pos(`"value"`), `"value"`, `"\u0076alue"`)
+		edit("syntax error", pos(`,`), `,`, `;`)
+		edit("float", pos(`"createdIndex":`), `"createdIndex":`, `"createdIndex":1.5,"ttl":`)
+		edit("keyless node", pos(`{"key"`), `{"key"`, `{},{"key"`)
+		edit("invalid UTF-8", pos(`"value":"`), `"value":"`, "\"value\":\"\xff")
+	}
+	return cases
+}
+
+// TestDecodeWindowErrorsUnchanged: on bodies over the first MiB, the
+// decoder with a window answers exactly as it did when it kept the whole
+// body (the same Response, or an error with the same text that matches
+// the same sentinels), read whole or in small pieces.
+func TestDecodeWindowErrorsUnchanged(t *testing.T) {
+	boom := errors.New("boom")
+	dropped := 0
+	for name, data := range windowCases(t) {
+		if strings.HasPrefix(name, "read error") {
+			if compareWindow(t, name, func() io.Reader { return io.MultiReader(bytes.NewReader(data), iotestErrReader{boom}) }) {
+				dropped++
+			}
+			continue
+		}
+		if compareWindow(t, name+"/whole", func() io.Reader { return bytes.NewReader(data) }) {
+			dropped++
+		}
+		if strings.HasPrefix(name, "cut") {
+			compareWindow(t, name+"/chunks", func() io.Reader { return &chunkReader{data: data, sizes: []int{5000, 3, 70000}} })
+		}
+	}
+	if dropped < 10 {
+		t.Fatalf("only %d cases failed after the window slid", dropped)
+	}
+}
+
+// compareWindow decodes what newReader gives with and without the window
+// and fails unless the answers are the same. It reports whether the
+// window failed after dropping the start of the body.
+func compareWindow(t *testing.T, name string, newReader func() io.Reader) (droppedErr bool) {
+	t.Helper()
+	var want, got Response
+	keep := &streamDecoder{keepAll: true}
+	werr := keep.decode(newReader(), &want)
+	win := &streamDecoder{}
+	gerr := win.decode(newReader(), &got)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%s: kept whole: %v; window: %v", name, werr, gerr)
+	}
+	if werr == nil {
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%s: the answers differ", name)
+		}
+		return false
+	}
+	if werr.Error() != gerr.Error() {
+		t.Fatalf("%s: kept whole: %v; window: %v", name, werr, gerr)
+	}
+	for _, target := range []error{ErrInvalidJSON, io.ErrUnexpectedEOF, errNodeWithoutKey, errFallbackTooLarge, ErrEmptyBody} {
+		if errors.Is(werr, target) != errors.Is(gerr, target) {
+			t.Fatalf("%s: kept whole: %v; window: %v; they differ on %v", name, werr, gerr, target)
+		}
+	}
+	return win.base > 0
+}
+
+// windowPrefix is the start of a listing over maxFallbackBytes whose
+// nodes array is left open, for FuzzDecodeWindow.
+func windowPrefix(t testing.TB) []byte {
+	b := bigListing(t, 9_000)
+	i := bytes.LastIndex(b, []byte("]"))
+	i = bytes.LastIndex(b[:i], []byte("]"))
+	if i < maxWindow+minRead {
+		t.Fatalf("the prefix (%d bytes) would not move the window", i)
+	}
+	return append(b[:i:i], ',')
+}
+
+// FuzzDecodeWindow appends arbitrary bytes to the open nodes array of a
+// listing over the first MiB, and checks that the decoder with a window
+// answers as it did when it kept the whole body, read whole and in small
+// pieces (the comparison with encoding/json itself is FuzzDecodeResponse's).
+func FuzzDecodeWindow(f *testing.F) {
+	prefix := windowPrefix(f)
+	for _, s := range []string{`{"key":"/x"}]}]}}`, `{"key":"/x","Value":"y"}]}]}}`, `{"key":"/x"}]}]}`, `{"key":"/x"}]}]}} trailing`,
+		`{"key":"/x","key":"/y"}]}]}}`, `{}]}]}}`, `null]}]}}`, `{"key":"/x","ttl":1e3}]}]}}`, `{"key":"\u002fx"}]}]}}`, ``, `{"key":"/x`} {
+		f.Add([]byte(s))
+	}
+	for _, b := range etcdBodies {
+		f.Add([]byte(b[strings.Index(b, `"node":`)+7:]))
+	}
+	f.Fuzz(func(t *testing.T, tail []byte) {
+		data := append(slices.Clone(prefix), tail...)
+		compareWindow(t, "whole", func() io.Reader { return bytes.NewReader(data) })
+		_ = compareWindow(t, "chunks", func() io.Reader {
+			return &chunkReader{data: data, sizes: []int{1 << 20, 1 + len(tail)%7, 1 + len(tail)%3, 2}}
+		})
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -55,6 +56,10 @@ const maxDecodeDepth = 400
 // large body takes few calls, small enough not to matter for a small one.
 const minRead = 32 << 10
 
+// maxWindow is the size the window grows to for a large body: the
+// maxFallbackBytes it keeps for a fallback, and room for large reads.
+const maxWindow = maxFallbackBytes + 4*minRead
+
 // maxPooledBuffer bounds the buffers kept in the pool, so that one huge
 // answer does not pin its memory for the life of the process.
 const maxPooledBuffer = 4 << 20
@@ -84,11 +89,21 @@ type streamDecoder struct {
 	// intern is set while the action is decoded: known names are then
 	// stored as constants rather than allocated.
 	intern bool
-	// buf holds every byte read from r so far: the parse reads it at i,
-	// and a fallback replays all of it to encoding/json. Positions are
-	// kept as indexes, since a read may move buf.
+	// buf is a window on the body: the parse reads it at i. It holds
+	// every byte read from r until the parse is past maxFallbackBytes (a
+	// fallback replays them to encoding/json); then the bytes before the
+	// token being parsed are dropped as more are read (see fill).
+	// Positions are kept as indexes, since a read may move buf.
 	buf []byte
 	i   int
+	// hold, when not negative, is a position before i that fill keeps
+	// too (see key).
+	hold int
+	// base is how many bytes of the body were dropped before buf[0].
+	base int
+	// keepAll (tests only) keeps every byte, as the decoder did before
+	// it had a window, to compare the two.
+	keepAll bool
 	// rerr is the error (io.EOF included) of the last read, once one
 	// failed: no more reads are made after it.
 	rerr  error
@@ -171,6 +186,33 @@ func checkKeys(resp *Response) error {
 
 var streamDecoderPool = sync.Pool{New: func() any { return new(streamDecoder) }}
 
+// decoderCache keeps a few decoders, with their windows, across garbage
+// collections, which empty streamDecoderPool: a large answer allocates
+// enough to run several collections while it is decoded, so that a pool
+// alone would often hand the next one a new decoder, whose window then
+// grows again (up to maxWindow, about 1 MiB, for every large answer).
+var decoderCache [2]atomic.Pointer[streamDecoder]
+
+// getDecoder returns an idle decoder.
+func getDecoder() *streamDecoder {
+	for i := range decoderCache {
+		if d := decoderCache[i].Swap(nil); d != nil {
+			return d
+		}
+	}
+	return streamDecoderPool.Get().(*streamDecoder)
+}
+
+// putDecoder keeps d, released, for getDecoder.
+func putDecoder(d *streamDecoder) {
+	for i := range decoderCache {
+		if decoderCache[i].CompareAndSwap(nil, d) {
+			return
+		}
+	}
+	streamDecoderPool.Put(d)
+}
+
 // decodeResponseStream decodes one JSON value from r into resp exactly as
 // a json.Decoder would (same value, or an error wrapping the same one),
 // reading r only as far as the value needs. It is decodeJSON for a
@@ -181,9 +223,15 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 		// leave that to it rather than copy its rules.
 		return decodeStd(r, resp)
 	}
-	d := streamDecoderPool.Get().(*streamDecoder)
+	d := getDecoder()
 	defer d.release()
+	return d.decode(r, resp)
+}
+
+// decode is decodeResponseStream with d, for a resp without nodes.
+func (d *streamDecoder) decode(r io.Reader, resp *Response) error {
 	d.r = r
+	d.hold = -1
 	orig := *resp
 	if d.response(resp) {
 		return nil
@@ -191,6 +239,14 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 	*resp = orig
 	if d.bad != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidJSON, d.bad)
+	}
+	if d.base > 0 {
+		// The start of the body is gone, but what encoding/json would
+		// say is known: the dropped bytes, more than maxFallbackBytes
+		// of them, were a valid start of a JSON value that does not
+		// end there, so it would read maxFallbackBytes of them and fail
+		// on the limit (see fill).
+		return errFallbackTooLarge
 	}
 	if err := decodeStd(&fallbackReader{r: d.replay()}, resp); err != nil {
 		return err
@@ -208,6 +264,7 @@ func (d *streamDecoder) release() {
 	d.r = nil
 	d.rerr = nil
 	d.i = 0
+	d.base = 0
 	d.depth = 0
 	clear(d.stack) // pointers into the answer, left by a failed parse
 	d.stack = d.stack[:0]
@@ -220,7 +277,7 @@ func (d *streamDecoder) release() {
 		return
 	}
 	d.buf = d.buf[:0]
-	streamDecoderPool.Put(d)
+	putDecoder(d)
 }
 
 // stickyError is a reader that fails with err.
@@ -239,19 +296,51 @@ func (d *streamDecoder) replay() io.Reader {
 	return io.MultiReader(bytes.NewReader(d.buf), rest)
 }
 
-// fill reads more of the body into buf, making room as needed. It reports
-// false when nothing more can be read (the end of the body or an error,
-// kept in rerr). Like a json.Decoder it keeps asking while a read returns
-// nothing and no error.
-func (d *streamDecoder) fill() bool {
+// fill reads more of the body into buf, making room as needed, and
+// returns how far the bytes kept moved toward the start of buf (i and hold
+// are moved with them; a caller holding other indexes into buf moves them
+// too). It reports false when nothing more can be read (the end of the
+// body or an error, kept in rerr). Like a json.Decoder it keeps asking
+// while a read returns nothing and no error.
+//
+// Room is made by dropping the bytes before i (or hold) once they are no
+// longer needed for a fallback, that is once more than maxFallbackBytes
+// of the body lie before them; the window grows only while it must keep
+// everything, or when one token fills it. Every caller keeps i (or hold)
+// at the start of the token it scans, so that what is dropped has been
+// parsed: a valid start of a JSON value that does not end within it. That
+// is what makes the answer of a fallback known without the dropped bytes.
+func (d *streamDecoder) fill() (shift int, ok bool) {
 	if d.rerr != nil {
-		return false
+		return 0, false
 	}
 	for {
 		if cap(d.buf)-len(d.buf) < minRead {
-			nb := make([]byte, len(d.buf), 2*cap(d.buf)+minRead)
-			copy(nb, d.buf)
-			d.buf = nb
+			keep := d.i
+			if d.hold >= 0 && d.hold < keep {
+				keep = d.hold
+			}
+			if d.base+keep > maxFallbackBytes && !d.keepAll && cap(d.buf)-(len(d.buf)-keep) >= minRead {
+				n := copy(d.buf, d.buf[keep:])
+				d.buf = d.buf[:n]
+				d.base += keep
+				d.i -= keep
+				if d.hold >= 0 {
+					d.hold -= keep
+				}
+				shift += keep
+			} else {
+				// While everything is kept, the window grows to
+				// maxWindow, which holds maxFallbackBytes and room
+				// to read; beyond, only for a token that fills it.
+				size := 2*cap(d.buf) + minRead
+				if size > maxWindow && len(d.buf)+minRead <= maxWindow {
+					size = maxWindow
+				}
+				nb := make([]byte, len(d.buf), size)
+				copy(nb, d.buf)
+				d.buf = nb
+			}
 		}
 		n, err := d.r.Read(d.buf[len(d.buf):cap(d.buf)])
 		d.buf = d.buf[:len(d.buf)+n]
@@ -259,10 +348,10 @@ func (d *streamDecoder) fill() bool {
 			d.rerr = err
 		}
 		if n > 0 {
-			return true
+			return shift, true
 		}
 		if err != nil {
-			return false
+			return shift, false
 		}
 	}
 }
@@ -271,7 +360,7 @@ func (d *streamDecoder) fill() bool {
 // before.
 func (d *streamDecoder) ensure(n int) bool {
 	for len(d.buf)-d.i < n {
-		if !d.fill() {
+		if _, ok := d.fill(); !ok {
 			return false
 		}
 	}
@@ -289,7 +378,7 @@ func (d *streamDecoder) next() (byte, bool) {
 			}
 			d.i++
 		}
-		if !d.fill() {
+		if _, ok := d.fill(); !ok {
 			return 0, false
 		}
 	}
@@ -330,6 +419,8 @@ func (d *streamDecoder) key() ([]byte, bool) {
 	if !d.expect('"') {
 		return nil, false
 	}
+	// d.i stays at the key's start while it is scanned, so that fill
+	// keeps it.
 	start := d.i
 	i := d.i
 	for {
@@ -340,26 +431,32 @@ func (d *streamDecoder) key() ([]byte, bool) {
 				continue
 			}
 			if c == '"' {
-				end := i
+				n := i - start
 				d.i = i + 1
+				// The reads below keep the key (see fill).
+				d.hold = start
+				ok := true
 				// etcd writes no white space: look for that first.
 				if d.i < len(d.buf) && d.buf[d.i] == ':' {
 					d.i++
-				} else if !d.expect(':') {
+				} else {
+					ok = d.expect(':')
+				}
+				if ok && (d.i >= len(d.buf) || d.buf[d.i] <= ' ') {
+					_, ok = d.next()
+				}
+				start, d.hold = d.hold, -1
+				if !ok {
 					return nil, false
 				}
-				if d.i >= len(d.buf) || d.buf[d.i] <= ' ' {
-					if _, ok := d.next(); !ok {
-						return nil, false
-					}
-				}
-				// The reads of expect and next may have moved buf:
-				// the key is taken from where it is now.
-				return d.buf[start:end], true
+				return d.buf[start : start+n], true
 			}
 			return nil, false
 		}
-		if !d.fill() {
+		shift, ok := d.fill()
+		start -= shift
+		i -= shift
+		if !ok {
 			return nil, false
 		}
 	}

@@ -55,7 +55,11 @@ func (d *streamDecoder) str(dst *string) bool {
 			nonASCII = true
 			i++
 		}
-		if !d.fill() {
+		// d.i stays at the opening quote: fill keeps the string.
+		shift, ok := d.fill()
+		start -= shift
+		i -= shift
+		if !ok {
 			return false
 		}
 	}
@@ -139,11 +143,15 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 			}
 			// An escape: have its longest form (a surrogate pair, 12
 			// bytes) in buf if the body has it.
-			if len(buf)-i < 12 {
-				d.i = i
-				d.ensure(12)
-				buf = d.buf
+			for len(d.buf)-i < 12 {
+				shift, ok := d.fill()
+				start -= shift
+				i -= shift
+				if !ok {
+					break
+				}
 			}
+			buf = d.buf
 			if i+1 >= len(buf) {
 				return false
 			}
@@ -186,7 +194,10 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 			}
 			i += 2
 		}
-		if !d.fill() {
+		shift, ok := d.fill()
+		start -= shift
+		i -= shift
+		if !ok {
 			return false
 		}
 	}
@@ -243,25 +254,29 @@ func (d *streamDecoder) time() (*time.Time, bool) {
 	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
 		return nil, false
 	}
-	d.i++
-	start := d.i
+	// d.i stays at the opening quote: fill keeps the string.
+	start := d.i + 1
+	i := start
 	for {
-		for d.i < len(d.buf) {
-			c := d.buf[d.i]
+		for i < len(d.buf) {
+			c := d.buf[i]
 			if c == '"' {
 				t := d.newTime()
-				if err := t.UnmarshalText(d.buf[start:d.i]); err != nil {
+				if err := t.UnmarshalText(d.buf[start:i]); err != nil {
 					return nil, false
 				}
-				d.i++
+				d.i = i + 1
 				return t, true
 			}
 			if c == '\\' || c < 0x20 || c >= 0x7f {
 				return nil, false
 			}
-			d.i++
+			i++
 		}
-		if !d.fill() {
+		shift, ok := d.fill()
+		start -= shift
+		i -= shift
+		if !ok {
 			return nil, false
 		}
 	}
@@ -273,11 +288,11 @@ func (d *streamDecoder) time() (*time.Time, bool) {
 // refuses for an integer field: its error is left to it).
 func (d *streamDecoder) digits() (uint64, bool) {
 	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
-	start := d.i
+	// d.i stays at the first digit: fill keeps the number.
+	i := d.i
 	var u uint64
 	for {
 		buf := d.buf
-		i := d.i
 		for ; i < len(buf); i++ {
 			c := buf[i] - '0'
 			if c > 9 {
@@ -288,23 +303,26 @@ func (d *streamDecoder) digits() (uint64, bool) {
 			}
 			u = u*10 + uint64(c)
 		}
-		d.i = i
 		if i < len(buf) {
 			break
 		}
-		if !d.fill() {
+		shift, ok := d.fill()
+		i -= shift
+		if !ok {
 			// The object cannot end here.
 			return 0, false
 		}
 	}
-	n := d.i - start
+	start := d.i
+	n := i - start
 	if n == 0 || (n > 1 && d.buf[start] == '0') {
 		return 0, false
 	}
-	switch d.buf[d.i] {
+	switch d.buf[i] {
 	case '.', 'e', 'E':
 		return 0, false
 	}
+	d.i = i
 	return u, true
 }
 

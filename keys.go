@@ -491,6 +491,7 @@ func (k *httpKeysAPI) Delete(ctx context.Context, key string, opts *DeleteOption
 
 // roundTrip sends r and decodes the answer.
 func (k *httpKeysAPI) roundTrip(ctx context.Context, r *request) (*Response, error) {
+	r.keys = true
 	resp, err := k.client.do(ctx, r)
 	if err != nil {
 		return nil, err
@@ -507,14 +508,18 @@ func (k *httpKeysAPI) roundTrip(ctx context.Context, r *request) (*Response, err
 func decodeKeysResponse(resp *response) (*Response, error) {
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusCreated:
-		var r Response
-		if err := decodeJSON(resp.Body, &r); err != nil {
+		r, err := decodedResponse(resp.Body)
+		if r == nil && err == nil {
+			r = new(Response)
+			err = decodeJSON(resp.Body, r)
+		}
+		if err != nil {
 			resp.Body.Close()
 			return nil, err
 		}
 		_ = finishBody(resp.Body)
-		setMeta(&r, resp)
-		return &r, nil
+		setMeta(r, resp)
+		return r, nil
 	default:
 		b, err := errorAnswer(resp.StatusCode, resp.Body)
 		var he *HTTPError

@@ -38,6 +38,9 @@ type request struct {
 	overwrite bool
 	// sensitive marks a body that holds a secret and is never printed.
 	sensitive bool
+	// keys marks a keys API call: its answer is decoded within the
+	// attempt (see readBody).
+	keys bool
 }
 
 // clusterGet returns a GET of path, about the cluster or the member

@@ -69,7 +69,16 @@ func populate(b *testing.B, e *env, dir string, n int) {
 				if i >= int64(n) {
 					return
 				}
-				if _, err := rawPut(ctx, hc, fmt.Sprintf("%s/v2/keys%s/k%07d", e.leader, dir, i), keyValue); err != nil {
+				// A loaded cluster times some proposals out (500, "request
+				// timed out"): setting the key again is harmless.
+				var err error
+				for try := 0; try < 5; try++ {
+					if _, err = rawPut(ctx, hc, fmt.Sprintf("%s/v2/keys%s/k%07d", e.leader, dir, i), keyValue); err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				if err != nil {
 					failed.Store(&err)
 					return
 				}
