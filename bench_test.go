@@ -154,11 +154,13 @@ func BenchmarkKeysListing(b *testing.B) {
 }
 
 func benchKeysListing(b *testing.B, listing []byte) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := v2fake.New(v2fake.Options{NoCounts: true})
+	srv.On("*", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Etcd-Index", "1")
 		w.Write(listing)
 	}))
+	srv.Start()
 	defer srv.Close()
 	b.Run("ours", func(b *testing.B) {
 		c, err := New(Config{Endpoints: []string{srv.URL}})

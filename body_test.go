@@ -127,17 +127,6 @@ func listingMember(t *testing.T, body []byte, cut int, stall bool) (*httptest.Se
 	return srv, hits
 }
 
-// firstOf returns a selector that picks url whenever it is a candidate.
-func firstOf(url string) Selector {
-	return SelectorFunc(func(_ RequestInfo, cands []Endpoint) int {
-		for i, e := range cands {
-			if e.URL == url {
-				return i
-			}
-		}
-		return 0
-	})
-}
 
 func countKeys(n *Node) int {
 	k := 0
