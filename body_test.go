@@ -127,7 +127,6 @@ func listingMember(t *testing.T, body []byte, cut int, stall bool) (*httptest.Se
 	return srv, hits
 }
 
-
 func countKeys(n *Node) int {
 	k := 0
 	for _, c := range n.Nodes {

@@ -2,10 +2,16 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"strconv"
 )
+
+// errorBodyLimit bounds how much of a 5xx body is read to describe it.
+const errorBodyLimit = 64 << 10
 
 // Response bodies of the keys API (a Response and its Node tree, up to
 // megabytes for a recursive listing) are decoded by the streaming decoder
@@ -118,4 +124,83 @@ func decodeErrorBody(status int, b []byte) error {
 		msg = msg[:200] + "..."
 	}
 	return &HTTPError{StatusCode: status, Message: msg}
+}
+
+// getJSON GETs a path of the cluster API that answers 200 with JSON.
+func (c *httpClusterClient) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, kind: KindCluster, replayable: true})
+	if err != nil {
+		return err
+	}
+	return decodeResponse(resp, http.StatusOK, v)
+}
+
+// decodeResponse decodes a JSON answer with the expected status, or turns
+// any other into an error. It closes the body.
+func decodeResponse(resp *response, want int, v any) error {
+	if resp.StatusCode != want {
+		_, err := errorAnswer(resp.StatusCode, resp.Body)
+		return err
+	}
+	if err := decodeJSON(resp.Body, v); err != nil {
+		resp.Body.Close()
+		return err
+	}
+	return finishBody(resp.Body)
+}
+
+// decodeKeysResponse turns an answer of the keys API into a Response or an
+// error. It closes the body.
+func decodeKeysResponse(resp *response) (*Response, error) {
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated:
+		r, err := decodedResponse(resp.Body)
+		if r == nil && err == nil {
+			r = new(Response)
+			err = decodeJSON(resp.Body, r)
+		}
+		if err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		_ = finishBody(resp.Body)
+		setMeta(r, resp)
+		return r, nil
+	default:
+		b, err := errorAnswer(resp.StatusCode, resp.Body)
+		var he *HTTPError
+		if errors.As(err, &he) {
+			// Not an etcd error: as the original client, JSON is read
+			// as an Error all the same, anything else is invalid JSON
+			// (which unwraps to the *HTTPError).
+			var e Error
+			if json.Unmarshal(b, &e) == nil {
+				return nil, e
+			}
+			return nil, &invalidJSONError{err: he, keys: true}
+		}
+		return nil, err
+	}
+}
+
+// setMeta copies what the headers of an answer say into r.
+func setMeta(r *Response, resp *response) {
+	r.Index = headerUint(resp.Header, "X-Etcd-Index")
+	r.ClusterID = resp.Header.Get("X-Etcd-Cluster-Id")
+	r.RaftIndex = headerUint(resp.Header, "X-Raft-Index")
+	r.RaftTerm = headerUint(resp.Header, "X-Raft-Term")
+	r.Endpoint = resp.endpoint
+}
+
+// headerUint parses a header holding an unsigned number; 0 if absent or bad.
+func headerUint(h http.Header, name string) uint64 {
+	v := h.Get(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }

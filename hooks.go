@@ -303,14 +303,6 @@ type callState struct {
 
 type callStateKey struct{}
 
-// do implements Client: doRequest, with the hooks when there are some.
-func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, error) {
-	if c.hooks == nil {
-		return c.doRequest(ctx, r)
-	}
-	return c.doHooked(ctx, r)
-}
-
 func (c *httpClusterClient) doHooked(ctx context.Context, r *request) (*response, error) {
 	h := c.hooks.h
 	cs := &callState{info: CallInfo{Kind: r.kind, Method: r.method}}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -501,60 +500,4 @@ func (k *httpKeysAPI) roundTrip(ctx context.Context, r *request) (*Response, err
 		return nil, ctx.Err()
 	}
 	return res, err
-}
-
-// decodeKeysResponse turns an answer of the keys API into a Response or an
-// error. It closes the body.
-func decodeKeysResponse(resp *response) (*Response, error) {
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusCreated:
-		r, err := decodedResponse(resp.Body)
-		if r == nil && err == nil {
-			r = new(Response)
-			err = decodeJSON(resp.Body, r)
-		}
-		if err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		_ = finishBody(resp.Body)
-		setMeta(r, resp)
-		return r, nil
-	default:
-		b, err := errorAnswer(resp.StatusCode, resp.Body)
-		var he *HTTPError
-		if errors.As(err, &he) {
-			// Not an etcd error: as the original client, JSON is read
-			// as an Error all the same, anything else is invalid JSON
-			// (which unwraps to the *HTTPError).
-			var e Error
-			if json.Unmarshal(b, &e) == nil {
-				return nil, e
-			}
-			return nil, &invalidJSONError{err: he, keys: true}
-		}
-		return nil, err
-	}
-}
-
-// setMeta copies what the headers of an answer say into r.
-func setMeta(r *Response, resp *response) {
-	r.Index = headerUint(resp.Header, "X-Etcd-Index")
-	r.ClusterID = resp.Header.Get("X-Etcd-Cluster-Id")
-	r.RaftIndex = headerUint(resp.Header, "X-Raft-Index")
-	r.RaftTerm = headerUint(resp.Header, "X-Raft-Term")
-	r.Endpoint = resp.endpoint
-}
-
-// headerUint parses a header holding an unsigned number; 0 if absent or bad.
-func headerUint(h http.Header, name string) uint64 {
-	v := h.Get(name)
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
 }

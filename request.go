@@ -56,9 +56,6 @@ type response struct {
 	endpoint string
 }
 
-// errorBodyLimit bounds how much of a 5xx body is read to describe it.
-const errorBodyLimit = 64 << 10
-
 // Backoff between rounds (Config.Rounds): full jitter over
 // min(roundBackoffMax, roundBackoffBase × 2^(round-1)).
 const (
@@ -132,6 +129,15 @@ func (c *httpClusterClient) candidates(set *endpointSet, tried []bool, kind Requ
 		out = append(out, set.list[ejected].snapshot(now))
 	}
 	return out
+}
+
+// do sends r to the cluster: doRequest, told to the hooks when there are
+// some (Config.Hooks; doHooked in hooks.go).
+func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, error) {
+	if c.hooks == nil {
+		return c.doRequest(ctx, r)
+	}
+	return c.doHooked(ctx, r)
 }
 
 // doRequest sends r to the cluster and returns the first answer whose

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net/http"
 	"time"
 )
 
@@ -91,27 +90,4 @@ func (c *httpClusterClient) GetVersion(ctx context.Context) (*Versions, error) {
 		return nil, err
 	}
 	return &v, nil
-}
-
-// getJSON GETs a path of the cluster API that answers 200 with JSON.
-func (c *httpClusterClient) getJSON(ctx context.Context, path string, v any) error {
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, kind: KindCluster, replayable: true})
-	if err != nil {
-		return err
-	}
-	return decodeResponse(resp, http.StatusOK, v)
-}
-
-// decodeResponse decodes a JSON answer with the expected status, or turns
-// any other into an error. It closes the body.
-func decodeResponse(resp *response, want int, v any) error {
-	if resp.StatusCode != want {
-		_, err := errorAnswer(resp.StatusCode, resp.Body)
-		return err
-	}
-	if err := decodeJSON(resp.Body, v); err != nil {
-		resp.Body.Close()
-		return err
-	}
-	return finishBody(resp.Body)
 }
