@@ -26,7 +26,8 @@ const DefaultPrefix = "/v2keys"
 // lost a race with another writer.
 const maxRetries = 64
 
-// Option configures NewKeysAPI.
+// Option configures NewKeysAPI (and NewMembersAPI, which uses only
+// WithRequestTimeout).
 type Option func(*keysAPI)
 
 // WithPrefix keeps the v2 tree under prefix in the v3 keyspace (a trailing
