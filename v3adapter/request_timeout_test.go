@@ -17,7 +17,8 @@ import (
 // the caller's 30 s deadline: a read, and the lease grant a TTL write makes
 // before its transaction, with a retryable *client.AttemptTimeoutError; a
 // write transaction and a membership change with a
-// *client.OutcomeUnknownError around it.
+// *client.OutcomeUnknownError around it. A Watcher is bounded by the
+// caller's context only.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
 	const d = time.Second
@@ -32,6 +33,16 @@ func TestRequestTimeout(t *testing.T) {
 	defer cancel()
 	_, err := kapi.Set(ctx, "/k", "before", nil)
 	require.NoError(t, err)
+	// A Watcher waits for its event as long as the caller's context
+	// allows, not just the per-request timeout.
+	wctx, wcancel := context.WithTimeout(ctx, 2*d)
+	start := time.Now()
+	_, err = kapi.Watcher("/k", nil).Next(wctx)
+	wcancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, client.ErrAttemptTimeout)
+	require.GreaterOrEqual(t, time.Since(start), 2*d)
+
 	m := c.Members()[0]
 	m.Stop(t)
 	defer m.Continue(t)
