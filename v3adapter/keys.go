@@ -26,7 +26,8 @@ const DefaultPrefix = "/v2keys"
 // lost a race with another writer.
 const maxRetries = 64
 
-// Option configures NewKeysAPI.
+// Option configures NewKeysAPI (and NewMembersAPI, which uses only
+// WithRequestTimeout).
 type Option func(*keysAPI)
 
 // WithPrefix keeps the v2 tree under prefix in the v3 keyspace (a trailing
@@ -37,8 +38,9 @@ func WithPrefix(prefix string) Option {
 }
 
 type keysAPI struct {
-	cli    *clientv3.Client
-	prefix string
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration // per request; see WithRequestTimeout
 }
 
 // NewKeysAPI returns a client.KeysAPI that keeps a v2 tree in etcd's v3
@@ -108,7 +110,9 @@ func message(code int) string {
 // rootReadOnly is v2's answer to a write to the root directory: error 107
 // at the current index.
 func (k *keysAPI) rootReadOnly(ctx context.Context) error {
-	r, err := k.cli.Get(ctx, k.prefix+"/", clientv3.WithCountOnly())
+	r, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.GetResponse, error) {
+		return k.cli.Get(ctx, k.prefix+"/", clientv3.WithCountOnly())
+	})
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,9 @@ func (k *keysAPI) read(ctx context.Context, p string, w readWhat) (*snap, error)
 	var resp *clientv3.TxnResponse
 	var err error
 	for attempt := 1; ; attempt++ {
-		resp, err = k.cli.Txn(ctx).Then(ops...).Commit()
+		resp, err = call(ctx, k.timeout, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return k.cli.Txn(ctx).Then(ops...).Commit()
+		})
 		if err == nil || attempt == readAttempts || !retryableRead(err) {
 			break
 		}
@@ -411,7 +417,9 @@ type lease struct {
 
 func (k *keysAPI) grant(ctx context.Context, ttl int64) (*lease, error) {
 	start := time.Now()
-	r, err := k.cli.Grant(ctx, ttl)
+	r, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseGrantResponse, error) {
+		return k.cli.Grant(ctx, ttl)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +436,9 @@ func (k *keysAPI) release(l *lease, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = k.cli.Revoke(ctx, l.id)
+	_, _ = call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) {
+		return k.cli.Revoke(ctx, l.id)
+	})
 }
 
 // write runs plan against fresh snapshots until its transaction applies
@@ -443,7 +453,9 @@ func (k *keysAPI) write(ctx context.Context, p string, w readWhat, plan func(s *
 		if err != nil {
 			return nil, err
 		}
-		resp, err := k.cli.Txn(ctx).If(k.compares(p, s, w)...).Then(ops...).Commit()
+		resp, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return k.cli.Txn(ctx).If(k.compares(p, s, w)...).Then(ops...).Commit()
+		})
 		if err != nil {
 			return nil, k.writeErr(err)
 		}
@@ -705,10 +717,12 @@ func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValu
 	replace := clientv3.OpPut(key, string(encode(recreated)), append(lo, clientv3.WithPrevKV())...)
 	create := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
 		[]clientv3.Op{clientv3.OpPut(key, string(encode(st)), lo...)}, nil)
-	resp, err := k.cli.Txn(ctx).If(cmps...).Then(
-		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), ">", "e")},
-			[]clientv3.Op{replace}, []clientv3.Op{create}),
-	).Commit()
+	resp, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+		return k.cli.Txn(ctx).If(cmps...).Then(
+			clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), ">", "e")},
+				[]clientv3.Op{replace}, []clientv3.Op{create}),
+		).Commit()
+	})
 	if err != nil {
 		return nil, 0, k.writeErr(err)
 	}
@@ -747,13 +761,13 @@ func (k *keysAPI) fastSet(ctx context.Context, p, value string, l *lease, noValu
 
 // writeErr turns the error of a write transaction that may have reached a
 // member and been applied (a timeout, a lost connection, a cancelled
-// context) into a *client.OutcomeUnknownError, which matches
-// client.ErrOutcomeUnknown. Answers that say the write was not applied
+// context, the per-request timeout of WithRequestTimeout) into a
+// *client.OutcomeUnknownError, which matches client.ErrOutcomeUnknown. Answers that say the write was not applied
 // (no leader, a request the server refused) are returned as they are. The
 // adapter never resends a write.
 func (k *keysAPI) writeErr(err error) error {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, client.ErrAttemptTimeout),
 		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
 		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrGRPCTimeout),
 		errors.Is(err, rpctypes.ErrGRPCTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrGRPCTimeoutDueToConnectionLost):
@@ -772,11 +786,15 @@ func (k *keysAPI) writeErr(err error) error {
 // (shared by a directory's children, or by Migrate's batch) is kept.
 // Best effort: an orphaned lease also ends by itself when its TTL runs out.
 func (k *keysAPI) dropLease(ctx context.Context, id int64) {
-	r, err := k.cli.TimeToLive(ctx, clientv3.LeaseID(id), clientv3.WithAttachedKeys())
+	r, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseTimeToLiveResponse, error) {
+		return k.cli.TimeToLive(ctx, clientv3.LeaseID(id), clientv3.WithAttachedKeys())
+	})
 	if err != nil || r.TTL <= 0 || len(r.Keys) > 0 {
 		return
 	}
-	_, _ = k.cli.Revoke(ctx, clientv3.LeaseID(id))
+	_, _ = call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) {
+		return k.cli.Revoke(ctx, clientv3.LeaseID(id))
+	})
 }
 
 // CreateInOrder implements client.KeysAPI. The new key's name is the

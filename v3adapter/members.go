@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/etcdv2/client"
@@ -13,16 +14,32 @@ import (
 )
 
 type membersAPI struct {
-	cli *clientv3.Client
+	cli     *clientv3.Client
+	timeout time.Duration // per request; see WithRequestTimeout
 }
 
 // NewMembersAPI returns a client.MembersAPI over etcd's v3 cluster API.
 // Member IDs are hexadecimal as in v2. Errors the server gives for a member
 // are *client.MemberError with the status v2 would have used (404 unknown
 // member, 409 peer URL or member exists, 412 when the cluster refuses the
-// change as unsafe).
-func NewMembersAPI(cli *clientv3.Client) client.MembersAPI {
-	return &membersAPI{cli: cli}
+// change as unsafe). Of the options it uses WithRequestTimeout (a
+// membership change that runs out of that time fails with a
+// *client.OutcomeUnknownError) and ignores WithPrefix.
+func NewMembersAPI(cli *clientv3.Client, opts ...Option) client.MembersAPI {
+	k := &keysAPI{}
+	for _, o := range opts {
+		o(k)
+	}
+	return &membersAPI{cli: cli, timeout: k.timeout}
+}
+
+// changeErr makes the timeout of a membership change, which may have been
+// applied, a *client.OutcomeUnknownError.
+func (m *membersAPI) changeErr(err error) error {
+	if errors.Is(err, client.ErrAttemptTimeout) {
+		return &client.OutcomeUnknownError{Endpoint: strings.Join(m.cli.Endpoints(), ","), Err: err}
+	}
+	return err
 }
 
 func hexID(id uint64) string { return strconv.FormatUint(id, 16) }
@@ -48,7 +65,9 @@ func memberErr(op, member string, err error) error {
 
 // List implements client.MembersAPI.
 func (m *membersAPI) List(ctx context.Context) ([]client.Member, error) {
-	r, err := m.cli.MemberList(ctx)
+	r, err := call(ctx, m.timeout, func(ctx context.Context) (*clientv3.MemberListResponse, error) {
+		return m.cli.MemberList(ctx)
+	})
 	if err != nil {
 		return nil, memberErr("list", "", err)
 	}
@@ -61,9 +80,11 @@ func (m *membersAPI) List(ctx context.Context) ([]client.Member, error) {
 
 // Add implements client.MembersAPI.
 func (m *membersAPI) Add(ctx context.Context, peerURL string) (*client.Member, error) {
-	r, err := m.cli.MemberAdd(ctx, []string{peerURL})
+	r, err := call(ctx, m.timeout, func(ctx context.Context) (*clientv3.MemberAddResponse, error) {
+		return m.cli.MemberAdd(ctx, []string{peerURL})
+	})
 	if err != nil {
-		return nil, memberErr("add", peerURL, err)
+		return nil, memberErr("add", peerURL, m.changeErr(err))
 	}
 	return &client.Member{ID: hexID(r.Member.ID), PeerURLs: r.Member.PeerURLs, ClientURLs: r.Member.ClientURLs}, nil
 }
@@ -82,8 +103,10 @@ func (m *membersAPI) Remove(ctx context.Context, mID string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.cli.MemberRemove(ctx, id); err != nil {
-		return memberErr("remove", mID, err)
+	if _, err := call(ctx, m.timeout, func(ctx context.Context) (*clientv3.MemberRemoveResponse, error) {
+		return m.cli.MemberRemove(ctx, id)
+	}); err != nil {
+		return memberErr("remove", mID, m.changeErr(err))
 	}
 	return nil
 }
@@ -94,8 +117,10 @@ func (m *membersAPI) Update(ctx context.Context, mID string, peerURLs []string) 
 	if err != nil {
 		return err
 	}
-	if _, err := m.cli.MemberUpdate(ctx, id, peerURLs); err != nil {
-		return memberErr("update", mID, err)
+	if _, err := call(ctx, m.timeout, func(ctx context.Context) (*clientv3.MemberUpdateResponse, error) {
+		return m.cli.MemberUpdate(ctx, id, peerURLs)
+	}); err != nil {
+		return memberErr("update", mID, m.changeErr(err))
 	}
 	return nil
 }
@@ -111,7 +136,9 @@ func (m *membersAPI) Leader(ctx context.Context) (*client.Member, error) {
 	var last error
 	for _, ep := range m.cli.Endpoints() {
 		sctx, cancel := context.WithTimeout(ctx, leaderStatusTimeout)
-		st, err := m.cli.Status(sctx, ep)
+		st, err := call(sctx, m.timeout, func(ctx context.Context) (*clientv3.StatusResponse, error) {
+			return m.cli.Status(ctx, ep)
+		})
 		cancel()
 		if err != nil {
 			last = err

@@ -94,14 +94,23 @@ func NewV3(endpoints []string) (*clientv3.Client, error) {
 
 // New returns a KeysAPI on endpoints (client URLs of members or of their
 // proxies) and a function that closes its client. cfg is the native
-// client's Config without Endpoints; the adapter ignores it.
+// client's Config without Endpoints. The adapter uses only its
+// HeaderTimeoutPerRequest: a positive value becomes
+// v3adapter.WithRequestTimeout of that value (each v3 request is given up
+// after it, as the native client gives up an attempt); zero (the native
+// client's adaptive timeout) and negative values give the adapter no
+// per-request timeout.
 func (b Backend) New(endpoints []string, cfg client.Config) (client.KeysAPI, func(), error) {
 	if b.Adapter() {
 		cli, err := NewV3(endpoints)
 		if err != nil {
 			return nil, nil, err
 		}
-		return v3adapter.NewKeysAPI(cli), func() { cli.Close() }, nil
+		var opts []v3adapter.Option
+		if cfg.HeaderTimeoutPerRequest > 0 {
+			opts = append(opts, v3adapter.WithRequestTimeout(cfg.HeaderTimeoutPerRequest))
+		}
+		return v3adapter.NewKeysAPI(cli, opts...), func() { cli.Close() }, nil
 	}
 	cfg.Endpoints = endpoints
 	c, err := client.New(cfg)
