@@ -123,6 +123,41 @@ func TestConnectionFaults(t *testing.T) {
 	if err == nil || resp.StatusCode != 200 || body != `{"action":"get","nod` {
 		t.Errorf("CloseMidBody: %q %v", body, err)
 	}
+	_, whole, err := get(t, s, "/v2/keys/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.On("/v2/keys/k", CloseMidSizedBody(20)).Times(1)
+	resp, body, err = get(t, s, "/v2/keys/k")
+	if !errors.Is(err, io.ErrUnexpectedEOF) || resp.StatusCode != 200 || resp.ContentLength != int64(len(whole)) || body != whole[:20] {
+		t.Errorf("CloseMidSizedBody: %v %q %v", resp, body, err)
+	}
+	for _, sized := range []bool{false, true} {
+		f := StallMidBody(20)
+		if sized {
+			f = StallMidSizedBody(20)
+		}
+		s.On("/v2/keys/k", f).Times(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v2/keys/k", nil)
+		tr := &http.Transport{}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 20)
+		_, err = io.ReadFull(resp.Body, buf)
+		want := int64(-1)
+		if sized {
+			want = int64(len(whole))
+		}
+		if err != nil || string(buf) != whole[:20] || resp.ContentLength != want {
+			t.Errorf("stall (sized %t): %q %d %v", sized, buf, resp.ContentLength, err)
+		}
+		cancel()
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+	}
 	s.On("/v2/keys/k", Redirect(http.StatusTemporaryRedirect, "http://127.0.0.1:1")).Times(1)
 	resp, _, _ = get(t, s, "/v2/keys/k?recursive=true")
 	if resp.StatusCode != 307 || resp.Header.Get("Location") != "http://127.0.0.1:1/v2/keys/k?recursive=true" {
