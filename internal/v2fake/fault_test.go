@@ -251,3 +251,45 @@ func TestExpiryWakesAWatch(t *testing.T) {
 		t.Fatalf("got %q, %v", b, err)
 	}
 }
+
+func TestHistoryWatchesAndHold(t *testing.T) {
+	s := Start(t, Options{History: 5})
+	s.Set("/other", "v")
+	start := s.Index()
+	for i := 0; i < 5; i++ {
+		s.Set("/other", "v")
+	}
+	resp, body, _ := get(t, s, "/v2/keys/k?wait=true&waitIndex="+uitoa(start))
+	if resp.StatusCode != 400 || !strings.Contains(body, `"errorCode":401`) {
+		t.Errorf("a watch before a history of 5: %d %q, want error 401", resp.StatusCode, body)
+	}
+	s.HoldEvents(true)
+	done := make(chan string, 1)
+	go func() {
+		_, body, _ := get(t, s, "/v2/keys/k?wait=true")
+		done <- body
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Watches() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch is not open")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Set("/k", "v")
+	select {
+	case body := <-done:
+		t.Fatalf("an event came while held: %q", body)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.HoldEvents(false)
+	if body := <-done; !strings.Contains(body, `"key":"/k"`) {
+		t.Errorf("after the hold: %q", body)
+	}
+	for s.Watches() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch is still open after its answer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
