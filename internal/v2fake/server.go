@@ -4,7 +4,9 @@
 // keys, long-poll watches with a 1000-event history), the members API, the
 // auth API with basic-auth checks, /version and /health, answered in the
 // byte shapes of etcd 3.5. Fault hooks (see On) change what chosen requests
-// get: delays, hangs, canned answers, dropped connections, redirects.
+// get: delays, hangs, canned answers, dropped connections, answers cut or
+// stalled mid-body, redirects; HoldEvents holds the watches' events back
+// and Options.History shortens the event history.
 //
 // The package internal/v2fake/parity holds scenarios that the integration
 // tests run against both this server and a real etcd 3.5 member, comparing
