@@ -2,16 +2,15 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,39 +91,32 @@ func TestResponseTooLargeEndsTheCall(t *testing.T) {
 	requireHealthy(t, c)
 }
 
-// listingMember serves body as the answer of every keys API request,
-// all of it (cut < 0), or its first cut bytes and then, if stall, nothing
-// more until the request ends, else a closed connection (the headers
-// announce the whole body). It counts the keys requests.
-func listingMember(t *testing.T, body []byte, cut int, stall bool) (*httptest.Server, *atomic.Int64) {
-	hits := new(atomic.Int64)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/version" {
-			io.WriteString(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
-			return
+// listingMember starts a member holding the keys of listing (a recursive
+// get's answer; TTLs are left out) and returns it, its own answer to a
+// recursive get of dir, and how many keys requests it received since.
+func listingMember(t *testing.T, listing []byte, dir string) (*v2fake.Server, []byte, func() int) {
+	t.Helper()
+	var r Response
+	require.NoError(t, json.Unmarshal(listing, &r))
+	m := newFake(t)
+	var fill func(n *Node)
+	fill = func(n *Node) {
+		if !n.Dir {
+			m.Set(n.Key, n.Value)
 		}
-		hits.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Etcd-Index", "7")
-		if cut < 0 {
-			w.Write(body)
-			return
+		for _, c := range n.Nodes {
+			fill(c)
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(body[:cut])
-		w.(http.Flusher).Flush()
-		if stall {
-			<-r.Context().Done()
-			return
-		}
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, hits
+	}
+	fill(r.Node)
+	resp, err := http.Get(m.URL + "/v2/keys" + dir + "?recursive=true")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	whole, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	before := m.Count("/v2/keys*")
+	return m, whole, func() int { return m.Count("/v2/keys*") - before }
 }
 
 func countKeys(n *Node) int {
@@ -144,9 +136,9 @@ func countKeys(n *Node) int {
 // the answer is being decoded, and the read goes to another member; a
 // write whose answer stalls ends with an unknown outcome, not resent.
 func TestKeysAnswerStalledMidBodyFailsOver(t *testing.T) {
-	body := bigListing(t, 20_000)
-	stalled, _ := listingMember(t, body, len(body)/2, true)
-	good, goodHits := listingMember(t, body, -1, false)
+	stalled, body, _ := listingMember(t, bigListing(t, 20_000), "/big")
+	stalled.On("GET /v2/keys/big", v2fake.StallMidSizedBody(len(body)/2))
+	good, _, goodHits := listingMember(t, bigListing(t, 20_000), "/big")
 	c := newTestClient(t, Config{Endpoints: []string{stalled.URL, good.URL}, Selector: firstOf(stalled.URL)})
 	start := time.Now()
 	resp, err := NewKeysAPI(c).Get(context.Background(), "/big", &GetOptions{Recursive: true})
@@ -158,25 +150,25 @@ func TestKeysAnswerStalledMidBodyFailsOver(t *testing.T) {
 	require.Less(t, d, DefaultHeaderTimeoutPerRequest+3*time.Second)
 	require.EqualValues(t, 1, stateOf(c, stalled.URL).Failures)
 
-	set := []byte(`{"action":"set","node":{"key":"/k","value":"v","modifiedIndex":9,"createdIndex":9}}`)
-	stalledSet, _ := listingMember(t, set, 30, true)
-	goodSet, setHits := listingMember(t, set, -1, false)
+	stalledSet, goodSet := newFake(t), newFake(t)
+	stalledSet.On("PUT /v2/keys/k", v2fake.StallMidSizedBody(30))
 	c2 := newTestClient(t, Config{Endpoints: []string{stalledSet.URL, goodSet.URL}, Selector: firstOf(stalledSet.URL), HeaderTimeoutPerRequest: 300 * time.Millisecond})
 	_, err = NewKeysAPI(c2).Set(context.Background(), "/k", "v", &SetOptions{PrevExist: PrevNoExist})
 	require.ErrorIs(t, err, ErrOutcomeUnknown)
 	require.ErrorIs(t, err, ErrResponseStalled)
-	require.Zero(t, setHits.Load(), "the write was not resent")
-	require.EqualValues(t, 1, goodHits.Load())
+	require.Zero(t, goodSet.Count("/v2/keys*"), "the write was not resent")
+	require.EqualValues(t, 1, goodHits())
 }
 
 // TestKeysAnswerCutMidBodyFailsOver: a member whose connection breaks
 // halfway through a large answer fails the attempt at once, and the read
 // goes to another member.
 func TestKeysAnswerCutMidBodyFailsOver(t *testing.T) {
-	body := bigListing(t, 20_000)
+	listing := bigListing(t, 20_000)
+	cut, body, _ := listingMember(t, listing, "/big")
+	good, _, _ := listingMember(t, listing, "/big")
 	for _, at := range []int{10, len(body) / 2, len(body) - 1} {
-		cut, _ := listingMember(t, body, at, false)
-		good, _ := listingMember(t, body, -1, false)
+		rule := cut.On("GET /v2/keys/big", v2fake.CloseMidSizedBody(at))
 		c := newTestClient(t, Config{Endpoints: []string{cut.URL, good.URL}, Selector: firstOf(cut.URL)})
 		start := time.Now()
 		resp, err := NewKeysAPI(c).Get(context.Background(), "/big", &GetOptions{Recursive: true})
@@ -185,25 +177,27 @@ func TestKeysAnswerCutMidBodyFailsOver(t *testing.T) {
 		require.Equal(t, 20_000, countKeys(resp.Node))
 		require.Less(t, time.Since(start), DefaultHeaderTimeoutPerRequest, "no wait for the idle timeout")
 		require.EqualValues(t, 1, stateOf(c, cut.URL).Failures)
+		rule.Remove()
 	}
 }
 
 // TestKeysAnswerTooLargeEndsTheCall: a listing over MaxResponseBytes ends
 // the call at the first member, while it is being decoded.
 func TestKeysAnswerTooLargeEndsTheCall(t *testing.T) {
-	body := bigListing(t, 20_000)
+	listing := bigListing(t, 20_000)
 	var urls []string
-	var hits []*atomic.Int64
+	var hits []func() int
+	var body []byte
 	for range 3 {
-		m, h := listingMember(t, body, -1, false)
-		urls, hits = append(urls, m.URL), append(hits, h)
+		m, whole, h := listingMember(t, listing, "/big")
+		urls, hits, body = append(urls, m.URL), append(hits, h), whole
 	}
 	c := newTestClient(t, Config{Endpoints: urls, MaxResponseBytes: int64(len(body)) - 1})
 	_, err := NewKeysAPI(c).Get(context.Background(), "/big", &GetOptions{Recursive: true})
 	require.ErrorIs(t, err, ErrResponseTooLarge)
-	var total int64
+	var total int
 	for _, h := range hits {
-		total += h.Load()
+		total += h()
 	}
 	require.EqualValues(t, 1, total)
 	requireHealthy(t, c)
@@ -228,8 +222,10 @@ func TestKeysAnswerInvalidNotResent(t *testing.T) {
 		{`<html>bad gateway</html>`, false},
 		{`{"action":"get","node":{"key":"/a"}} trailing`, false},
 	} {
-		bad, _ := listingMember(t, []byte(tc.body), -1, false)
-		good, goodHits := listingMember(t, []byte(etcdBodies[0]), -1, false)
+		bad, good := newFake(t), newFake(t)
+		bad.Set("/a", "x")
+		good.Set("/a", "x")
+		bad.On("GET /v2/keys/a", v2fake.Body(tc.body))
 		c := newTestClient(t, Config{Endpoints: []string{bad.URL, good.URL}, Selector: firstOf(bad.URL)})
 		resp, err := NewKeysAPI(c).Get(context.Background(), "/a", nil)
 		if tc.body == `{"action":"get","node":{"key":"/a"}} trailing` {
@@ -242,7 +238,7 @@ func TestKeysAnswerInvalidNotResent(t *testing.T) {
 		}
 		require.ErrorIs(t, err, ErrInvalidJSON, tc.body)
 		require.Equal(t, tc.eof, errors.Is(err, io.ErrUnexpectedEOF), tc.body)
-		require.Zero(t, goodHits.Load(), tc.body)
+		require.Zero(t, good.Count("/v2/keys*"), tc.body)
 		requireHealthy(t, c)
 	}
 }
@@ -251,8 +247,15 @@ func TestKeysAnswerInvalidNotResent(t *testing.T) {
 // costs its answer and little more (no copy of the body): at most 1.5
 // times the body's size allocated per Get, once the client is warm.
 func TestKeysListingMemory(t *testing.T) {
+	// The member answers with the listing made beforehand, so that what
+	// is allocated is the client's alone.
 	_, body := benchBodies(t)
-	srv, _ := listingMember(t, body, -1, false)
+	srv := newFake(t)
+	srv.On("GET /v2/keys/registry", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Etcd-Index", "7")
+		w.Write(body)
+	}))
 	c := newTestClient(t, Config{Endpoints: []string{srv.URL}})
 	k := NewKeysAPI(c)
 	get := func() {

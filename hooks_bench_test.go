@@ -5,8 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
+
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // noopHooks is a Hooks that does nothing: the cost of calling hooks.
@@ -41,14 +42,8 @@ func (cannedTransport) CancelRequest(*http.Request) {}
 // HTTP server and on a transport that answers without a network.
 func BenchmarkGetHooks(b *testing.B) {
 	body := []byte(etcdBodies[0])
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h["Content-Type"] = []string{"application/json"}
-		h["X-Etcd-Cluster-Id"] = []string{"cdf818194e3a8c32"}
-		h["X-Etcd-Index"] = []string{"7"}
-		w.Write(body)
-	}))
-	defer srv.Close()
+	srv := v2fake.Start(b, v2fake.Options{NoCounts: true}) // no request log to grow
+	srv.Set("/foo", "x")
 	for _, net := range []string{"loopback", "canned"} {
 		for _, bc := range []struct {
 			name  string

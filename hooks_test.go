@@ -3,14 +3,13 @@ package client
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,14 +83,29 @@ func (h *recordingHooks) take(t *testing.T) []string {
 	return ev
 }
 
-// closedPort returns a loopback URL nothing listens on.
-func closedPort(t *testing.T) string {
+// deadMember returns the URL of a member that was killed: nothing listens
+// there any more, so a connection is refused.
+func deadMember(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	u := "http://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return u
+	s := newFake(t)
+	s.Kill()
+	return s.URL
+}
+
+// faulty starts a member whose every request gets f, and returns its URL.
+func faulty(t *testing.T, f v2fake.Fault) string {
+	t.Helper()
+	s := newFake(t)
+	s.On("*", f)
+	return s.URL
+}
+
+// goodMember starts a member holding /a and returns it.
+func goodMember(t *testing.T) *v2fake.Server {
+	t.Helper()
+	s := newFake(t)
+	s.Set("/a", "x")
+	return s
 }
 
 // firstOf picks the candidate whose URL is listed first in order.
@@ -109,23 +123,13 @@ func firstOf(order ...string) Selector {
 }
 
 func TestHooksSequenceAndClasses(t *testing.T) {
-	okBody := etcdBodies[0]
-	answer := func(status int, body string) *httptest.Server {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("X-Etcd-Index", "7")
-			w.WriteHeader(status)
-			fmt.Fprint(w, body)
-		}))
-		t.Cleanup(s.Close)
-		return s
-	}
-	good := answer(200, okBody).URL
-	notFound := answer(404, `{"errorCode":100,"message":"Key not found","cause":"/x","index":7}`).URL
-	noLeader := answer(500, `{"errorCode":300,"message":"Raft Internal Error","index":7}`).URL
-	unavailable := answer(503, `{"message":"not capable"}`).URL
-	broken := answer(500, `{"errorCode":209,"message":"Invalid field","index":7}`).URL
-	dead := closedPort(t)
+	idx7 := http.Header{"X-Etcd-Index": {"7"}}
+	good := goodMember(t).URL
+	notFound := newFake(t).URL // holds no /x: its own 404, error 100
+	noLeader := faulty(t, v2fake.NoLeader())
+	unavailable := faulty(t, v2fake.Respond(503, `{"message":"not capable"}`))
+	broken := faulty(t, v2fake.RespondHeader(500, idx7, `{"errorCode":209,"message":"Invalid field","index":7}`))
+	dead := deadMember(t)
 
 	newC := func(t *testing.T, h Hooks, eps ...string) Client {
 		c, err := New(Config{Endpoints: eps, Selector: firstOf(eps...), Hooks: h})
@@ -187,15 +191,8 @@ func TestHooksSequenceAndClasses(t *testing.T) {
 	})
 
 	t.Run("timeout", func(t *testing.T) {
-		release := make(chan struct{})
-		hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		}))
-		defer hung.Close()
-		defer close(release)
+		hung := newFake(t)
+		hung.On("*", v2fake.Hang())
 		h := &recordingHooks{}
 		c, err := New(Config{Endpoints: []string{hung.URL, good}, Selector: firstOf(hung.URL, good), HeaderTimeoutPerRequest: 50 * time.Millisecond, Hooks: h})
 		require.NoError(t, err)
@@ -211,10 +208,8 @@ func TestHooksSequenceAndClasses(t *testing.T) {
 	})
 
 	t.Run("redirect to another origin refused", func(t *testing.T) {
-		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, good+r.URL.Path, http.StatusTemporaryRedirect)
-		}))
-		defer elsewhere.Close()
+		elsewhere := newFake(t)
+		elsewhere.On("*", v2fake.Redirect(http.StatusTemporaryRedirect, good))
 		h := &recordingHooks{}
 		c := newC(t, h, elsewhere.URL, good)
 		_, err := NewKeysAPI(c).Get(ctx, "/a", nil)
@@ -284,10 +279,7 @@ func (h freshHooks) CallEnd(ctx context.Context, call CallInfo, end CallEnd) {
 }
 
 func TestHooksFreshContexts(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, etcdBodies[0])
-	}))
-	defer srv.Close()
+	srv := goodMember(t)
 	h := freshHooks{&recordingHooks{}}
 	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: h})
 	require.NoError(t, err)
@@ -298,10 +290,7 @@ func TestHooksFreshContexts(t *testing.T) {
 }
 
 func TestHooksCannotEndACall(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, etcdBodies[0])
-	}))
-	defer srv.Close()
+	srv := goodMember(t)
 	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: detachingHooks{}})
 	require.NoError(t, err)
 	defer c.Close()
@@ -310,10 +299,7 @@ func TestHooksCannotEndACall(t *testing.T) {
 }
 
 func TestJoinHooks(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, etcdBodies[0])
-	}))
-	defer srv.Close()
+	srv := goodMember(t)
 	a, b := &recordingHooks{}, &recordingHooks{}
 	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: JoinHooks(a, nil, detachingHooks{}, b)})
 	require.NoError(t, err)
@@ -360,10 +346,7 @@ func (h seesMark) CallEnd(ctx context.Context, _ CallInfo, _ CallEnd) {
 }
 
 func TestJoinHooksPassesContexts(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, etcdBodies[0])
-	}))
-	defer srv.Close()
+	srv := goodMember(t)
 	before, after := seesMark{&recordingHooks{}}, seesMark{&recordingHooks{}}
 	c, err := New(Config{Endpoints: []string{srv.URL}, Hooks: JoinHooks(before, markHooks{}, after)})
 	require.NoError(t, err)
@@ -409,11 +392,9 @@ func (h *classHooks) CallEnd(_ context.Context, _ CallInfo, end CallEnd) {
 // member.
 func TestHooksRetryBudgetClass(t *testing.T) {
 	unavailable := func() string {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return faulty(t, v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}))
-		t.Cleanup(s.Close)
-		return s.URL
 	}
 	h := &classHooks{calls: map[CallClass]int{}}
 	c, err := New(Config{
@@ -442,16 +423,14 @@ func TestHooksRetryBudgetClass(t *testing.T) {
 // what the client already returned is an attempt of class stale, and the
 // call goes on as a quorum read elsewhere.
 func TestHooksStaleAttempt(t *testing.T) {
-	at := func(index string) string {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("X-Etcd-Index", index)
-			fmt.Fprint(w, etcdBodies[0])
-		}))
-		t.Cleanup(s.Close)
+	// at starts a member holding /a whose index is then index.
+	at := func(index uint64) string {
+		s := v2fake.Start(t, v2fake.Options{Index: index - 1})
+		s.Set("/a", "x")
+		require.Equal(t, index, s.Index())
 		return s.URL
 	}
-	ahead, behind := at("10"), at("5")
+	ahead, behind := at(10), at(5)
 	plain, other := firstOf(behind, ahead), firstOf(ahead, behind)
 	h := &recordingHooks{}
 	c, err := New(Config{

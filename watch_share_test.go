@@ -3,9 +3,7 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -15,69 +13,42 @@ import (
 	"time"
 
 	"github.com/etcdv2/client/internal/leakcheck"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
-// eventLog is a v2 server for watches only: it keeps an event history (the
-// last `window` events) and answers polls from it as etcd does (headers
-// with the current index first, then the first matching event at or after
-// waitIndex, or the next one to come; 401 for a waitIndex that fell out of
-// the history). It counts the polls it serves, and can hold events back
-// (hold) and cut a poll after its headers (cuts); an open poll, like a
-// watch registered in etcd, gets its event even once the event has left
-// the history. The root module cannot
-// start etcd; the integration tests run the same checks on real clusters.
-type eventLog struct {
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when the log changes
-	events  []logEvent    // in index order
-	index   uint64        // the store's current index
-	window  int
-	hold    bool // open polls send no event while set
-	cuts    int  // polls still to cut after their headers
-	polls   int  // polls served
-	open    int  // polls open now
-	done    chan struct{}
+// eventLog is a v2fake member with the helpers of the shared-poll tests:
+// writes through its keys store, polls served by its watches (an event
+// history of Options.History events, 1000 by default; a watch, once
+// registered, sees every event after it). The root module cannot start
+// etcd; the integration tests run the same checks on real clusters.
+type eventLog struct{ *v2fake.Server }
+
+func newEventLog(t *testing.T, opts v2fake.Options) (*eventLog, *v2fake.Server) {
+	srv := v2fake.Start(t, opts)
+	return &eventLog{srv}, srv
 }
 
-type logEvent struct {
-	index uint64
-	key   string
-}
-
-func newEventLog(t *testing.T) (*eventLog, *httptest.Server) {
-	l := &eventLog{changed: make(chan struct{}), window: 1000, index: 1, done: make(chan struct{})}
-	srv := httptest.NewServer(l)
-	t.Cleanup(func() { close(l.done); srv.Close() })
-	return l, srv
-}
-
-// write appends an event for key and returns its index.
+// write sets key and returns the index of its event.
 func (l *eventLog) write(key string) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index++
-	l.events = append(l.events, logEvent{l.index, key})
-	l.notify()
-	return l.index
+	l.Set(key, "v")
+	return l.Index()
 }
 
-// notify wakes the open polls. l.mu is held.
-func (l *eventLog) notify() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+// setHold makes open polls send no event while h is set.
+func (l *eventLog) setHold(h bool) { l.HoldEvents(h) }
+
+// cutNextPoll makes the next poll end after its headers (those of a
+// registered watch), without an event.
+func (l *eventLog) cutNextPoll() {
+	l.On("GET /v2/keys/*", v2fake.Func(func(w http.ResponseWriter, r *http.Request) {
+		watchHeaders(w, l.Index())
+		panic(http.ErrAbortHandler)
+	})).Times(1)
 }
 
-func (l *eventLog) setHold(h bool) {
-	l.mu.Lock()
-	l.hold = h
-	l.notify()
-	l.mu.Unlock()
-}
-
+// stats returns the polls served so far and those open now.
 func (l *eventLog) stats() (polls, open int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.polls, l.open
+	return l.CountFunc(func(r v2fake.Request) bool { return strings.HasPrefix(r.Path, "/v2/keys/") }), l.Watches()
 }
 
 // waitOpen waits until n polls are open.
@@ -93,70 +64,6 @@ func (l *eventLog) waitOpen(t *testing.T, n int) {
 			t.Fatalf("%d polls open, want %d", open, n)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (l *eventLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/version" {
-		fmt.Fprint(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
-		return
-	}
-	key := strings.TrimPrefix(r.URL.Path, "/v2/keys")
-	q := r.URL.Query()
-	recursive := q.Get("recursive") == "true"
-	wait, _ := strconv.ParseUint(q.Get("waitIndex"), 10, 64)
-	l.mu.Lock()
-	l.polls++
-	// The history is the last window events; an open poll is registered
-	// and sees every event after it (the whole log is kept for it).
-	if n := len(l.events); wait != 0 && n >= l.window && wait < l.events[n-l.window].index {
-		cur, oldest := l.index, l.events[n-l.window].index
-		l.mu.Unlock()
-		w.Header().Set("X-Etcd-Index", fmt.Sprint(cur))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [%d/%d]","index":%d}`, oldest, wait, cur)
-		return
-	}
-	if wait == 0 {
-		wait = l.index + 1
-	}
-	cut := l.cuts > 0
-	if cut {
-		l.cuts--
-	}
-	l.open++
-	cur := l.index
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.open--
-		l.mu.Unlock()
-	}()
-	watchHeaders(w, cur)
-	if cut {
-		panic(http.ErrAbortHandler)
-	}
-	for {
-		l.mu.Lock()
-		ch := l.changed
-		if !l.hold {
-			for _, e := range l.events {
-				if e.index >= wait && (e.key == key || recursive && strings.HasPrefix(e.key, key+"/")) {
-					l.mu.Unlock()
-					event(w, e.key, e.index)
-					return
-				}
-			}
-		}
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.Context().Done():
-			return
-		case <-l.done:
-			return
-		}
 	}
 }
 
@@ -234,7 +141,7 @@ func waitJoined(t *testing.T, w Watcher) {
 	}
 }
 
-func shareKeys(t *testing.T, srv *httptest.Server) (KeysAPI, Client) {
+func shareKeys(t *testing.T, srv *v2fake.Server) (KeysAPI, Client) {
 	c, err := New(Config{Endpoints: []string{srv.URL}})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +154,7 @@ func shareKeys(t *testing.T, srv *httptest.Server) (KeysAPI, Client) {
 // between them, and each gets every event once and in order, as a
 // watcher with a poll of its own does.
 func TestShareOnePoll(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -291,7 +198,7 @@ func TestShareOnePoll(t *testing.T) {
 // and skips what is below its cursor. Both get exactly what a watcher of
 // their own would.
 func TestShareBehindCatchesUp(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -331,7 +238,7 @@ func TestShareBehindCatchesUp(t *testing.T) {
 // event written before its Next was called, even one the share has not
 // received yet.
 func TestShareFromNow(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -367,7 +274,7 @@ func TestShareFromNow(t *testing.T) {
 // others back, and then gets every event, once and in order, from its own
 // polls.
 func TestShareSlowSubscriber(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -421,7 +328,7 @@ func TestShareSlowSubscriber(t *testing.T) {
 // TestShareCancelOne: one watcher's context ending does not disturb the
 // others; when the last one's ends, the share's poll and goroutine end.
 func TestShareCancelOne(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -469,8 +376,7 @@ func TestShareCancelOne(t *testing.T) {
 // every watcher at that cursor gets the server's 401 and keeps its cursor,
 // as alone.
 func TestShareIndexCleared(t *testing.T) {
-	l, srv := newEventLog(t)
-	l.window = 5
+	l, srv := newEventLog(t, v2fake.Options{History: 5})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -506,16 +412,14 @@ func TestShareIndexCleared(t *testing.T) {
 // TestShareCutAfterHeaders: a shared poll cut after its headers is an
 // empty poll: the cursor stays and the event from history comes, once.
 func TestShareCutAfterHeaders(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := l.write("/other")
 	e1 := l.write("/k")
 	l.write("/other")
-	l.mu.Lock()
-	l.cuts = 1
-	l.mu.Unlock()
+	l.cutNextPoll()
 	a := record(ctx, k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
 	b := record(ctx, k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
 	e2 := l.write("/k")
@@ -529,7 +433,7 @@ func TestShareCutAfterHeaders(t *testing.T) {
 // TestShareClose: Close ends the share; its watchers fail as they would
 // alone, with ErrClosed.
 func TestShareClose(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, c := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -550,7 +454,7 @@ func TestShareClose(t *testing.T) {
 // TestShareDroppedWatcher: a watcher dropped while in a share leaves it
 // once it is collected, and the share's poll ends.
 func TestShareDroppedWatcher(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -588,7 +492,7 @@ func TestShareDroppedWatcher(t *testing.T) {
 // the server's 401, as a watcher with its own poll does, while a watcher
 // that kept up gets the events.
 func TestShareLateWatcherIndexCleared(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -654,7 +558,7 @@ func TestShareLateWatcherIndexCleared(t *testing.T) {
 // place in the shared poll and gets the next event, where a poll of its
 // own gets the 401 at once.
 func TestShareQuietKeyKeepsPlace(t *testing.T) {
-	l, srv := newEventLog(t)
+	l, srv := newEventLog(t, v2fake.Options{})
 	k, _ := shareKeys(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

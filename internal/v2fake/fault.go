@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -196,44 +197,48 @@ func CloseAfterHeaders() Fault { return CloseMidBody(0) }
 // CloseMidBody sends the member's headers and the first n bytes of its
 // body, then closes the connection. The member's whole answer is made
 // first, so this is not for watches (nor are StallMidBody and Body).
-func CloseMidBody(n int) Fault {
-	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		b := rec.Body.Bytes()
-		if n < len(b) {
-			b = b[:n]
-		}
-		w.Write(b)
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	}
-}
+func CloseMidBody(n int) Fault { return midBody(n, false, false) }
+
+// CloseMidSizedBody is CloseMidBody with headers that announce the whole
+// body's Content-Length, so that the client sees a body shorter than
+// announced rather than a chunked body without its end.
+func CloseMidSizedBody(n int) Fault { return midBody(n, true, false) }
 
 // StallMidBody sends the member's headers and the first n bytes of its
 // body, then sends nothing more until the request ends (the client goes
 // away or the server is closed).
-func StallMidBody(n int) Fault {
+func StallMidBody(n int) Fault { return midBody(n, false, true) }
+
+// StallMidSizedBody is StallMidBody with headers that announce the whole
+// body's Content-Length.
+func StallMidSizedBody(n int) Fault { return midBody(n, true, true) }
+
+// midBody sends the member's headers (with the whole body's length if
+// sized, else chunked) and the first n bytes of its body, then stalls
+// until the request ends or closes the connection.
+func midBody(n int, sized, stall bool) Fault {
 	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
 		b := rec.Body.Bytes()
+		w.Header().Del("Content-Length")
+		if sized {
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		}
+		w.WriteHeader(rec.Code)
 		if n < len(b) {
 			b = b[:n]
 		}
 		w.Write(b)
 		w.(http.Flusher).Flush()
-		<-r.Context().Done()
+		if stall {
+			<-r.Context().Done()
+			return
+		}
+		panic(http.ErrAbortHandler)
 	}
 }
 

@@ -123,6 +123,41 @@ func TestConnectionFaults(t *testing.T) {
 	if err == nil || resp.StatusCode != 200 || body != `{"action":"get","nod` {
 		t.Errorf("CloseMidBody: %q %v", body, err)
 	}
+	_, whole, err := get(t, s, "/v2/keys/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.On("/v2/keys/k", CloseMidSizedBody(20)).Times(1)
+	resp, body, err = get(t, s, "/v2/keys/k")
+	if !errors.Is(err, io.ErrUnexpectedEOF) || resp.StatusCode != 200 || resp.ContentLength != int64(len(whole)) || body != whole[:20] {
+		t.Errorf("CloseMidSizedBody: %v %q %v", resp, body, err)
+	}
+	for _, sized := range []bool{false, true} {
+		f := StallMidBody(20)
+		if sized {
+			f = StallMidSizedBody(20)
+		}
+		s.On("/v2/keys/k", f).Times(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v2/keys/k", nil)
+		tr := &http.Transport{}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 20)
+		_, err = io.ReadFull(resp.Body, buf)
+		want := int64(-1)
+		if sized {
+			want = int64(len(whole))
+		}
+		if err != nil || string(buf) != whole[:20] || resp.ContentLength != want {
+			t.Errorf("stall (sized %t): %q %d %v", sized, buf, resp.ContentLength, err)
+		}
+		cancel()
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+	}
 	s.On("/v2/keys/k", Redirect(http.StatusTemporaryRedirect, "http://127.0.0.1:1")).Times(1)
 	resp, _, _ = get(t, s, "/v2/keys/k?recursive=true")
 	if resp.StatusCode != 307 || resp.Header.Get("Location") != "http://127.0.0.1:1/v2/keys/k?recursive=true" {
@@ -214,5 +249,47 @@ func TestExpiryWakesAWatch(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || !strings.HasPrefix(string(b), `{"action":"expire","node":{"key":"/t","modifiedIndex":5,"createdIndex":4}`) {
 		t.Fatalf("got %q, %v", b, err)
+	}
+}
+
+func TestHistoryWatchesAndHold(t *testing.T) {
+	s := Start(t, Options{History: 5})
+	s.Set("/other", "v")
+	start := s.Index()
+	for i := 0; i < 5; i++ {
+		s.Set("/other", "v")
+	}
+	resp, body, _ := get(t, s, "/v2/keys/k?wait=true&waitIndex="+uitoa(start))
+	if resp.StatusCode != 400 || !strings.Contains(body, `"errorCode":401`) {
+		t.Errorf("a watch before a history of 5: %d %q, want error 401", resp.StatusCode, body)
+	}
+	s.HoldEvents(true)
+	done := make(chan string, 1)
+	go func() {
+		_, body, _ := get(t, s, "/v2/keys/k?wait=true")
+		done <- body
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Watches() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch is not open")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Set("/k", "v")
+	select {
+	case body := <-done:
+		t.Fatalf("an event came while held: %q", body)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.HoldEvents(false)
+	if body := <-done; !strings.Contains(body, `"key":"/k"`) {
+		t.Errorf("after the hold: %q", body)
+	}
+	for s.Watches() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch is still open after its answer")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -220,7 +220,13 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *keyRequest) {
 		return
 	}
 	changed := st.changed
+	s.watches++
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.watches--
+		s.mu.Unlock()
+	}()
 
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -231,6 +237,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *keyRequest) {
 	w.(http.Flusher).Flush()
 	enc := json.NewEncoder(w)
 	if ev != nil {
+		if !s.waitHeld(r) {
+			return
+		}
 		enc.Encode(ev)
 		if !q.stream {
 			return
@@ -258,6 +267,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *keyRequest) {
 		}
 		changed = st.changed
 		s.mu.Unlock()
+		if len(found) > 0 && !s.waitHeld(r) {
+			return
+		}
 		for _, e := range found {
 			enc.Encode(e)
 			if !q.stream {

@@ -4,7 +4,9 @@
 // keys, long-poll watches with a 1000-event history), the members API, the
 // auth API with basic-auth checks, /version and /health, answered in the
 // byte shapes of etcd 3.5. Fault hooks (see On) change what chosen requests
-// get: delays, hangs, canned answers, dropped connections, redirects.
+// get: delays, hangs, canned answers, dropped connections, answers cut or
+// stalled mid-body, redirects; HoldEvents holds the watches' events back
+// and Options.History shortens the event history.
 //
 // The package internal/v2fake/parity holds scenarios that the integration
 // tests run against both this server and a real etcd 3.5 member, comparing
@@ -52,6 +54,9 @@ type Options struct {
 	// NoCounts leaves out the request log (a benchmark sets it so that the
 	// log does not grow); Count and Requests then return nothing.
 	NoCounts bool
+	// History is how many events a watch can reach back; 0 means 1000, as
+	// in etcd. A test of a cleared index sets a few.
+	History int
 }
 
 // Request is a request the server received (before any fault hook).
@@ -85,6 +90,50 @@ type Server struct {
 	auth      authState
 	rules     []*Rule
 	log       []Request
+	watches   int           // watches open now
+	held      chan struct{} // non-nil while watches hold their events; closed on release
+}
+
+// Watches returns how many watches (long polls) are open now: answered
+// with their headers, or about to be, and not ended.
+func (s *Server) Watches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watches
+}
+
+// HoldEvents makes the open watches, and those to come, send no event
+// while hold is set (a watch is still answered with its headers, and may
+// end as usual); once it is cleared, each sends what it would have sent.
+// A test uses it to have an event written while a watch is open but not
+// yet answered.
+func (s *Server) HoldEvents(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case hold && s.held == nil:
+		s.held = make(chan struct{})
+	case !hold && s.held != nil:
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// waitHeld waits while events are held; it returns false if the request
+// ended first.
+func (s *Server) waitHeld(r *http.Request) bool {
+	s.mu.Lock()
+	held := s.held
+	s.mu.Unlock()
+	if held == nil {
+		return true
+	}
+	select {
+	case <-held:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // New returns a server that is not started yet: set HTTP.TLS or
@@ -108,9 +157,12 @@ func New(opts Options) *Server {
 	if opts.Index == 0 {
 		opts.Index = 3
 	}
+	if opts.History <= 0 {
+		opts.History = historySize
+	}
 	s := &Server{opts: opts, clusterID: opts.ClusterID, term: 2, leader: opts.MemberID, start: opts.Now()}
 	s.closed, s.cancel = context.WithCancel(context.Background())
-	s.store = newStore(opts.Index, opts.Now)
+	s.store = newStore(opts.Index, opts.Now, opts.History)
 	s.auth = newAuthState()
 	s.members = []*member{{ID: opts.MemberID, Name: opts.Name, PeerURLs: []string{"http://localhost:2380"}}}
 	s.HTTP = httptest.NewUnstartedServer(s)

@@ -103,13 +103,15 @@ type store struct {
 	index   uint64
 	root    *node
 	now     func() time.Time
-	history []*Event // the last historySize events, oldest first
+	history []*Event // the last size events, oldest first
+	size    int      // events kept in history
 	cleared uint64   // index of the oldest event a watch may ask for
 	changed chan struct{}
 }
 
-func newStore(index uint64, now func() time.Time) *store {
+func newStore(index uint64, now func() time.Time, size int) *store {
 	return &store{
+		size:    size,
 		index:   index,
 		root:    &node{path: "/", dir: true, children: map[string]*node{}},
 		now:     now,
@@ -218,8 +220,8 @@ func (s *store) remove(n *node) {
 func (s *store) record(ev *Event) {
 	ev.etcdIndex = s.index
 	s.history = append(s.history, ev)
-	if len(s.history) > historySize {
-		s.history = s.history[len(s.history)-historySize:]
+	if len(s.history) > s.size {
+		s.history = s.history[len(s.history)-s.size:]
 		s.cleared = s.history[0].Node.ModifiedIndex
 	}
 	close(s.changed)
