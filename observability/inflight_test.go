@@ -44,8 +44,10 @@ func TestAdaptersInFlightAndWatches(t *testing.T) {
 		}
 	}
 
-	// A watch holds its long poll open at the member.
-	w := kapi.Watcher("/w/k", &client.WatcherOptions{AfterIndex: 0})
+	// A watch holds its long poll open at the member. It has a poll of its
+	// own, which ends when Next returns (a shared poll stays open for its
+	// watchers between calls of Next).
+	w := kapi.Watcher("/w/k", &client.WatcherOptions{AfterIndex: 0, OwnPoll: true})
 	watched := make(chan error, 1)
 	go func() {
 		_, err := w.Next(ctx)
