@@ -159,7 +159,9 @@ func TestLockCommand(t *testing.T) {
 	p = start(t, nil, ep, "lock", "/locks/w")
 	key := p.line()
 	require.True(t, strings.HasPrefix(key, "/locks/w/"), key)
-	_, err = kapi.Get(ctx, key, nil)
+	// A quorum read: the lock was taken by another process's client, and
+	// a plain read may reach a member that has not applied it yet.
+	_, err = kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
 	require.NoError(t, err)
 	p.interrupt()
 	require.Equal(t, 0, p.wait(), p.stderr.String())
