@@ -119,9 +119,6 @@ type streamDecoder struct {
 	nodes  int
 	times  []time.Time
 	ntimes int
-	// strs is the free part of the block that strings are copied into
-	// (see newString): its length is 0, its capacity the room left.
-	strs []byte
 	// bad is set when the body is refused outright, without the fallback
 	// to encoding/json: it is not something etcd sends.
 	bad error

@@ -6,7 +6,6 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // The scalars of the keys API answers: strings (with the escapes and
@@ -80,32 +79,9 @@ func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
 				return true
 			}
 		}
-		*dst = d.newString(raw)
+		*dst = string(raw)
 	}
 	return true
-}
-
-// maxStringBlock bounds the blocks strings are copied into: what one kept
-// string can hold alive of an answer, and what the last block of an
-// answer may leave unused.
-const maxStringBlock = 8 << 10
-
-// newString returns a copy of raw as a string. The strings of one answer
-// share blocks, so that a listing allocates one block for many keys and
-// values rather than one allocation each. A block is sized by what is left
-// of the body in buf (an answer's strings are no longer than its body),
-// within maxStringBlock; its bytes are never written again once a string
-// holds them.
-func (d *streamDecoder) newString(raw []byte) string {
-	n := len(raw)
-	if n > cap(d.strs) {
-		size := min(n+len(d.buf)-d.i, maxStringBlock)
-		d.strs = make([]byte, 0, max(size, n))
-	}
-	b := d.strs[:n]
-	copy(b, raw)
-	d.strs = d.strs[n:n]
-	return unsafe.String(unsafe.SliceData(b), n)
 }
 
 // knownAction returns the constant for an action name the server sends.
@@ -155,7 +131,7 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 					return false
 				}
 				d.i = i + 1
-				*dst = d.newString(out)
+				*dst = string(out)
 				return true
 			case c < 0x20:
 				return false
