@@ -560,7 +560,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 			if err == nil {
 				used = true
 				if prevLease != 0 {
-					k.dropLease(ctx, prevLease)
+					k.dropLease(ctx, prevLease, p)
 				}
 			}
 			return resp, err
@@ -684,7 +684,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	if err == nil {
 		used = true
 		if oldLease != 0 {
-			k.dropLease(ctx, oldLease)
+			k.dropLease(ctx, oldLease, p)
 		}
 	}
 	return resp, err
@@ -781,16 +781,26 @@ func (k *keysAPI) writeErr(err error) error {
 	return &client.OutcomeUnknownError{Endpoint: strings.Join(k.cli.Endpoints(), ","), Err: err}
 }
 
-// dropLease revokes a lease that the write just detached its last key from
-// (a key's own lease after a rewrite or delete). A lease that still has keys
-// (shared by a directory's children, or by Migrate's batch) is kept.
-// Best effort: an orphaned lease also ends by itself when its TTL runs out.
-func (k *keysAPI) dropLease(ctx context.Context, id int64) {
+// dropLease revokes the lease of node p that the write just detached from
+// p and its subtree (after a rewrite or delete). A lease that still has
+// other keys (shared by Migrate's batch) is kept. The keys of p and its
+// subtree may still be listed as attached: the member that answers about
+// the lease (the leader) may not have applied the write yet. They do not
+// keep the lease, because the revocation is applied after the write on
+// every member. Best effort: an orphaned lease also ends by itself when its
+// TTL runs out.
+func (k *keysAPI) dropLease(ctx context.Context, id int64, p string) {
 	r, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseTimeToLiveResponse, error) {
 		return k.cli.TimeToLive(ctx, clientv3.LeaseID(id), clientv3.WithAttachedKeys())
 	})
-	if err != nil || r.TTL <= 0 || len(r.Keys) > 0 {
+	if err != nil || r.TTL <= 0 {
 		return
+	}
+	self, below := k.key(p), k.below(p)
+	for _, key := range r.Keys {
+		if ks := string(key); ks != self && !strings.HasPrefix(ks, below) {
+			return
+		}
 	}
 	_, _ = call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) {
 		return k.cli.Revoke(ctx, clientv3.LeaseID(id))
@@ -946,7 +956,7 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 		}, nil
 	})
 	if err == nil && oldLease != 0 {
-		k.dropLease(ctx, oldLease)
+		k.dropLease(ctx, oldLease, p)
 	}
 	return resp, err
 }
