@@ -214,24 +214,34 @@ func (s *Server) withRoles(u *user) userWithRoles {
 	return out
 }
 
-func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []string) {
+// authEntry checks what /v2/auth/users and /v2/auth/roles share: the path's
+// length, the method (only GET on the list) and root access, and sets the
+// answer's headers. It reports false when it has answered already.
+func (s *Server) authEntry(w http.ResponseWriter, r *http.Request, parts []string) bool {
 	if len(parts) > 3 {
 		httpError(w, http.StatusBadRequest, "Invalid path")
-		return
+		return false
 	}
 	methods := []string{"GET", "PUT", "DELETE"}
 	if len(parts) == 2 {
 		methods = []string{"GET"}
 	}
 	if !allowMethod(w, r, methods...) {
-		return
+		return false
 	}
 	if !s.rootAccess(r) {
 		httpError(w, http.StatusUnauthorized, "Insufficient credentials")
-		return
+		return false
 	}
 	s.setClusterHeader(w)
 	w.Header().Set("Content-Type", "application/json")
+	return true
+}
+
+func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []string) {
+	if !s.authEntry(w, r, parts) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := &s.auth
@@ -354,23 +364,9 @@ func (s *Server) authUsers(w http.ResponseWriter, r *http.Request, parts []strin
 }
 
 func (s *Server) authRoles(w http.ResponseWriter, r *http.Request, parts []string) {
-	if len(parts) > 3 {
-		httpError(w, http.StatusBadRequest, "Invalid path")
+	if !s.authEntry(w, r, parts) {
 		return
 	}
-	methods := []string{"GET", "PUT", "DELETE"}
-	if len(parts) == 2 {
-		methods = []string{"GET"}
-	}
-	if !allowMethod(w, r, methods...) {
-		return
-	}
-	if !s.rootAccess(r) {
-		httpError(w, http.StatusUnauthorized, "Insufficient credentials")
-		return
-	}
-	s.setClusterHeader(w)
-	w.Header().Set("Content-Type", "application/json")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := &s.auth
