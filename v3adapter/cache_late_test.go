@@ -16,6 +16,23 @@ import (
 	"github.com/etcdv2/client/v3adapter"
 )
 
+// slowStreamMember starts a 1-member etcd 3.7 cluster with a proxy before
+// its client port, and returns the member, a v3 client straight to it and
+// one through the proxy (which tests slow down with SetDelay). The client
+// through the proxy sends no keepalives: they would time out.
+func slowStreamMember(t *testing.T, slowDial time.Duration) (*testbed.Member, *clientv3.Client, *clientv3.Client) {
+	t.Helper()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.7", ProxyClients: true})
+	m := c.Members()[0]
+	direct, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { direct.Close() })
+	slow, err := clientv3.New(clientv3.Config{Endpoints: []string{m.URL()}, DialTimeout: slowDial, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { slow.Close() })
+	return m, direct, slow
+}
+
 // TestCacheBehindSlowStreamMatchesWatcher is the sequence that made a
 // cache's event stream differ from a recorder's on a 3-member cluster
 // under faults, made deterministic on a 1-member etcd 3.7 cluster: the
@@ -27,15 +44,7 @@ import (
 // events, and the key whose lease runs out as an expiry to both.
 func TestCacheBehindSlowStreamMatchesWatcher(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Version: "3.7", ProxyClients: true})
-	m := c.Members()[0]
-	direct, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { direct.Close() })
-	// No keepalives through the slow proxy: they would time out.
-	slow, err := clientv3.New(clientv3.Config{Endpoints: []string{m.URL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { slow.Close() })
+	m, direct, slow := slowStreamMember(t, 5*time.Second)
 	writer := v3adapter.NewKeysAPI(direct)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
@@ -142,20 +140,12 @@ func TestMigrateSweepIsADelete(t *testing.T) {
 // (its events counter moved) and before the watcher got it.
 func TestWatchDeleteCompactedBeforeMarkerRead(t *testing.T) {
 	t.Parallel()
-	c := testbed.NewCluster(t, testbed.Options{Version: "3.7", ProxyClients: true})
-	m := c.Members()[0]
-	direct, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { direct.Close() })
-	// No keepalives through the slow proxy: they would time out.
-	slow, err := clientv3.New(clientv3.Config{Endpoints: []string{m.URL()}, DialTimeout: 30 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { slow.Close() })
+	m, direct, slow := slowStreamMember(t, 30*time.Second)
 	k := v3adapter.NewKeysAPI(direct)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	_, err = k.Set(ctx, "/z/k", "v", nil)
+	_, err := k.Set(ctx, "/z/k", "v", nil)
 	require.NoError(t, err)
 	d, err := k.Delete(ctx, "/z/k", nil)
 	require.NoError(t, err)
