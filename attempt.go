@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,23 +63,34 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 	}
 	check, every := c.livenessCheck(r, timeout, st.capped)
 	st.timed = timeout > 0 && every == 0
-	if st.timed {
+	if check > 0 && ep.st != nil {
+		st.mark.Store(ep.st.AnswerMark())
+	}
+	switch {
+	case st.timed:
 		st.timer = time.AfterFunc(timeout, st.expire)
-	}
-	if check > 0 {
+		if check > 0 {
+			st.checkAfter = check
+			st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
+		}
+	case check > 0:
+		// A plain read (see livenessCheck): its one timer runs the
+		// liveness checks until the headers come, then counts the
+		// body's idle time (readBody). A new connection needs no budget
+		// of its own here: the read has no timeout, and a check finds
+		// a member that does not complete handshakes out, its own
+		// request being bounded by newConnBudget.
+		st.checks = true
+		st.c, st.live, st.ep, st.every = c, live, ep, every
 		st.checkAfter = check
-		st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
+		st.timerMu.Lock() // for the check's rearm
+		st.timer = time.AfterFunc(check, st.fire)
+		st.timerMu.Unlock()
 	}
-	if c.headerTimeout == 0 && timeout > 0 && !st.capped && (timeout < newConnBudget || check > 0) {
+	if st.timed && c.headerTimeout == 0 && !st.capped && (timeout < newConnBudget || check > 0) {
 		// The adaptive timeout and the liveness check are learnt on
 		// warm connections: a new one gets its own budget for dialing
 		// and its handshake.
-		if st.timer == nil {
-			// The hooks only reset the timer: it is made here,
-			// stopped (a plain read's body needs one anyway).
-			st.timer = time.AfterFunc(newConnBudget, st.expire)
-			st.timer.Stop()
-		}
 		st.trace.GetConn = func(string) { st.connecting() }
 		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
 	}
@@ -171,6 +183,21 @@ type attemptState struct {
 	// checkAfter is when check fires, counted from the start or from the
 	// connection.
 	checkAfter time.Duration
+	// checks, for a plain read, says that timer runs its liveness checks
+	// (checkLive of ep in live, every every) until the headers come.
+	checks bool
+	c      *httpClusterClient
+	live   context.Context
+	ep     *endpoint
+	every  time.Duration
+	// timerMu orders the body's arming of timer (armIdle) with a liveness
+	// check's (rearm), for a plain read; idleArmed says that timer counts
+	// the body's idle time.
+	timerMu   sync.Mutex
+	idleArmed atomic.Bool
+	// mark is the endpoint's AnswerMark when the attempt began or was
+	// last checked (see checkLive).
+	mark atomic.Int64
 	// conn is connNone until the transport looks for a connection
 	// (connGetting), then connGot; see connecting.
 	conn atomic.Int32
@@ -267,6 +294,52 @@ func (st *attemptState) expire() {
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
+// fire runs when the timer of a plain read (checks set) passes: until the
+// headers come it is the liveness check's, then the body's idle timeout.
+func (st *attemptState) fire() {
+	if !st.idleArmed.Load() {
+		if st.phase.Load() == phaseWaiting {
+			st.c.checkLive(st.live, st, st.ep, st.checkAfter, st.every)
+		}
+		return
+	}
+	st.expire()
+}
+
+// armIdle starts the body's idle timeout, once the headers came.
+func (st *attemptState) armIdle(idle time.Duration) {
+	switch {
+	case st.timer == nil:
+		st.timer = time.AfterFunc(idle, st.expire)
+	case !st.checks:
+		st.timer.Reset(idle) // stopped when the headers came
+	default:
+		// The liveness checks' timer: reused if it is not firing now
+		// (a check then finds the headers come and is not repeated).
+		st.timerMu.Lock()
+		if st.timer.Stop() {
+			st.idleArmed.Store(true)
+			st.timer.Reset(idle)
+		} else {
+			st.timer = time.AfterFunc(idle, st.expire)
+		}
+		st.timerMu.Unlock()
+	}
+}
+
+// rearm restarts the timer of a plain read for its next liveness check
+// after d, unless the headers came.
+func (st *attemptState) rearm(d time.Duration) {
+	st.timerMu.Lock()
+	if st.phase.Load() == phaseWaiting {
+		if st.ep.st != nil {
+			st.mark.Store(st.ep.st.AnswerMark())
+		}
+		st.timer.Reset(d)
+	}
+	st.timerMu.Unlock()
+}
+
 // release frees what the attempt holds. It is called once.
 func (st *attemptState) release(c *httpClusterClient) {
 	st.conn.Store(connReleased)
@@ -284,8 +357,10 @@ func (st *attemptState) release(c *httpClusterClient) {
 }
 
 // checkLive runs when an attempt has waited its liveness-check time for
-// headers (see livenessCheck). The endpoint is asked for /version, which a
-// member answers from memory, within after. If that goes unanswered too,
+// headers (see livenessCheck). A member that answered another request of
+// the client within after is running; else the endpoint is asked for
+// /version, which a member answers from memory, within after. If that
+// goes unanswered too,
 // the member is hung (stopped, black-holed): the attempt ends as timed out
 // and counts toward ejecting it. If it answers, the member is alive and
 // busy (raft holds a write: an election, a slow commit; a large read is
@@ -295,25 +370,20 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 	if actx.Err() != nil {
 		return
 	}
+	if ep.st != nil && ep.st.AnswerMark() != st.mark.Load() {
+		// Another request of the member was answered since the
+		// attempt began or was last checked: it runs, and the check
+		// need not ask.
+		c.foundAlive(st, ep, every)
+		return
+	}
 	c.goBackground(func(context.Context) {
 		alive := c.askVersion(actx, ep, after, false) == nil
-		if alive {
-			st.alive.Store(true)
-		}
 		if actx.Err() != nil {
 			return
 		}
 		if alive {
-			if every > 0 && st.phase.Load() == phaseWaiting {
-				st.check.Reset(every)
-			}
-			if every == 0 && ep.st != nil && st.phase.Load() == phaseWaiting {
-				// Raft holds a request of a live member: until a
-				// request goes through it again, send those that
-				// need a leader elsewhere first (see candidates).
-				// A write that cannot be resent goes on waiting.
-				ep.st.MarkNoLeader()
-			}
+			c.foundAlive(st, ep, every)
 			return
 		}
 		waited := after
@@ -324,6 +394,25 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 			st.cancel(&AttemptTimeoutError{After: waited, MemberAlive: alive})
 		}
 	})
+}
+
+// foundAlive is the end of a liveness check that found the member of an
+// attempt still waiting for its headers running: with every > 0 (a plain
+// read) the check is made again after every; otherwise raft holds the
+// request.
+func (c *httpClusterClient) foundAlive(st *attemptState, ep *endpoint, every time.Duration) {
+	st.alive.Store(true)
+	if every > 0 {
+		st.rearm(every)
+		return
+	}
+	if ep.st != nil && st.phase.Load() == phaseWaiting {
+		// Raft holds a request of a live member: until a request goes
+		// through it again, send those that need a leader elsewhere
+		// first (see candidates). A write that cannot be resent goes
+		// on waiting.
+		ep.st.MarkNoLeader()
+	}
 }
 
 // askVersion sends GET /version, which a member answers from memory, to

@@ -45,11 +45,7 @@ func (c *httpClusterClient) getChunk() *[bodyChunk]byte {
 func (c *httpClusterClient) readBody(st *attemptState, keys bool, status int, idle time.Duration) error {
 	if idle > 0 {
 		st.idle = idle
-		if st.timer == nil {
-			st.timer = time.AfterFunc(idle, st.expire)
-		} else {
-			st.timer.Reset(idle)
-		}
+		st.armIdle(idle)
 	}
 	var err error
 	if keys && (status == http.StatusOK || status == http.StatusCreated) {

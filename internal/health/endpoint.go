@@ -129,6 +129,12 @@ func (e *Endpoint) NoteIndex(idx, ref uint64, now int64) {
 	e.indexAt.Store(now)
 }
 
+// AnswerMark returns a mark that changes with every answer with an index
+// (NoteIndex, at a clock time other than the last one's): a mark other
+// than one taken earlier shows that the member answered since, and so
+// was running, whatever another of its requests is waiting for.
+func (e *Endpoint) AnswerMark() int64 { return e.indexAt.Load() }
+
 // Index returns the last index sample (0 if none) and, if it is at most
 // LagWindow old at clock time now, how far behind it was (else 0).
 func (e *Endpoint) Index(now int64) (idx, lag uint64) {
