@@ -102,10 +102,14 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 	u := &st.url
 	u.Scheme = ep.url.Scheme
 	u.Host = ep.url.Host
-	u.Path = ep.url.Path + r.path
-	u.RawQuery = r.query
-	if r.rawPath != "" {
-		u.RawPath = ep.url.EscapedPath() + r.rawPath
+	if r.uri != "" && ep.url.Path == "" {
+		u.Path, u.RawPath, u.Opaque = r.path, r.rawPath, r.uri
+	} else {
+		u.Path = ep.url.Path + r.path
+		u.RawQuery = r.query
+		if r.rawPath != "" {
+			u.RawPath = ep.url.EscapedPath() + r.rawPath
+		}
 	}
 	for via := 1; ; via++ {
 		req := c.newHTTPRequest(actx, r, u)

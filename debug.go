@@ -45,6 +45,13 @@ func printcURL(r *request, u *url.URL) {
 // curlCommand formats r as the original client did: the method, the URL
 // as it is sent, and the body, if any, quoted as Go quotes strings.
 func curlCommand(r *request, u *url.URL) string {
+	if u.Opaque != "" {
+		// The request URI sent as is (request.uri): print it as the
+		// path and the query it holds.
+		v := *u
+		v.Opaque, v.RawQuery = "", r.query
+		u = &v
+	}
 	s := fmt.Sprintf("curl -X %s %s", r.method, u)
 	if len(r.body) > 0 || r.contentType != "" { // a request with a body, even an empty one
 		if r.sensitive {

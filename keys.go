@@ -227,6 +227,9 @@ type httpKeysAPI struct {
 // keyPath is a canonical key path.
 type keyPath struct {
 	path, rawPath string
+	// uri, when made by keyURI, is the escaped path and the query in one
+	// string, sent as is (see request.uri).
+	uri string
 }
 
 // canonicalSegments splits key into its non-empty segments, resolving
@@ -274,6 +277,17 @@ func (k *httpKeysAPI) keyURL(key string) keyPath {
 	return k.fullKeyURL(key)
 }
 
+// keyURI is keyURL with the request URI of key and query made too: one
+// allocation for the common key, which the path and the raw path share.
+func (k *httpKeysAPI) keyURI(key, query string) keyPath {
+	if kp, ok := k.plainKeyPath(key, query); ok {
+		return kp
+	}
+	kp := k.fullKeyURL(key)
+	kp.uri = kp.rawPath + "?" + query
+	return kp
+}
+
 // fullKeyURL canonicalizes and escapes any key.
 func (k *httpKeysAPI) fullKeyURL(key string) keyPath {
 	segs := canonicalSegments(key)
@@ -292,6 +306,12 @@ func (k *httpKeysAPI) fullKeyURL(key string) keyPath {
 // "-_.~" in segments that are neither empty nor dot segments. It reports
 // false for any other key, which keyURL then takes apart in full.
 func (k *httpKeysAPI) plainKeyURL(key string) (keyPath, bool) {
+	return k.plainKeyPath(key, "")
+}
+
+// plainKeyPath is plainKeyURL, and with a query also keyURI's uri: path
+// is then the start of it.
+func (k *httpKeysAPI) plainKeyPath(key, query string) (keyPath, bool) {
 	if key == "" || key == "/" || k.rawPrefix != k.prefix {
 		return keyPath{}, false
 	}
@@ -312,13 +332,17 @@ func (k *httpKeysAPI) plainKeyURL(key string) (keyPath, bool) {
 		}
 		segStart = i + 1
 	}
-	var path string
-	if key[0] == '/' {
-		path = k.prefix + key
-	} else {
-		path = k.prefix + "/" + key
+	sep := ""
+	if key[0] != '/' {
+		sep = "/"
 	}
-	return keyPath{path: path, rawPath: path}, true
+	if query == "" {
+		path := k.prefix + sep + key
+		return keyPath{path: path, rawPath: path}, true
+	}
+	uri := k.prefix + sep + key + "?" + query
+	path := uri[:len(uri)-len(query)-1]
+	return keyPath{path: path, rawPath: path, uri: uri}, true
 }
 
 // plainKeyByte reports whether c stands for itself in a URL path.
@@ -339,7 +363,6 @@ func ttlSeconds(op, field string, ttl time.Duration) (string, error) {
 
 // Get implements KeysAPI.
 func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*Response, error) {
-	kp := k.keyURL(key)
 	// The query names every option, as the original client's did.
 	var o GetOptions
 	if opts != nil {
@@ -349,9 +372,11 @@ func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*R
 	if o.Quorum {
 		kind = KindQuorumRead
 	}
+	query := getQueries[b2i(o.Quorum)<<2|b2i(o.Recursive)<<1|b2i(o.Sort)]
+	kp := k.keyURI(key, query)
 	return k.roundTrip(ctx, &request{
-		method: http.MethodGet, path: kp.path, rawPath: kp.rawPath,
-		query: getQueries[b2i(o.Quorum)<<2|b2i(o.Recursive)<<1|b2i(o.Sort)], kind: kind, replayable: true,
+		method: http.MethodGet, path: kp.path, rawPath: kp.rawPath, uri: kp.uri,
+		query: query, kind: kind, replayable: true,
 	})
 }
 
@@ -491,7 +516,14 @@ func (k *httpKeysAPI) Delete(ctx context.Context, key string, opts *DeleteOption
 // roundTrip sends r and decodes the answer.
 func (k *httpKeysAPI) roundTrip(ctx context.Context, r *request) (*Response, error) {
 	r.keys = true
-	resp, err := k.client.do(ctx, r)
+	var resp *response
+	var err error
+	if c, ok := k.client.(*httpClusterClient); ok {
+		resp, err = c.do(ctx, r) // a static call: r can stay on the caller's stack
+	} else {
+		rr := *r
+		resp, err = k.client.do(ctx, &rr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ func (c *httpClusterClient) noteReturned(r *request, resp *http.Response) {
 func quorumUpgrade(r *request) *request {
 	q := *r
 	q.kind = KindQuorumRead
+	q.uri = "" // made again from the new query
 	switch {
 	case q.query == "":
 		q.query = "quorum=true"

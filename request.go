@@ -22,6 +22,11 @@ type request struct {
 	rawPath string
 	// query is the encoded query string, without "?".
 	query string
+	// uri, if set, is rawPath (or path, when it needs no escaping), "?"
+	// and query in one string: the request URI for an endpoint without a
+	// path of its own, sent as is (url.URL.Opaque) so that it is not
+	// made again for every attempt.
+	uri string
 	// body and contentType are sent as they are.
 	body        []byte
 	contentType string
