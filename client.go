@@ -64,7 +64,10 @@ const DefaultMaxResponseBytes = 256 << 20
 // Unlike the original client's, it keeps enough idle connections per member
 // for many concurrent callers and long-poll watches, so that a busy client
 // reuses connections instead of dialing (and leaving TIME_WAIT sockets) for
-// most requests.
+// most requests; and it does not ask for gzip-compressed answers
+// (DisableCompression), which etcd never sends: the header would only
+// cost every request. A deployment whose proxy compresses answers can
+// pass a transport that asks for them.
 var DefaultTransport CancelableTransport = newDefaultTransport()
 
 // Dialer settings of DefaultTransport.
@@ -86,6 +89,7 @@ func newDefaultTransport() *http.Transport {
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
 	}
 }
 
