@@ -2,8 +2,12 @@ package client
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/etcdv2/client/internal/clock"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // TestSlowReadOfLiveMemberIsWaitedFor: a member that takes far longer than
@@ -45,5 +49,73 @@ func TestSlowReadOfLiveMemberIsWaitedFor(t *testing.T) {
 	}
 	if s := stateOf(c, ms[0].url); s.Failures != 1 {
 		t.Errorf("hung member: %+v, want one failure", s)
+	}
+}
+
+// TestSlowReadOfAnsweringMemberIsNotChecked: while a member answers other
+// requests of the client, a read it holds is waited for without asking the
+// member for /version (the answers show it running); once the member
+// answers nothing else, the read's liveness check asks again.
+func TestSlowReadOfAnsweringMemberIsNotChecked(t *testing.T) {
+	gate := make(chan struct{})
+	asked := make(chan struct{}, 1)
+	s := v2fake.Start(t, v2fake.Options{ClusterID: "cafe", Index: 10})
+	s.Set("/k", "v")
+	s.Set("/slow", "v")
+	s.On("*", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		switch r.URL.Path {
+		case "/v2/keys/slow":
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		case "/version":
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+	// The real clock: answers are told apart by the time they came.
+	c, _ := clusterClientWith(t, []*member{{srv: s, url: s.URL}}, Config{}, clock.Real{})
+	c.health.SetTimeout(100 * time.Millisecond) // checks after 50 ms, then every 100 ms
+	kapi := NewKeysAPI(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := kapi.Get(ctx, "/slow", nil)
+		slow <- err
+	}()
+	// Other reads are answered for several check periods.
+	start := time.Now()
+	for i := 0; i < 100000 && time.Since(start) < 600*time.Millisecond; i++ {
+		if _, err := kapi.Get(ctx, "/k", nil); err != nil {
+			t.Fatalf("fast read: %v", err)
+		}
+	}
+	if n := s.Count("/version"); n != 0 {
+		t.Errorf("the member was asked for /version %d times while it answered other reads", n)
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the held read ended while held: %v", err)
+	default:
+	}
+	// Nothing else is answered now: the next check asks.
+	select {
+	case <-asked:
+	case <-ctx.Done():
+		t.Fatal("no liveness check once the member answered nothing else")
+	}
+	close(gate)
+	if err := <-slow; err != nil {
+		t.Fatalf("held read: %v", err)
+	}
+	if st := stateOf(c, s.URL); st.Failures != 0 {
+		t.Errorf("member: %+v, want no failure", st)
 	}
 }
