@@ -226,12 +226,15 @@ type Config struct {
 	// goes unanswered the member is hung and the read goes elsewhere (so a
 	// hung member still costs about one adaptive timeout), and while it
 	// answers the read goes on waiting, checked again every adaptive
-	// timeout, bounded only by the caller's deadline. An attempt that has
-	// to make a new connection (with a *http.Transport) gets
-	// DefaultHeaderTimeoutPerRequest for dialing and the TLS handshake,
-	// and its timeout and liveness check count from the connection: the
-	// adaptive value is learnt on warm connections, and a member that
-	// never completes a handshake is still left after that bound. A positive value is used as it is for every request. A negative value means no
+	// timeout, bounded only by the caller's deadline (a check does not ask
+	// when the member answered another request meanwhile). An attempt
+	// with a timeout that has to make a new connection (with a
+	// *http.Transport) gets DefaultHeaderTimeoutPerRequest for dialing and
+	// the TLS handshake, and its timeout and liveness check count from the
+	// connection: the adaptive value is learnt on warm connections, and a
+	// member that never completes a handshake is still left after that
+	// bound (after a plain read's check time plus that bound: its check
+	// asks over a new connection of its own). A positive value is used as it is for every request. A negative value means no
 	// per-attempt timeout at all.
 	//
 	// Unless the value is negative, while endpoints remain untried an
