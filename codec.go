@@ -186,15 +186,25 @@ func decodeKeysResponse(resp *response) (*Response, error) {
 // setMeta copies what the headers of an answer say into r.
 func setMeta(r *Response, resp *response) {
 	r.Index = headerUint(resp.Header, "X-Etcd-Index")
-	r.ClusterID = resp.Header.Get("X-Etcd-Cluster-Id")
+	r.ClusterID = headerValue(resp.Header, "X-Etcd-Cluster-Id")
 	r.RaftIndex = headerUint(resp.Header, "X-Raft-Index")
 	r.RaftTerm = headerUint(resp.Header, "X-Raft-Term")
 	r.Endpoint = resp.endpoint
 }
 
-// headerUint parses a header holding an unsigned number; 0 if absent or bad.
+// headerValue is h.Get(name) for a name in canonical form, which is how
+// net/http keys the headers it reads: without canonicalizing name again.
+func headerValue(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// headerUint parses a header holding an unsigned number; 0 if absent or
+// bad. Its name is in canonical form (see headerValue).
 func headerUint(h http.Header, name string) uint64 {
-	v := h.Get(name)
+	v := headerValue(h, name)
 	if v == "" {
 		return 0
 	}

@@ -363,7 +363,7 @@ func (c *httpClusterClient) backoff(ctx context.Context, round int) error {
 // checkResponse checks the cluster ID and the status of an answer. It
 // closes the body of an answer it rejects.
 func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) error {
-	if id := resp.Header.Get("X-Etcd-Cluster-Id"); id != "" {
+	if id := headerValue(resp.Header, "X-Etcd-Cluster-Id"); id != "" {
 		known := c.clusterID.Load()
 		if known == nil {
 			// The first answer: remember its cluster. (A separate
@@ -384,7 +384,7 @@ func (c *httpClusterClient) checkResponse(ep *endpoint, resp *http.Response) err
 	if idx, ok := headerIndex(resp.Header); ok && ep.st != nil {
 		ep.st.NoteIndex(idx, c.noteSeen(idx), c.clk.Now())
 	}
-	if t := resp.Header.Get("X-Raft-Term"); t != "" {
+	if t := headerValue(resp.Header, "X-Raft-Term"); t != "" {
 		if term, err := strconv.ParseUint(t, 10, 64); err == nil {
 			c.noteTerm(term)
 		}
