@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -558,4 +559,49 @@ func TestSelectorOutOfRangeIsFirstCandidate(t *testing.T) {
 	c := newTestClient(t, Config{Endpoints: []string{m.URL}, Selector: SelectorFunc(func(RequestInfo, []Endpoint) int { return 7 })})
 	_, err := get(c, context.Background(), "/x")
 	assert.NoError(t, err)
+}
+
+// TestDefaultTransportAsksForNoCompression: requests through
+// DefaultTransport carry no Accept-Encoding (etcd never compresses), while
+// a transport with net/http's defaults asks for gzip, as before.
+func TestDefaultTransportAsksForNoCompression(t *testing.T) {
+	m := newFake(t)
+	m.Set("/k", "v")
+	var mu sync.Mutex
+	var seen []string
+	m.On("*", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Accept-Encoding"))
+		mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		tr   CancelableTransport
+		want string
+	}{
+		{"DefaultTransport", nil, ""},
+		{"net/http defaults", &http.Transport{}, "gzip"},
+	} {
+		c := newTestClient(t, Config{Endpoints: []string{m.URL}, Transport: tc.tr})
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		if _, err := NewKeysAPI(c).Get(ctx, "/k", nil); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		mu.Lock()
+		got := slices.Clone(seen)
+		mu.Unlock()
+		if len(got) == 0 {
+			t.Fatalf("%s: no request seen", tc.name)
+		}
+		for _, ae := range got {
+			if ae != tc.want {
+				t.Errorf("%s: Accept-Encoding %q, want %q", tc.name, ae, tc.want)
+			}
+		}
+	}
 }
