@@ -117,89 +117,156 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 	// scratch is given back on every return, as it may have grown.
 	defer func() { d.scratch = out[:0] }()
 	for {
+		// The fast path, while buf holds the longest escape (a
+		// surrogate pair, 12 bytes) at i: the strings etcd sends are
+		// short runs of plain bytes between escapes (JSON documents
+		// with escaped quotes), so each step copies the next eight
+		// bytes whole and keeps those before the first special one.
 		buf := d.buf
-		for i < len(buf) {
-			c := buf[i]
-			if !special[c] {
-				out = append(out, c)
-				i++
+		for len(buf)-i >= 12 {
+			if cap(out)-len(out) < 8 {
+				out = append(out, make([]byte, 8)...)[:len(out)]
+			}
+			x := binary.LittleEndian.Uint64(buf[i:])
+			n := len(out)
+			binary.LittleEndian.PutUint64(out[n:n+8], x)
+			m := specialBytes(x)
+			if m == 0 {
+				out = out[:n+8]
+				i += 8
 				continue
 			}
-			switch {
-			case c == '"':
+			k := bits.TrailingZeros64(m) >> 3
+			out = out[:n+k]
+			i += k
+			c := buf[i]
+			if c == '"' {
 				if nonASCII && !utf8.Valid(buf[start:i]) {
 					return false
 				}
 				d.i = i + 1
 				*dst = string(out)
 				return true
-			case c < 0x20:
-				return false
-			case c >= utf8.RuneSelf:
+			}
+			if c != '\\' {
+				if c < 0x20 {
+					return false
+				}
 				nonASCII = true
 				out = append(out, c)
 				i++
 				continue
 			}
-			// An escape: have its longest form (a surrogate pair, 12
-			// bytes) in buf if the body has it.
-			for len(d.buf)-i < 12 {
-				shift, ok := d.fill()
-				start -= shift
-				i -= shift
-				if !ok {
-					break
-				}
-			}
-			buf = d.buf
-			if i+1 >= len(buf) {
-				return false
-			}
-			switch e := buf[i+1]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
+			var e byte
+			switch buf[i+1] {
+			case '"':
+				e = '"'
+			case '\\':
+				e = '\\'
+			case '/':
+				e = '/'
 			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
+				e = '\n'
 			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := hex4(buf[i:])
-				if !ok {
-					return false
-				}
-				i += 6
-				// As encoding/json does: a surrogate followed by an
-				// escape that completes a pair gives the pair's rune;
-				// any other surrogate gives U+FFFD, and what follows it
-				// is decoded on its own.
-				if utf16.IsSurrogate(r) {
-					pair := utf8.RuneError
-					if r2, ok := hex4(buf[i:]); ok {
-						if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-							i += 6
-						}
-					}
-					r = pair
-				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default:
-				return false
+				e = '\t'
+			case 'r':
+				e = '\r'
+			case 'b':
+				e = '\b'
+			case 'f':
+				e = '\f'
 			}
+			if e == 0 {
+				break // \u or an invalid escape: see below
+			}
+			out = append(out, e)
 			i += 2
 		}
-		shift, ok := d.fill()
-		start -= shift
-		i -= shift
-		if !ok {
+		// One step the slow way: a byte, or one escape, reading more
+		// of the body as needed.
+		if i >= len(buf) {
+			shift, ok := d.fill()
+			start -= shift
+			i -= shift
+			if !ok {
+				return false
+			}
+			continue
+		}
+		c := buf[i]
+		if !special[c] {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			if nonASCII && !utf8.Valid(buf[start:i]) {
+				return false
+			}
+			d.i = i + 1
+			*dst = string(out)
+			return true
+		case c < 0x20:
+			return false
+		case c >= utf8.RuneSelf:
+			nonASCII = true
+			out = append(out, c)
+			i++
+			continue
+		}
+		// An escape: have its longest form (a surrogate pair, 12
+		// bytes) in buf if the body has it.
+		for len(d.buf)-i < 12 {
+			shift, ok := d.fill()
+			start -= shift
+			i -= shift
+			if !ok {
+				break
+			}
+		}
+		buf = d.buf
+		if i+1 >= len(buf) {
 			return false
 		}
+		switch e := buf[i+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(buf[i:])
+			if !ok {
+				return false
+			}
+			i += 6
+			// As encoding/json does: a surrogate followed by an
+			// escape that completes a pair gives the pair's rune;
+			// any other surrogate gives U+FFFD, and what follows it
+			// is decoded on its own.
+			if utf16.IsSurrogate(r) {
+				pair := utf8.RuneError
+				if r2, ok := hex4(buf[i:]); ok {
+					if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+						i += 6
+					}
+				}
+				r = pair
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return false
+		}
+		i += 2
 	}
 }
 
