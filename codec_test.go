@@ -2,10 +2,12 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -609,4 +611,40 @@ func FuzzDecodeWindow(f *testing.F) {
 			return &chunkReader{data: data, sizes: []int{1 << 20, 1 + len(tail)%7, 1 + len(tail)%3, 2}}
 		})
 	})
+}
+
+// TestFieldWords checks the words nodeField compares keys with.
+func TestFieldWords(t *testing.T) {
+	word := func(s string, mask uint64) uint64 {
+		var b [8]byte
+		copy(b[:], s)
+		return binary.LittleEndian.Uint64(b[:]) & mask
+	}
+	for _, c := range []struct {
+		name string
+		got  []uint64
+		mask []uint64
+	}{
+		{`"key":`, []uint64{wordKey}, []uint64{mask6}},
+		{`"value":`, []uint64{wordValue}, []uint64{^uint64(0)}},
+		{`"modifiedIndex":`, []uint64{wordModifiedIndex0, wordModifiedIndex1}, []uint64{^uint64(0), ^uint64(0)}},
+		{`"createdIndex":`, []uint64{wordCreatedIndex0, wordCreatedIndex1}, []uint64{^uint64(0), mask7}},
+		{`"dir":`, []uint64{wordDir}, []uint64{mask6}},
+		{`"nodes":`, []uint64{wordNodes}, []uint64{^uint64(0)}},
+		{`"ttl":`, []uint64{wordTTL}, []uint64{mask6}},
+		{`"expiration":`, []uint64{wordExpiration0, wordExpiration1}, []uint64{^uint64(0), mask5}},
+	} {
+		if want := (len(c.name) + 7) / 8; len(c.got) != want {
+			t.Fatalf("%s: %d words, want %d", c.name, len(c.got), want)
+		}
+		for k, w := range c.got {
+			part := c.name[8*k:]
+			if len(part) > 8 {
+				part = part[:8]
+			}
+			if want := word(part, c.mask[k]); w != want || w != w&c.mask[k] || bits.Len64(c.mask[k]) != 8*len(part) {
+				t.Errorf("%s word %d: %#x, want %#x (mask %#x)", c.name, k, w, want, c.mask[k])
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -119,6 +120,9 @@ type streamDecoder struct {
 	nodes  int
 	times  []time.Time
 	ntimes int
+	// strs is the free part of the slab strings are allocated from (see
+	// newString).
+	strs []byte
 	// bad is set when the body is refused outright, without the fallback
 	// to encoding/json: it is not something etcd sends.
 	bad error
@@ -414,36 +418,59 @@ func (d *streamDecoder) newTime() *time.Time {
 	return t
 }
 
+// The names of Node's fields as etcd writes them, with their quotes and
+// the colon after them, as little-endian words (the first eight bytes, then
+// the rest), and masks keeping the first 5, 6 or 7 bytes of a word.
+// TestFieldWords checks them.
+const (
+	wordKey            = 0x3a2279656b22     // "key":
+	wordValue          = 0x3a2265756c617622 // "value":
+	wordModifiedIndex0 = 0x65696669646f6d22 // "modifie
+	wordModifiedIndex1 = 0x3a227865646e4964 // dIndex":
+	wordCreatedIndex0  = 0x6465746165726322 // "created
+	wordCreatedIndex1  = 0x3a227865646e49   // Index":
+	wordDir            = 0x3a2272696422     // "dir":
+	wordNodes          = 0x3a227365646f6e22 // "nodes":
+	wordTTL            = 0x3a226c747422     // "ttl":
+	wordExpiration0    = 0x7461726970786522 // "expirat
+	wordExpiration1    = 0x3a226e6f69       // ion":
+	mask5              = 1<<40 - 1
+	mask6              = 1<<48 - 1
+	mask7              = 1<<56 - 1
+)
+
 // nodeField consumes a member's key in a Node object and the colon after
 // it, and returns the field's bit: 0 if the key is not exactly the name of
 // a field, or the object ends there.
 func (d *streamDecoder) nodeField() uint {
 	// The common case: the key as etcd writes it, all in buf, and the
-	// value's first byte after it. It is told by its first letter and
-	// compared whole (with its quotes and colon) at once.
-	if buf, i := d.buf, d.i; i+len(`"modifiedIndex":`)+1 <= len(buf) && buf[i] == '"' {
-		var name string
+	// value's first byte after it. The key is compared whole, with its
+	// quotes and colon, as one or two little-endian words, in the order
+	// of how often etcd writes them.
+	if buf, i := d.buf, d.i; i+len(`"modifiedIndex":`)+1 <= len(buf) {
+		w := binary.LittleEndian.Uint64(buf[i:])
+		var n int
 		var bit uint
-		switch buf[i+1] {
-		case 'k':
-			name, bit = `"key":`, fieldKey
-		case 'v':
-			name, bit = `"value":`, fieldValue
-		case 'm':
-			name, bit = `"modifiedIndex":`, fieldModifiedIndex
-		case 'c':
-			name, bit = `"createdIndex":`, fieldCreatedIndex
-		case 'd':
-			name, bit = `"dir":`, fieldDir
-		case 'n':
-			name, bit = `"nodes":`, fieldNodes
-		case 'e':
-			name, bit = `"expiration":`, fieldExpiration
-		case 't':
-			name, bit = `"ttl":`, fieldTTL
+		switch {
+		case w&mask6 == wordKey:
+			n, bit = 6, fieldKey
+		case w == wordValue:
+			n, bit = 8, fieldValue
+		case w == wordModifiedIndex0 && binary.LittleEndian.Uint64(buf[i+8:]) == wordModifiedIndex1:
+			n, bit = 16, fieldModifiedIndex
+		case w == wordCreatedIndex0 && binary.LittleEndian.Uint64(buf[i+8:])&mask7 == wordCreatedIndex1:
+			n, bit = 15, fieldCreatedIndex
+		case w&mask6 == wordDir:
+			n, bit = 6, fieldDir
+		case w == wordNodes:
+			n, bit = 8, fieldNodes
+		case w&mask6 == wordTTL:
+			n, bit = 6, fieldTTL
+		case w == wordExpiration0 && binary.LittleEndian.Uint64(buf[i+8:])&mask5 == wordExpiration1:
+			n, bit = 13, fieldExpiration
 		}
-		if bit != 0 && string(buf[i:i+len(name)]) == name && buf[i+len(name)] > ' ' {
-			d.i = i + len(name)
+		if bit != 0 && buf[i+n] > ' ' {
+			d.i = i + n
 			return bit
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The scalars of the keys API answers: strings (with the escapes and
@@ -79,9 +80,34 @@ func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
 				return true
 			}
 		}
-		*dst = string(raw)
+		*dst = d.newString(raw)
 	}
 	return true
+}
+
+// maxStringSlab is the size of the slabs a large answer's strings are
+// allocated from (see newString).
+const maxStringSlab = 32 << 10
+
+// newString returns a copy of b as a string. The strings of an answer are
+// allocated together, in slabs sized to what is left of the body in the
+// window (all of a small answer's strings then take one allocation) and
+// at most maxStringSlab, so that a listing costs a few allocations for
+// its strings instead of one each. The price is that a string kept alone
+// keeps its slab alive: at most maxStringSlab bytes, of the same answer.
+func (d *streamDecoder) newString(b []byte) string {
+	n := len(b)
+	if n > len(d.strs) {
+		if n <= 1 || n > maxStringSlab/4 {
+			// Go makes a string of one byte without allocating.
+			return string(b)
+		}
+		d.strs = make([]byte, min(max(len(d.buf)-d.i, n), maxStringSlab))
+	}
+	s := d.strs[:n:n]
+	d.strs = d.strs[n:]
+	copy(s, b)
+	return unsafe.String(unsafe.SliceData(s), n)
 }
 
 // knownAction returns the constant for an action name the server sends.
@@ -145,7 +171,7 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 					return false
 				}
 				d.i = i + 1
-				*dst = string(out)
+				*dst = d.newString(out)
 				return true
 			}
 			if c != '\\' {
@@ -205,7 +231,7 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 				return false
 			}
 			d.i = i + 1
-			*dst = string(out)
+			*dst = d.newString(out)
 			return true
 		case c < 0x20:
 			return false
