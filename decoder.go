@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -122,7 +123,7 @@ type streamDecoder struct {
 	ntimes int
 	// strs is the free part of the slab strings are allocated from (see
 	// newString).
-	strs []byte
+	strs strings.Builder
 	// bad is set when the body is refused outright, without the fallback
 	// to encoding/json: it is not something etcd sends.
 	bad error

@@ -6,7 +6,6 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // The scalars of the keys API answers: strings (with the escapes and
@@ -97,17 +96,20 @@ const maxStringSlab = 32 << 10
 // keeps its slab alive: at most maxStringSlab bytes, of the same answer.
 func (d *streamDecoder) newString(b []byte) string {
 	n := len(b)
-	if n > len(d.strs) {
+	at := d.strs.Len()
+	if n > d.strs.Cap()-at {
 		if n <= 1 || n > maxStringSlab/4 {
 			// Go makes a string of one byte without allocating.
 			return string(b)
 		}
-		d.strs = make([]byte, min(max(len(d.buf)-d.i, n), maxStringSlab))
+		// A new slab (Grow leaves it unzeroed), the old one belonging
+		// to the strings made from it.
+		d.strs.Reset()
+		d.strs.Grow(min(max(len(d.buf)-d.i, n), maxStringSlab))
+		at = 0
 	}
-	s := d.strs[:n:n]
-	d.strs = d.strs[n:]
-	copy(s, b)
-	return unsafe.String(unsafe.SliceData(s), n)
+	d.strs.Write(b)
+	return d.strs.String()[at:]
 }
 
 // knownAction returns the constant for an action name the server sends.
