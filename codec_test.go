@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -644,6 +645,52 @@ func TestFieldWords(t *testing.T) {
 			}
 			if want := word(part, c.mask[k]); w != want || w != w&c.mask[k] || bits.Len64(c.mask[k]) != 8*len(part) {
 				t.Errorf("%s word %d: %#x, want %#x (mask %#x)", c.name, k, w, want, c.mask[k])
+			}
+		}
+	}
+}
+
+// TestDecodeDigits checks the integers of nodes, of every length, against
+// strconv, with what follows them in the same eight bytes or not.
+func TestDecodeDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var nums []string
+	for n := 1; n <= 21; n++ {
+		for k := 0; k < 50; k++ {
+			b := []byte{byte('1' + rng.IntN(9))}
+			for len(b) < n {
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+			nums = append(nums, string(b))
+		}
+		nums = append(nums, strings.Repeat("9", n), "1"+strings.Repeat("0", n-1), "0"+strings.Repeat("1", n-1))
+	}
+	nums = append(nums, "18446744073709551615", "18446744073709551616", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-0", "-01", "-")
+	for _, num := range nums {
+		for _, tail := range []string{"}", `,"ttl":1}`, ".5}", "e3}", "E3}", " }", "x}"} {
+			body := `{"action":"get","node":{"key":"/a","modifiedIndex":` + num + tail + `}`
+			want, werr := decodeReference([]byte(body))
+			var got Response
+			gerr := decodeJSON(strings.NewReader(body), &got)
+			if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(*want, got) {
+				t.Fatalf("%s: encoding/json %v %v, decodeJSON %v %v", body, want, werr, got, gerr)
+			}
+			ttl := `{"action":"get","node":{"key":"/a","ttl":` + num + tail + `}`
+			want, werr = decodeReference([]byte(ttl))
+			got = Response{}
+			gerr = decodeJSON(strings.NewReader(ttl), &got)
+			if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(*want, got) {
+				t.Fatalf("%s: encoding/json %v %v, decodeJSON %v %v", ttl, want, werr, got, gerr)
+			}
+			// The stream decoder itself takes the canonical ones.
+			if _, err := strconv.ParseUint(num, 10, 64); err == nil && num[0] != '0' || num == "0" {
+				if tail == "}" || tail[0] == ',' {
+					d := &streamDecoder{r: strings.NewReader(body), hold: -1}
+					var r Response
+					if !d.response(&r) || strconv.FormatUint(r.Node.ModifiedIndex, 10) != num {
+						t.Fatalf("%s: stream decoder gave %+v", body, r.Node)
+					}
+				}
 			}
 		}
 	}

@@ -385,6 +385,34 @@ func (d *streamDecoder) digits() (uint64, bool) {
 	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
 	// d.i stays at the first digit: fill keeps the number.
 	i := d.i
+	if i+8 <= len(d.buf) {
+		// The common case: fewer than eight digits, all in buf, and
+		// what follows them. They are found and converted eight bytes
+		// at a time.
+		t := binary.LittleEndian.Uint64(d.buf[i:]) - '0'*ones
+		// A byte of t is a digit's value if it is at most 9: the high
+		// bit of (t + 0x76) or of t is set in the first other byte
+		// (and maybe in those above it, through borrows and carries).
+		if m := ((t + 0x76*ones) | t) & highs; m != 0 {
+			n := bits.TrailingZeros64(m) >> 3
+			if n == 0 || (n > 1 && t&0xff == 0) {
+				return 0, false
+			}
+			switch d.buf[i+n] {
+			case '.', 'e', 'E':
+				return 0, false
+			}
+			// Keep the n digits, shifted up so that the first is the
+			// most significant of eight (the others are zeros), and
+			// combine them in pairs, fours and eights.
+			t <<= 64 - 8*n
+			t = (t * (1 + 10<<8)) >> 8 & 0x00ff00ff00ff00ff
+			t = (t * (1 + 100<<16)) >> 16 & 0x0000ffff0000ffff
+			t = (t * (1 + 10000<<32)) >> 32
+			d.i = i + n
+			return t, true
+		}
+	}
 	var u uint64
 	for {
 		buf := d.buf
