@@ -511,7 +511,15 @@ func (d *streamDecoder) node() (*Node, bool) {
 	}
 	n := d.newNode()
 	top := d.depth == 1
-	if c, ok := d.next(); !ok {
+	// next, with the common case (no white space) inlined.
+	var c byte
+	var ok bool
+	if i := d.i; i < len(d.buf) && d.buf[i] > ' ' {
+		c, ok = d.buf[i], true
+	} else {
+		c, ok = d.next()
+	}
+	if !ok {
 		return nil, false
 	} else if c == '}' {
 		d.bad = errNodeWithoutKey
@@ -585,8 +593,12 @@ func (d *streamDecoder) node() (*Node, bool) {
 			return nil, false
 		}
 		seen |= bit
-		more, ok := d.endMember()
-		if !ok {
+		// endMember, with its common case inlined.
+		more := false
+		if i := d.i; i < len(d.buf) && d.buf[i] == ',' {
+			d.i = i + 1
+			more = true
+		} else if more, ok = d.endMember(); !ok {
 			return nil, false
 		}
 		if !more {
@@ -623,6 +635,11 @@ func (d *streamDecoder) children() (Nodes, bool) {
 			return nil, false
 		}
 		d.stack = append(d.stack, child)
+		// etcd writes no white space: look for ",{" first.
+		if i := d.i; i+1 < len(d.buf) && d.buf[i] == ',' && d.buf[i+1] > ' ' {
+			d.i = i + 1
+			continue
+		}
 		c, ok := d.next()
 		if !ok {
 			return nil, false

@@ -46,7 +46,11 @@ func (d *streamDecoder) str(dst *string) bool {
 			switch {
 			case c == '"':
 				d.i = i + 1
-				return d.plain(dst, buf[start:i], nonASCII)
+				if nonASCII || d.intern {
+					return d.plain(dst, buf[start:i], nonASCII)
+				}
+				*dst = d.newString(buf[start:i])
+				return true
 			case c == '\\':
 				return d.escaped(dst, start, i, nonASCII)
 			case c < 0x20:
@@ -95,21 +99,27 @@ const maxStringSlab = 32 << 10
 // its strings instead of one each. The price is that a string kept alone
 // keeps its slab alive: at most maxStringSlab bytes, of the same answer.
 func (d *streamDecoder) newString(b []byte) string {
-	n := len(b)
-	at := d.strs.Len()
-	if n > d.strs.Cap()-at {
-		if n <= 1 || n > maxStringSlab/4 {
-			// Go makes a string of one byte without allocating.
-			return string(b)
-		}
-		// A new slab (Grow leaves it unzeroed), the old one belonging
-		// to the strings made from it.
-		d.strs.Reset()
-		d.strs.Grow(min(max(len(d.buf)-d.i, n), maxStringSlab))
-		at = 0
+	if at := d.strs.Len(); len(b) <= d.strs.Cap()-at {
+		d.strs.Write(b)
+		return d.strs.String()[at:]
 	}
+	return d.newSlab(b)
+}
+
+// newSlab is newString when the slab has no room for b: b is allocated
+// alone if it is large (or a single byte, which Go makes into a string
+// without allocating), else from a new slab.
+func (d *streamDecoder) newSlab(b []byte) string {
+	n := len(b)
+	if n <= 1 || n > maxStringSlab/4 {
+		return string(b)
+	}
+	// The old slab belongs to the strings made from it. Grow leaves the
+	// new one unzeroed.
+	d.strs.Reset()
+	d.strs.Grow(min(max(len(d.buf)-d.i, n), maxStringSlab))
 	d.strs.Write(b)
-	return d.strs.String()[at:]
+	return d.strs.String()
 }
 
 // knownAction returns the constant for an action name the server sends.
