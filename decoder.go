@@ -174,6 +174,25 @@ func decodeResponseStream(r io.Reader, resp *Response) error {
 	return d.decode(r, resp)
 }
 
+// responseWithNode is a Response and room for its first Node, allocated
+// together (see decodeNewResponse).
+type responseWithNode struct {
+	resp Response
+	node [1]Node
+}
+
+// decodeNewResponse is decodeResponseStream into a new Response, allocated
+// with its first Node: an answer of one key then costs one allocation
+// less. A Node kept alone keeps the Response alive, as it keeps the
+// Nodes allocated with it (see newNode).
+func decodeNewResponse(r io.Reader) (*Response, error) {
+	p := new(responseWithNode)
+	d := getDecoder()
+	defer d.release()
+	d.slab = p.node[:]
+	return &p.resp, d.decode(r, &p.resp)
+}
+
 // decode is decodeResponseStream with d, for a resp without nodes.
 func (d *streamDecoder) decode(r io.Reader, resp *Response) error {
 	d.r = r
