@@ -695,3 +695,49 @@ func TestDecodeDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecialBytes checks that specialBytes tells whether a word holds a
+// special byte and where the first one is, for every byte value at every
+// position, after plain bytes and before arbitrary ones.
+func TestSpecialBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	plain := func() byte {
+		for {
+			if c := byte(rng.IntN(256)); !special[c] {
+				return c
+			}
+		}
+	}
+	for round := 0; round < 64; round++ {
+		for p := 0; p < 8; p++ {
+			for v := 0; v < 256; v++ {
+				var w [8]byte
+				for k := range w {
+					if k < p {
+						w[k] = plain()
+					} else if round%2 == 0 {
+						w[k] = byte(rng.IntN(256))
+					} else {
+						w[k] = plain()
+					}
+				}
+				w[p] = byte(v)
+				want := -1
+				for k, c := range w {
+					if special[c] {
+						want = k
+						break
+					}
+				}
+				m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+				got := -1
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("%q: first special byte at %d, specialBytes says %d (%#x)", w, want, got, m)
+				}
+			}
+		}
+	}
+}

@@ -322,11 +322,14 @@ const (
 func specialBytes(x uint64) uint64 {
 	quote := x ^ ('"' * ones)
 	backslash := x ^ ('\\' * ones)
-	// A byte of (v - ones) &^ v has its high bit set where v's byte was
-	// zero (and, through the borrow, maybe above such a byte); likewise
-	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
-	// they are.
-	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
+	// Below the first special byte no borrow comes in, and every byte is
+	// in 0x20..0x7f and neither '"' nor '\\': its bytes of quote - ones,
+	// backslash - ones and x - 0x20*ones are then below 0x80. A quote or
+	// a backslash (0 in quote or backslash) gives 0xff there, a control
+	// byte 0xe0 or more in x - 0x20*ones; for a byte over 0x7f, quote's
+	// and backslash's bytes are both over 0x7f and differ, so one of
+	// them is over 0x80 and keeps its high bit when one is taken.
+	return ((quote - ones) | (backslash - ones) | (x - 0x20*ones)) & highs
 }
 
 // hex4 decodes the \uXXXX escape at the start of b.
