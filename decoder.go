@@ -121,8 +121,8 @@ type streamDecoder struct {
 	nodes  int
 	times  []time.Time
 	ntimes int
-	// strs is the free part of the slab strings are allocated from (see
-	// newString).
+	// strs is the slab strings are allocated from (see newString): its
+	// first Len bytes are in strings already.
 	strs strings.Builder
 	// bad is set when the body is refused outright, without the fallback
 	// to encoding/json: it is not something etcd sends.

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -114,8 +115,7 @@ func (d *streamDecoder) newSlab(b []byte) string {
 	if n <= 1 || n > maxStringSlab/4 {
 		return string(b)
 	}
-	// The old slab belongs to the strings made from it. Grow leaves the
-	// new one unzeroed.
+	// The old slab belongs to the strings made from it.
 	d.strs.Reset()
 	d.strs.Grow(min(max(len(d.buf)-d.i, n), maxStringSlab))
 	d.strs.Write(b)
@@ -162,9 +162,7 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 		// bytes whole and keeps those before the first special one.
 		buf := d.buf
 		for len(buf)-i >= 12 {
-			if cap(out)-len(out) < 8 {
-				out = append(out, make([]byte, 8)...)[:len(out)]
-			}
+			out = slices.Grow(out, 8)
 			x := binary.LittleEndian.Uint64(buf[i:])
 			n := len(out)
 			binary.LittleEndian.PutUint64(out[n:n+8], x)
