@@ -330,6 +330,25 @@ func specialBytes(x uint64) uint64 {
 	return ((quote - ones) | (backslash - ones) | (x - 0x20*ones)) & highs
 }
 
+// plainEnd returns the position of the quote that ends the string whose
+// content starts at i in buf, if the string is all in buf and has no
+// special byte before that quote (see the table special).
+func plainEnd(buf []byte, i int) (int, bool) {
+	for i+8 <= len(buf) {
+		if m := specialBytes(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			return i, buf[i] == '"'
+		}
+		i += 8
+	}
+	for ; i < len(buf); i++ {
+		if c := buf[i]; special[c] {
+			return i, c == '"'
+		}
+	}
+	return i, false
+}
+
 // hex4 decodes the \uXXXX escape at the start of b.
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
@@ -398,30 +417,12 @@ func (d *streamDecoder) digits() (uint64, bool) {
 	i := d.i
 	if i+8 <= len(d.buf) {
 		// The common case: fewer than eight digits, all in buf, and
-		// what follows them. They are found and converted eight bytes
-		// at a time.
-		t := binary.LittleEndian.Uint64(d.buf[i:]) - '0'*ones
-		// A byte of t is a digit's value if it is at most 9: the high
-		// bit of (t + 0x76) or of t is set in the first other byte
-		// (and maybe in those above it, through borrows and carries).
-		if m := ((t + 0x76*ones) | t) & highs; m != 0 {
-			n := bits.TrailingZeros64(m) >> 3
-			if n == 0 || (n > 1 && t&0xff == 0) {
-				return 0, false
-			}
-			switch d.buf[i+n] {
-			case '.', 'e', 'E':
-				return 0, false
-			}
-			// Keep the n digits, shifted up so that the first is the
-			// most significant of eight (the others are zeros), and
-			// combine them in pairs, fours and eights.
-			t <<= 64 - 8*n
-			t = (t * (1 + 10<<8)) >> 8 & 0x00ff00ff00ff00ff
-			t = (t * (1 + 100<<16)) >> 16 & 0x0000ffff0000ffff
-			t = (t * (1 + 10000<<32)) >> 32
+		// what follows them.
+		if u, n := shortInt(binary.LittleEndian.Uint64(d.buf[i:])); n > 0 {
 			d.i = i + n
-			return t, true
+			return u, true
+		} else if n < 0 {
+			return 0, false
 		}
 	}
 	var u uint64
@@ -458,6 +459,39 @@ func (d *streamDecoder) digits() (uint64, bool) {
 	}
 	d.i = i
 	return u, true
+}
+
+// shortInt decodes the JSON integer at the start of the eight bytes of x
+// (the first in the low bits) when it has fewer than eight digits, and
+// returns it and its length. The length is 0 when the integer has eight
+// digits or more (the caller reads it whole), and -1 when it is to be
+// refused: no digit, a leading zero, or a fraction or an exponent after it
+// (see digits).
+func shortInt(x uint64) (uint64, int) {
+	t := x - '0'*ones
+	// A byte of t is a digit's value if it is at most 9: the high bit of
+	// (t + 0x76) or of t is set in the first other byte (and maybe in
+	// those above it, through borrows and carries).
+	m := ((t + 0x76*ones) | t) & highs
+	if m == 0 {
+		return 0, 0
+	}
+	n := bits.TrailingZeros64(m) >> 3
+	if n == 0 || (n > 1 && t&0xff == 0) {
+		return 0, -1
+	}
+	switch byte(x >> (8 * n)) {
+	case '.', 'e', 'E':
+		return 0, -1
+	}
+	// Keep the n digits, shifted up so that the first is the most
+	// significant of eight (the others are zeros), and combine them in
+	// pairs, fours and eights.
+	t <<= 64 - 8*n
+	t = (t * (1 + 10<<8)) >> 8 & 0x00ff00ff00ff00ff
+	t = (t * (1 + 100<<16)) >> 16 & 0x0000ffff0000ffff
+	t = (t * (1 + 10000<<32)) >> 32
+	return t, n
 }
 
 // uint decodes an unsigned integer.
