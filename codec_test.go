@@ -741,3 +741,35 @@ func TestSpecialBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeLeafMutations changes every byte of a listing whose keys are
+// in the form the decoder takes in one step (see leaf), in turn, into
+// bytes that end, break or extend its tokens, and compares the stream
+// decoder with encoding/json on each result, read whole and in small
+// reads.
+func TestDecodeLeafMutations(t *testing.T) {
+	body := `{"action":"get","node":{"key":"/d","dir":true,"nodes":[` +
+		`{"key":"/d/a","value":"xy","modifiedIndex":12,"createdIndex":9},` +
+		`{"key":"/d/b","value":"","modifiedIndex":1234567,"createdIndex":12345678},` +
+		`{"key":"/d/c","value":"0123456789abcdef0123456789","modifiedIndex":0,"createdIndex":7654321}` +
+		`],"modifiedIndex":3,"createdIndex":3}}`
+	if d, resp := (&streamDecoder{r: strings.NewReader(body), hold: -1}), new(Response); !d.response(resp) || len(resp.Node.Nodes) != 3 {
+		t.Fatal("the body is not decoded by the stream decoder itself")
+	}
+	for i := range len(body) {
+		for _, c := range []byte{' ', '"', '\\', '0', '9', '}', ']', ',', ':', '.', 'e', 'x', '{', 0x1f, 0x80} {
+			data := []byte(body)
+			if data[i] == c {
+				continue
+			}
+			data[i] = c
+			checkStream(t, "whole", data, bytes.NewReader(data))
+			checkStream(t, "chunks", data, &chunkReader{data: data, sizes: []int{1 + i%13, 7, 3}})
+		}
+		// And with the byte removed, and a space inserted.
+		cut := []byte(body[:i] + body[i+1:])
+		checkStream(t, "cut", cut, bytes.NewReader(cut))
+		spaced := []byte(body[:i] + " " + body[i:])
+		checkStream(t, "space", spaced, bytes.NewReader(spaced))
+	}
+}
