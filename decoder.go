@@ -638,8 +638,9 @@ func (d *streamDecoder) node() (*Node, bool) {
 // leaf decodes the members of a key's Node (after its opening brace) and
 // its closing brace when they are exactly as etcd writes them and all in
 // buf: "key", "value", "modifiedIndex" and "createdIndex", in that order,
-// without white space, a key and a value of printable ASCII without
-// escapes, the key not empty, and integers of fewer than eight digits. It
+// without white space, a key and a value of ASCII without control
+// characters or escapes, the key not empty, and integers of fewer than
+// eight digits. It
 // gives what node would, with fewer steps. Otherwise it decodes the key if
 // that much is in this form (a value with escapes is common), reports it
 // in seen, and leaves the rest to node; or it changes nothing.
