@@ -43,6 +43,24 @@ func benchBodies(tb testing.TB) (single, listing []byte) {
 	return single, b
 }
 
+// plainListing returns a recursive listing of 10,000 keys with 32-byte
+// plain values and 6-digit indexes, in the order etcd writes a node's
+// fields (key, value or dir, nodes, modifiedIndex, createdIndex): the
+// listing of bench/ BenchmarkList.
+func plainListing() []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"action":"get","node":{"key":"/bench/list","dir":true,"nodes":[`)
+	for i := 0; i < 10_000; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		ix := 100_000 + 3*i
+		fmt.Fprintf(&b, `{"key":"/bench/list/k%05d","value":"0123456789abcdef0123456789abcdef","modifiedIndex":%d,"createdIndex":%d}`, i, ix, ix)
+	}
+	b.WriteString(`],"modifiedIndex":99999,"createdIndex":99999}}` + "\n")
+	return b.Bytes()
+}
+
 // reportCPU reports the CPU time of the process (all its threads: the
 // garbage collector's, and the test server's over loopback) per operation
 // since start: on a shared machine it is steadier than the wall time.
@@ -69,13 +87,16 @@ var benchDecoders = []benchDecoder{
 
 func BenchmarkDecodeMemory(b *testing.B) {
 	single, listing := benchBodies(b)
-	if d, resp := (&streamDecoder{r: bytes.NewReader(listing)}), new(Response); !d.response(resp) {
-		b.Fatal("the listing is not decoded by the stream decoder itself: the fast path would not be measured")
+	plain := plainListing()
+	for _, body := range [][]byte{listing, plain} {
+		if d, resp := (&streamDecoder{r: bytes.NewReader(body)}), new(Response); !d.response(resp) {
+			b.Fatal("a listing is not decoded by the stream decoder itself: the fast path would not be measured")
+		}
 	}
 	for _, body := range []struct {
 		name string
 		b    []byte
-	}{{"single", single}, {"listing10k", listing}} {
+	}{{"single", single}, {"listing10k", listing}, {"plain10k", plain}} {
 		for _, d := range benchDecoders {
 			b.Run(body.name+"/"+d.name, func(b *testing.B) {
 				b.SetBytes(int64(len(body.b)))

@@ -118,8 +118,7 @@ func (c *httpClusterClient) decodeBody(st *attemptState, idle time.Duration) err
 	b := &st.body
 	r := &b.reader
 	*r = idleReader{st: st, idle: idle}
-	resp := new(Response)
-	derr := decodeJSON(r, resp)
+	resp, derr := decodeNewResponse(r)
 	if r.err == nil {
 		// The rest: a final newline, normally. A decoder that gave
 		// up early (bad content) leaves more.

@@ -2,13 +2,16 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -609,4 +612,164 @@ func FuzzDecodeWindow(f *testing.F) {
 			return &chunkReader{data: data, sizes: []int{1 << 20, 1 + len(tail)%7, 1 + len(tail)%3, 2}}
 		})
 	})
+}
+
+// TestFieldWords checks the words nodeField compares keys with.
+func TestFieldWords(t *testing.T) {
+	word := func(s string, mask uint64) uint64 {
+		var b [8]byte
+		copy(b[:], s)
+		return binary.LittleEndian.Uint64(b[:]) & mask
+	}
+	for _, c := range []struct {
+		name string
+		got  []uint64
+		mask []uint64
+	}{
+		{`"key":`, []uint64{wordKey}, []uint64{mask6}},
+		{`"value":`, []uint64{wordValue}, []uint64{^uint64(0)}},
+		{`"modifiedIndex":`, []uint64{wordModifiedIndex0, wordModifiedIndex1}, []uint64{^uint64(0), ^uint64(0)}},
+		{`"createdIndex":`, []uint64{wordCreatedIndex0, wordCreatedIndex1}, []uint64{^uint64(0), mask7}},
+		{`"dir":`, []uint64{wordDir}, []uint64{mask6}},
+		{`"nodes":`, []uint64{wordNodes}, []uint64{^uint64(0)}},
+		{`"ttl":`, []uint64{wordTTL}, []uint64{mask6}},
+		{`"expiration":`, []uint64{wordExpiration0, wordExpiration1}, []uint64{^uint64(0), mask5}},
+	} {
+		if want := (len(c.name) + 7) / 8; len(c.got) != want {
+			t.Fatalf("%s: %d words, want %d", c.name, len(c.got), want)
+		}
+		for k, w := range c.got {
+			part := c.name[8*k:]
+			if len(part) > 8 {
+				part = part[:8]
+			}
+			if want := word(part, c.mask[k]); w != want || w != w&c.mask[k] || bits.Len64(c.mask[k]) != 8*len(part) {
+				t.Errorf("%s word %d: %#x, want %#x (mask %#x)", c.name, k, w, want, c.mask[k])
+			}
+		}
+	}
+}
+
+// TestDecodeDigits checks the integers of nodes, of every length, against
+// strconv, with what follows them in the same eight bytes or not.
+func TestDecodeDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var nums []string
+	for n := 1; n <= 21; n++ {
+		for k := 0; k < 50; k++ {
+			b := []byte{byte('1' + rng.IntN(9))}
+			for len(b) < n {
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+			nums = append(nums, string(b))
+		}
+		nums = append(nums, strings.Repeat("9", n), "1"+strings.Repeat("0", n-1), "0"+strings.Repeat("1", n-1))
+	}
+	nums = append(nums, "18446744073709551615", "18446744073709551616", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-0", "-01", "-")
+	for _, num := range nums {
+		for _, tail := range []string{"}", `,"ttl":1}`, ".5}", "e3}", "E3}", " }", "x}"} {
+			body := `{"action":"get","node":{"key":"/a","modifiedIndex":` + num + tail + `}`
+			want, werr := decodeReference([]byte(body))
+			var got Response
+			gerr := decodeJSON(strings.NewReader(body), &got)
+			if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(*want, got) {
+				t.Fatalf("%s: encoding/json %v %v, decodeJSON %v %v", body, want, werr, got, gerr)
+			}
+			ttl := `{"action":"get","node":{"key":"/a","ttl":` + num + tail + `}`
+			want, werr = decodeReference([]byte(ttl))
+			got = Response{}
+			gerr = decodeJSON(strings.NewReader(ttl), &got)
+			if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(*want, got) {
+				t.Fatalf("%s: encoding/json %v %v, decodeJSON %v %v", ttl, want, werr, got, gerr)
+			}
+			// The stream decoder itself takes the canonical ones.
+			if _, err := strconv.ParseUint(num, 10, 64); err == nil && num[0] != '0' || num == "0" {
+				if tail == "}" || tail[0] == ',' {
+					d := &streamDecoder{r: strings.NewReader(body), hold: -1}
+					var r Response
+					if !d.response(&r) || strconv.FormatUint(r.Node.ModifiedIndex, 10) != num {
+						t.Fatalf("%s: stream decoder gave %+v", body, r.Node)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSpecialBytes checks that specialBytes tells whether a word holds a
+// special byte and where the first one is, for every byte value at every
+// position, after plain bytes and before arbitrary ones.
+func TestSpecialBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	plain := func() byte {
+		for {
+			if c := byte(rng.IntN(256)); !special[c] {
+				return c
+			}
+		}
+	}
+	for round := 0; round < 64; round++ {
+		for p := 0; p < 8; p++ {
+			for v := 0; v < 256; v++ {
+				var w [8]byte
+				for k := range w {
+					if k < p {
+						w[k] = plain()
+					} else if round%2 == 0 {
+						w[k] = byte(rng.IntN(256))
+					} else {
+						w[k] = plain()
+					}
+				}
+				w[p] = byte(v)
+				want := -1
+				for k, c := range w {
+					if special[c] {
+						want = k
+						break
+					}
+				}
+				m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+				got := -1
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("%q: first special byte at %d, specialBytes says %d (%#x)", w, want, got, m)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeLeafMutations changes every byte of a listing whose keys are
+// in the form the decoder takes in one step (see leaf), in turn, into
+// bytes that end, break or extend its tokens, and compares the stream
+// decoder with encoding/json on each result, read whole and in small
+// reads.
+func TestDecodeLeafMutations(t *testing.T) {
+	body := `{"action":"get","node":{"key":"/d","dir":true,"nodes":[` +
+		`{"key":"/d/a","value":"xy","modifiedIndex":12,"createdIndex":9},` +
+		`{"key":"/d/b","value":"","modifiedIndex":1234567,"createdIndex":12345678},` +
+		`{"key":"/d/c","value":"0123456789abcdef0123456789","modifiedIndex":0,"createdIndex":7654321}` +
+		`],"modifiedIndex":3,"createdIndex":3}}`
+	if d, resp := (&streamDecoder{r: strings.NewReader(body), hold: -1}), new(Response); !d.response(resp) || len(resp.Node.Nodes) != 3 {
+		t.Fatal("the body is not decoded by the stream decoder itself")
+	}
+	for i := range len(body) {
+		for _, c := range []byte{' ', '"', '\\', '0', '9', '}', ']', ',', ':', '.', 'e', 'x', '{', 0x1f, 0x80} {
+			data := []byte(body)
+			if data[i] == c {
+				continue
+			}
+			data[i] = c
+			checkStream(t, "whole", data, bytes.NewReader(data))
+			checkStream(t, "chunks", data, &chunkReader{data: data, sizes: []int{1 + i%13, 7, 3}})
+		}
+		// And with the byte removed, and a space inserted.
+		cut := []byte(body[:i] + body[i+1:])
+		checkStream(t, "cut", cut, bytes.NewReader(cut))
+		spaced := []byte(body[:i] + " " + body[i:])
+		checkStream(t, "space", spaced, bytes.NewReader(spaced))
+	}
 }

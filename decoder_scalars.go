@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -46,7 +47,11 @@ func (d *streamDecoder) str(dst *string) bool {
 			switch {
 			case c == '"':
 				d.i = i + 1
-				return d.plain(dst, buf[start:i], nonASCII)
+				if nonASCII || d.intern {
+					return d.plain(dst, buf[start:i], nonASCII)
+				}
+				*dst = d.newString(buf[start:i])
+				return true
 			case c == '\\':
 				return d.escaped(dst, start, i, nonASCII)
 			case c < 0x20:
@@ -79,9 +84,42 @@ func (d *streamDecoder) plain(dst *string, raw []byte, nonASCII bool) bool {
 				return true
 			}
 		}
-		*dst = string(raw)
+		*dst = d.newString(raw)
 	}
 	return true
+}
+
+// maxStringSlab is the size of the slabs a large answer's strings are
+// allocated from (see newString).
+const maxStringSlab = 32 << 10
+
+// newString returns a copy of b as a string. The strings of an answer are
+// allocated together, in slabs sized to what is left of the body in the
+// window (all of a small answer's strings then take one allocation) and
+// at most maxStringSlab, so that a listing costs a few allocations for
+// its strings instead of one each. The price is that a string kept alone
+// keeps its slab alive: at most maxStringSlab bytes, of the same answer.
+func (d *streamDecoder) newString(b []byte) string {
+	if at := d.strs.Len(); len(b) <= d.strs.Cap()-at {
+		d.strs.Write(b)
+		return d.strs.String()[at:]
+	}
+	return d.newSlab(b)
+}
+
+// newSlab is newString when the slab has no room for b: b is allocated
+// alone if it is large (or a single byte, which Go makes into a string
+// without allocating), else from a new slab.
+func (d *streamDecoder) newSlab(b []byte) string {
+	n := len(b)
+	if n <= 1 || n > maxStringSlab/4 {
+		return string(b)
+	}
+	// The old slab belongs to the strings made from it.
+	d.strs.Reset()
+	d.strs.Grow(min(max(len(d.buf)-d.i, n), maxStringSlab))
+	d.strs.Write(b)
+	return d.strs.String()
 }
 
 // knownAction returns the constant for an action name the server sends.
@@ -117,89 +155,154 @@ func (d *streamDecoder) escaped(dst *string, start, i int, nonASCII bool) bool {
 	// scratch is given back on every return, as it may have grown.
 	defer func() { d.scratch = out[:0] }()
 	for {
+		// The fast path, while buf holds the longest escape (a
+		// surrogate pair, 12 bytes) at i: the strings etcd sends are
+		// short runs of plain bytes between escapes (JSON documents
+		// with escaped quotes), so each step copies the next eight
+		// bytes whole and keeps those before the first special one.
 		buf := d.buf
-		for i < len(buf) {
-			c := buf[i]
-			if !special[c] {
-				out = append(out, c)
-				i++
+		for len(buf)-i >= 12 {
+			out = slices.Grow(out, 8)
+			x := binary.LittleEndian.Uint64(buf[i:])
+			n := len(out)
+			binary.LittleEndian.PutUint64(out[n:n+8], x)
+			m := specialBytes(x)
+			if m == 0 {
+				out = out[:n+8]
+				i += 8
 				continue
 			}
-			switch {
-			case c == '"':
+			k := bits.TrailingZeros64(m) >> 3
+			out = out[:n+k]
+			i += k
+			c := buf[i]
+			if c == '"' {
 				if nonASCII && !utf8.Valid(buf[start:i]) {
 					return false
 				}
 				d.i = i + 1
-				*dst = string(out)
+				*dst = d.newString(out)
 				return true
-			case c < 0x20:
-				return false
-			case c >= utf8.RuneSelf:
+			}
+			if c != '\\' {
+				if c < 0x20 {
+					return false
+				}
 				nonASCII = true
 				out = append(out, c)
 				i++
 				continue
 			}
-			// An escape: have its longest form (a surrogate pair, 12
-			// bytes) in buf if the body has it.
-			for len(d.buf)-i < 12 {
-				shift, ok := d.fill()
-				start -= shift
-				i -= shift
-				if !ok {
-					break
-				}
-			}
-			buf = d.buf
-			if i+1 >= len(buf) {
-				return false
-			}
-			switch e := buf[i+1]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
+			var e byte
+			switch buf[i+1] {
+			case '"':
+				e = '"'
+			case '\\':
+				e = '\\'
+			case '/':
+				e = '/'
 			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
+				e = '\n'
 			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := hex4(buf[i:])
-				if !ok {
-					return false
-				}
-				i += 6
-				// As encoding/json does: a surrogate followed by an
-				// escape that completes a pair gives the pair's rune;
-				// any other surrogate gives U+FFFD, and what follows it
-				// is decoded on its own.
-				if utf16.IsSurrogate(r) {
-					pair := utf8.RuneError
-					if r2, ok := hex4(buf[i:]); ok {
-						if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-							i += 6
-						}
-					}
-					r = pair
-				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default:
-				return false
+				e = '\t'
+			case 'r':
+				e = '\r'
+			case 'b':
+				e = '\b'
+			case 'f':
+				e = '\f'
 			}
+			if e == 0 {
+				break // \u or an invalid escape: see below
+			}
+			out = append(out, e)
 			i += 2
 		}
-		shift, ok := d.fill()
-		start -= shift
-		i -= shift
-		if !ok {
+		// One step the slow way: a byte, or one escape, reading more
+		// of the body as needed.
+		if i >= len(buf) {
+			shift, ok := d.fill()
+			start -= shift
+			i -= shift
+			if !ok {
+				return false
+			}
+			continue
+		}
+		c := buf[i]
+		if !special[c] {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			if nonASCII && !utf8.Valid(buf[start:i]) {
+				return false
+			}
+			d.i = i + 1
+			*dst = d.newString(out)
+			return true
+		case c < 0x20:
+			return false
+		case c >= utf8.RuneSelf:
+			nonASCII = true
+			out = append(out, c)
+			i++
+			continue
+		}
+		// An escape: have its longest form (a surrogate pair, 12
+		// bytes) in buf if the body has it.
+		for len(d.buf)-i < 12 {
+			shift, ok := d.fill()
+			start -= shift
+			i -= shift
+			if !ok {
+				break
+			}
+		}
+		buf = d.buf
+		if i+1 >= len(buf) {
 			return false
 		}
+		switch e := buf[i+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(buf[i:])
+			if !ok {
+				return false
+			}
+			i += 6
+			// As encoding/json does: a surrogate followed by an
+			// escape that completes a pair gives the pair's rune;
+			// any other surrogate gives U+FFFD, and what follows it
+			// is decoded on its own.
+			if utf16.IsSurrogate(r) {
+				pair := utf8.RuneError
+				if r2, ok := hex4(buf[i:]); ok {
+					if pair = utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+						i += 6
+					}
+				}
+				r = pair
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return false
+		}
+		i += 2
 	}
 }
 
@@ -217,11 +320,33 @@ const (
 func specialBytes(x uint64) uint64 {
 	quote := x ^ ('"' * ones)
 	backslash := x ^ ('\\' * ones)
-	// A byte of (v - ones) &^ v has its high bit set where v's byte was
-	// zero (and, through the borrow, maybe above such a byte); likewise
-	// x - 0x20*ones for bytes below 0x20. Bytes over 0x7f are taken as
-	// they are.
-	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-0x20*ones)&^x | x) & highs
+	// Below the first special byte no borrow comes in, and every byte is
+	// in 0x20..0x7f and neither '"' nor '\\': its bytes of quote - ones,
+	// backslash - ones and x - 0x20*ones are then below 0x80. A quote or
+	// a backslash (0 in quote or backslash) gives 0xff there, a control
+	// byte 0xe0 or more in x - 0x20*ones; for a byte over 0x7f, quote's
+	// and backslash's bytes are both over 0x7f and differ, so one of
+	// them is over 0x80 and keeps its high bit when one is taken.
+	return ((quote - ones) | (backslash - ones) | (x - 0x20*ones)) & highs
+}
+
+// plainEnd returns the position of the quote that ends the string whose
+// content starts at i in buf, if the string is all in buf and has no
+// special byte before that quote (see the table special).
+func plainEnd(buf []byte, i int) (int, bool) {
+	for i+8 <= len(buf) {
+		if m := specialBytes(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			return i, buf[i] == '"'
+		}
+		i += 8
+	}
+	for ; i < len(buf); i++ {
+		if c := buf[i]; special[c] {
+			return i, c == '"'
+		}
+	}
+	return i, false
 }
 
 // hex4 decodes the \uXXXX escape at the start of b.
@@ -290,6 +415,16 @@ func (d *streamDecoder) digits() (uint64, bool) {
 	const cutoff = (1<<64 - 1) / 10 // 1844674407370955161, max uint64 ends in 5
 	// d.i stays at the first digit: fill keeps the number.
 	i := d.i
+	if i+8 <= len(d.buf) {
+		// The common case: fewer than eight digits, all in buf, and
+		// what follows them.
+		if u, n := shortInt(binary.LittleEndian.Uint64(d.buf[i:])); n > 0 {
+			d.i = i + n
+			return u, true
+		} else if n < 0 {
+			return 0, false
+		}
+	}
 	var u uint64
 	for {
 		buf := d.buf
@@ -324,6 +459,39 @@ func (d *streamDecoder) digits() (uint64, bool) {
 	}
 	d.i = i
 	return u, true
+}
+
+// shortInt decodes the JSON integer at the start of the eight bytes of x
+// (the first in the low bits) when it has fewer than eight digits, and
+// returns it and its length. The length is 0 when the integer has eight
+// digits or more (the caller reads it whole), and -1 when it is to be
+// refused: no digit, a leading zero, or a fraction or an exponent after it
+// (see digits).
+func shortInt(x uint64) (uint64, int) {
+	t := x - '0'*ones
+	// A byte of t is a digit's value if it is at most 9: the high bit of
+	// (t + 0x76) or of t is set in the first other byte (and maybe in
+	// those above it, through borrows and carries).
+	m := ((t + 0x76*ones) | t) & highs
+	if m == 0 {
+		return 0, 0
+	}
+	n := bits.TrailingZeros64(m) >> 3
+	if n == 0 || (n > 1 && t&0xff == 0) {
+		return 0, -1
+	}
+	switch byte(x >> (8 * n)) {
+	case '.', 'e', 'E':
+		return 0, -1
+	}
+	// Keep the n digits, shifted up so that the first is the most
+	// significant of eight (the others are zeros), and combine them in
+	// pairs, fours and eights.
+	t <<= 64 - 8*n
+	t = (t * (1 + 10<<8)) >> 8 & 0x00ff00ff00ff00ff
+	t = (t * (1 + 100<<16)) >> 16 & 0x0000ffff0000ffff
+	t = (t * (1 + 10000<<32)) >> 32
+	return t, n
 }
 
 // uint decodes an unsigned integer.

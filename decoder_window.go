@@ -84,6 +84,7 @@ func (d *streamDecoder) release() {
 	d.nodes = 0
 	d.times = nil
 	d.ntimes = 0
+	d.strs.Reset() // its strings belong to the answer
 	d.bad = nil
 	if cap(d.buf) > maxPooledBuffer || cap(d.scratch) > maxPooledBuffer {
 		return
