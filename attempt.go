@@ -35,6 +35,9 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		cancel(ErrClosed)
 	}
 	live := actx // the attempt's context, without the trace made below
+	// trace holds the attempt's httptrace hooks, if it needs any (not a
+	// plain read's).
+	var trace *httptrace.ClientTrace
 	var wrote *atomic.Bool
 	if !r.replayable {
 		wrote = new(atomic.Bool)
@@ -52,7 +55,8 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 			timeout, _ = c.attemptTimeoutCapped(ctx, r, false)
 			st.timeout, st.capped = timeout, false
 		}
-		st.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		trace = &httptrace.ClientTrace{}
+		trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				wrote.Store(true)
 				if st.unwritten != nil {
@@ -91,11 +95,14 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		// The adaptive timeout and the liveness check are learnt on
 		// warm connections: a new one gets its own budget for dialing
 		// and its handshake.
-		st.trace.GetConn = func(string) { st.connecting() }
-		st.trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
+		if trace == nil {
+			trace = &httptrace.ClientTrace{}
+		}
+		trace.GetConn = func(string) { st.connecting() }
+		trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
 	}
-	if st.trace.WroteRequest != nil || st.trace.GetConn != nil {
-		actx = httptrace.WithClientTrace(actx, &st.trace)
+	if trace != nil {
+		actx = httptrace.WithClientTrace(actx, trace)
 	}
 	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
 
@@ -205,8 +212,6 @@ type attemptState struct {
 	// conn is connNone until the transport looks for a connection
 	// (connGetting), then connGot; see connecting.
 	conn atomic.Int32
-	// trace holds the attempt's httptrace hooks, if any.
-	trace httptrace.ClientTrace
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
 	phase atomic.Int32
