@@ -55,6 +55,9 @@ const maxDecodeDepth = 400
 // large body takes few calls, small enough not to matter for a small one.
 const minRead = 32 << 10
 
+// firstWindow is the window of a new decoder: a whole small answer.
+const firstWindow = 4 << 10
+
 // maxWindow is the size the window grows to for a large body: the
 // maxFallbackBytes it keeps for a fallback, and room for large reads.
 const maxWindow = maxFallbackBytes + 4*minRead

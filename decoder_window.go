@@ -128,7 +128,13 @@ func (d *streamDecoder) fill() (shift int, ok bool) {
 		return 0, false
 	}
 	for {
-		if cap(d.buf)-len(d.buf) < minRead {
+		if cap(d.buf) == 0 {
+			// A new decoder: most answers are small, and a window of
+			// minRead for each of the many decoders of concurrent
+			// callers would be garbage at every collection (they are
+			// pooled). It grows at the next fill if the body is longer.
+			d.buf = make([]byte, 0, firstWindow)
+		} else if cap(d.buf)-len(d.buf) < minRead {
 			keep := d.i
 			if d.hold >= 0 && d.hold < keep {
 				keep = d.hold
