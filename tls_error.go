@@ -157,20 +157,20 @@ var clientCertAlerts = []tls.AlertError{
 }
 
 // remoteAlert returns the alert of a "remote error" (a TLS alert the peer
-// sent), or 0. crypto/tls reports it as a *net.OpError whose Err has the
-// alert's text.
-func remoteAlert(err error) tls.AlertError {
+// sent) and that error, or 0. crypto/tls reports it as a *net.OpError
+// whose Err has the alert's text.
+func remoteAlert(err error) (tls.AlertError, *net.OpError) {
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "remote error" || oe.Err == nil {
-		return 0
+		return 0, nil
 	}
 	msg := oe.Err.Error()
 	for _, a := range clientCertAlerts {
 		if msg == a.Error() {
-			return a
+			return a, oe
 		}
 	}
-	return 0
+	return 0, nil
 }
 
 // explainTLSError returns a *TLSError for a transport error that is a TLS
@@ -199,10 +199,14 @@ func explainTLSError(endpoint string, err error, sentCert bool) *TLSError {
 	case errors.As(err, &rh):
 		out.Problem = TLSToPlainPort
 	default:
-		a := remoteAlert(err)
+		a, oe := remoteAlert(err)
 		if a == 0 {
 			return nil
 		}
+		// The alert itself: net/http wraps it in words of its own
+		// ("readLoopPeekFailLocked: ...") when it comes while the
+		// connection waits between requests, which depends on timing.
+		out.Err, out.transportErr = oe, oe
 		out.Alert = a
 		out.Problem = TLSClientCertificateRejected
 		if a == 116 || !sentCert {
@@ -313,7 +317,7 @@ func probeScheme(req *http.Request, err error) *TLSError {
 			InsecureSkipVerify: true, // only asking whether the port speaks TLS
 		})
 		herr := tc.HandshakeContext(ctx)
-		if herr == nil || remoteAlert(herr) != 0 {
+		if herr == nil || hasAlert(herr) {
 			return &TLSError{Endpoint: endpointOf(req), Problem: TLSPlainHTTPToTLSPort, transportErr: err,
 				Err: fmt.Errorf("%w (the member closed the connection; its port answers a TLS handshake)", err)}
 		}
@@ -328,4 +332,11 @@ func probeScheme(req *http.Request, err error) *TLSError {
 		}
 	}
 	return nil
+}
+
+// hasAlert reports whether err is a TLS alert about the client's
+// certificate (see remoteAlert).
+func hasAlert(err error) bool {
+	a, _ := remoteAlert(err)
+	return a != 0
 }

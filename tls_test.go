@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -174,4 +175,26 @@ func TestTLSFilesKeepLastGoodDuringRotation(t *testing.T) {
 	p, err = f.roots()
 	require.NoError(t, err)
 	require.NotSame(t, pool1, p, "the new bundle")
+}
+
+// TestTLSAlertWithoutTransportWords: a certificate alert that net/http
+// wraps in words of its own (it came while the connection waited between
+// requests) is reported as the alert, as when it comes during a request.
+func TestTLSAlertWithoutTransportWords(t *testing.T) {
+	alert := &net.OpError{Op: "remote error", Err: tls.AlertError(116)}
+	for _, err := range []error{alert, fmt.Errorf("readLoopPeekFailLocked: %w", alert)} {
+		te := explainTLSError("https://127.0.0.1:1", err, false)
+		if te == nil {
+			t.Fatalf("%v: not explained", err)
+		}
+		if te.Problem != TLSClientCertificateRequired {
+			t.Errorf("%v: problem %v", err, te.Problem)
+		}
+		if te.transportErr != error(alert) || te.Err != error(alert) {
+			t.Errorf("%v: reported as %v / %v, want the alert", err, te.transportErr, te.Err)
+		}
+		if got := te.transportErr.Error(); got != "remote error: tls: certificate required" {
+			t.Errorf("text %q", got)
+		}
+	}
 }
