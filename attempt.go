@@ -367,14 +367,13 @@ func (st *attemptState) release(c *httpClusterClient) {
 
 // checkLive runs when an attempt has waited its liveness-check time for
 // headers (see livenessCheck). A member that answered another request of
-// the client within after is running; else the endpoint is asked for
-// /version, which a member answers from memory, within after. If that
-// goes unanswered too,
-// the member is hung (stopped, black-holed): the attempt ends as timed out
-// and counts toward ejecting it. If it answers, the member is alive and
-// busy (raft holds a write: an election, a slow commit; a large read is
-// being built): the attempt keeps waiting, and with every > 0 is checked
-// again after every.
+// the client since the attempt began or was last checked is running; else
+// the endpoint is asked for /version, which a member answers from memory,
+// within after. If that goes unanswered too, the member is hung (stopped,
+// black-holed): the attempt ends as timed out and counts toward ejecting
+// it. If it answers, the member is alive and busy (raft holds a write: an
+// election, a slow commit; a large read is being built): the attempt keeps
+// waiting, and with every > 0 is checked again after every.
 func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep *endpoint, after time.Duration, every time.Duration) {
 	if actx.Err() != nil {
 		return
@@ -388,6 +387,9 @@ func (c *httpClusterClient) checkLive(actx context.Context, st *attemptState, ep
 	}
 	c.goBackground(func(context.Context) {
 		alive := c.askVersion(actx, ep, after, false) == nil
+		if alive {
+			st.alive.Store(true)
+		}
 		if actx.Err() != nil {
 			return
 		}
