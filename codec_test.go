@@ -16,6 +16,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unsafe"
 )
 
 // etcdBodies are response bodies as an etcd 3.5 server sends them.
@@ -772,4 +773,46 @@ func TestDecodeLeafMutations(t *testing.T) {
 		spaced := []byte(body[:i] + " " + body[i:])
 		checkStream(t, "space", spaced, bytes.NewReader(spaced))
 	}
+}
+
+// TestStringSlabsAreBounded: the strings of a decoded answer share slabs
+// of at most maxStringSlab bytes, so that a string kept alone keeps at
+// most that much of its answer alive (docs/decoding.md). Strings cut from
+// one slab lie end to end in memory; each run of them is measured.
+func TestStringSlabsAreBounded(t *testing.T) {
+	var r Response
+	if err := decodeJSON(bytes.NewReader(plainListing()), &r); err != nil {
+		t.Fatal(err)
+	}
+	var strs []string
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		strs = append(strs, n.Key, n.Value)
+		for _, c := range n.Nodes {
+			walk(c)
+		}
+	}
+	walk(r.Node)
+	if len(strs) < 10000 {
+		t.Fatalf("%d strings decoded", len(strs))
+	}
+	runs, longest := 0, 0
+	for i := 0; i < len(strs); {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(strs[i])))
+		end := start + uintptr(len(strs[i]))
+		j := i + 1
+		for ; j < len(strs) && len(strs[j]) > 0 && uintptr(unsafe.Pointer(unsafe.StringData(strs[j]))) == end; j++ {
+			end += uintptr(len(strs[j]))
+		}
+		runs++
+		longest = max(longest, int(end-start))
+		i = j
+	}
+	if longest > maxStringSlab {
+		t.Errorf("strings of %d bytes lie in one run: a slab above %d", longest, maxStringSlab)
+	}
+	if runs > len(strs)/10 {
+		t.Errorf("%d runs for %d strings: they are not shared", runs, len(strs))
+	}
+	t.Logf("%d strings in %d runs, the longest %d bytes", len(strs), runs, longest)
 }
