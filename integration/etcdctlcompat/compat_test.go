@@ -234,7 +234,14 @@ func compareTLS(t *testing.T, official, ours string) {
 		sides[i].vars = []string{"{cert}", ti.Client.CertFile, "{key}", ti.Client.KeyFile, "{ca}", ti.CA.CertFile,
 			"{otherca}", other.CertFile, "{plain}", plain}
 	}
-	compareScript(t, tlsScript, sides, nil)
+	// A member refusing the client's certificate says so in a TLS alert
+	// after the handshake. net/http puts "readLoopPeekFailLocked: " before
+	// the alert when it reads it while the connection waits for the
+	// request to be written, and not when it reads it after: with the
+	// official client the words come and go from run to run. This library
+	// reports the alert alone (TestTLSAlertWithoutTransportWords); the
+	// words are left out of both sides' output.
+	compareScript(t, tlsScript, sides, []string{"readLoopPeekFailLocked: ", ""})
 }
 
 // side is one binary and the cluster it runs on; vars are the step
