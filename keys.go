@@ -280,11 +280,14 @@ func (k *httpKeysAPI) keyURL(key string) keyPath {
 // keyURI is keyURL with the request URI of key and query made too: one
 // allocation for the common key, which the path and the raw path share.
 func (k *httpKeysAPI) keyURI(key, query string) keyPath {
-	if kp, ok := k.plainKeyPath(key, query); ok {
-		return kp
+	kp, ok := k.plainKeyPath(key, query)
+	if !ok {
+		kp = k.fullKeyURL(key)
+		kp.uri = kp.rawPath + "?" + query
 	}
-	kp := k.fullKeyURL(key)
-	kp.uri = kp.rawPath + "?" + query
+	if query == "" {
+		kp.uri = kp.rawPath
+	}
 	return kp
 }
 
@@ -363,7 +366,8 @@ func ttlSeconds(op, field string, ttl time.Duration) (string, error) {
 
 // Get implements KeysAPI.
 func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*Response, error) {
-	// The query names every option, as the original client's did.
+	// The query names only the options set (README, compatibility
+	// notes).
 	var o GetOptions
 	if opts != nil {
 		o = *opts
@@ -381,13 +385,11 @@ func (k *httpKeysAPI) Get(ctx context.Context, key string, opts *GetOptions) (*R
 }
 
 // getQueries are the query strings of Get, indexed by quorum<<2 |
-// recursive<<1 | sorted.
-var getQueries = func() (qs [8]string) {
-	for i := range qs {
-		qs[i] = "quorum=" + strconv.FormatBool(i&4 != 0) + "&recursive=" + strconv.FormatBool(i&2 != 0) + "&sorted=" + strconv.FormatBool(i&1 != 0)
-	}
-	return qs
-}()
+// recursive<<1 | sorted: the options set, in that order.
+var getQueries = [8]string{
+	"", "sorted=true", "recursive=true", "recursive=true&sorted=true",
+	"quorum=true", "quorum=true&sorted=true", "quorum=true&recursive=true", "quorum=true&recursive=true&sorted=true",
+}
 
 func b2i(b bool) int {
 	if b {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +60,13 @@ func TestKeysWire(t *testing.T) {
 		replayable bool
 	}{
 		{"get", func(k KeysAPI) error { _, err := k.Get(ctx, "/a", nil); return err },
-			"GET", "/v2/keys/a", "/v2/keys/a", form("quorum", "false", "recursive", "false", "sorted", "false"), nil, KindRead, true},
+			"GET", "/v2/keys/a", "/v2/keys/a", form(), nil, KindRead, true},
 		{"get options", func(k KeysAPI) error {
 			_, err := k.Get(ctx, "a/b/", &GetOptions{Recursive: true, Sort: true, Quorum: true})
 			return err
 		}, "GET", "/v2/keys/a/b/", "/v2/keys/a/b/", form("recursive", "true", "sorted", "true", "quorum", "true"), nil, KindQuorumRead, true},
 		{"get root", func(k KeysAPI) error { _, err := k.Get(ctx, "/", nil); return err },
-			"GET", "/v2/keys/", "/v2/keys/", form("quorum", "false", "recursive", "false", "sorted", "false"), nil, KindRead, true},
+			"GET", "/v2/keys/", "/v2/keys/", form(), nil, KindRead, true},
 		{"set plain", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "v 1&x=y", nil); return err },
 			"PUT", "/v2/keys/a", "/v2/keys/a", form(), form("value", "v 1&x=y"), KindWrite, true},
 		{"set ttl", func(k KeysAPI) error { _, err := k.Set(ctx, "/a", "v", &SetOptions{TTL: 90 * time.Second}); return err },
@@ -105,11 +104,11 @@ func TestKeysWire(t *testing.T) {
 			return err
 		}, "DELETE", "/v2/keys/a", "/v2/keys/a", form("prevValue", "v", "prevIndex", "9", "dir", "true", "recursive", "true"), nil, KindWrite, false},
 		{"escaped key", func(k KeysAPI) error { _, err := k.Get(ctx, "/a b/é?#%/x", nil); return err },
-			"GET", "/v2/keys/a b/é?#%/x", "/v2/keys/a%20b/%C3%A9%3F%23%25/x", form("quorum", "false", "recursive", "false", "sorted", "false"), nil, KindRead, true},
+			"GET", "/v2/keys/a b/é?#%/x", "/v2/keys/a%20b/%C3%A9%3F%23%25/x", form(), nil, KindRead, true},
 		{"canonical key", func(k KeysAPI) error { _, err := k.Get(ctx, "//a/./b/../c//", nil); return err },
-			"GET", "/v2/keys/a/c/", "/v2/keys/a/c/", form("quorum", "false", "recursive", "false", "sorted", "false"), nil, KindRead, true},
+			"GET", "/v2/keys/a/c/", "/v2/keys/a/c/", form(), nil, KindRead, true},
 		{"dot dot above root", func(k KeysAPI) error { _, err := k.Get(ctx, "../../x", nil); return err },
-			"GET", "/v2/keys/x", "/v2/keys/x", form("quorum", "false", "recursive", "false", "sorted", "false"), nil, KindRead, true},
+			"GET", "/v2/keys/x", "/v2/keys/x", form(), nil, KindRead, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -410,9 +409,8 @@ func TestKeysServerDecides(t *testing.T) {
 	}
 }
 
-// TestQuorumUpgradeOfGet: the monotonic-read guard's upgrade of a Get,
-// whose query names quorum=false, asks the server for a quorum read (it
-// reads the first value of a parameter).
+// TestQuorumUpgradeOfGet: the monotonic-read guard's upgrade of a Get
+// asks the server for a quorum read and keeps the other options.
 func TestQuorumUpgradeOfGet(t *testing.T) {
 	for i, q := range getQueries {
 		up := quorumUpgrade(&request{query: q})
@@ -420,7 +418,7 @@ func TestQuorumUpgradeOfGet(t *testing.T) {
 		if err != nil || len(v["quorum"]) != 1 || v.Get("quorum") != "true" || up.kind != KindQuorumRead {
 			t.Errorf("query %d %q upgraded to %q", i, q, up.query)
 		}
-		if v.Get("recursive") != strconv.FormatBool(i&2 != 0) || v.Get("sorted") != strconv.FormatBool(i&1 != 0) {
+		if (v.Get("recursive") == "true") != (i&2 != 0) || (v.Get("sorted") == "true") != (i&1 != 0) || len(v) != 1+b2i(i&2 != 0)+b2i(i&1 != 0) {
 			t.Errorf("query %d %q upgraded to %q: other options changed", i, q, up.query)
 		}
 	}

@@ -96,9 +96,6 @@ func quorumUpgrade(r *request) *request {
 	case q.query == "":
 		q.query = "quorum=true"
 	case strings.HasPrefix(q.query, "quorum=true"):
-	case strings.HasPrefix(q.query, "quorum=false"):
-		// Get names every option: the server reads the first value.
-		q.query = "quorum=true" + strings.TrimPrefix(q.query, "quorum=false")
 	default:
 		q.query += "&quorum=true"
 	}

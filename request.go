@@ -22,8 +22,8 @@ type request struct {
 	rawPath string
 	// query is the encoded query string, without "?".
 	query string
-	// uri, if set, is rawPath (or path, when it needs no escaping), "?"
-	// and query in one string: the request URI for an endpoint without a
+	// uri, if set, is rawPath (or path, when it needs no escaping), with
+	// "?" and query when there is one, in one string: the request URI for an endpoint without a
 	// path of its own, sent as is (url.URL.Opaque) so that it is not
 	// made again for every attempt.
 	uri string
