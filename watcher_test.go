@@ -358,8 +358,10 @@ func TestWatcherMovesOffEjectedEndpoint(t *testing.T) {
 			polls = append(polls, p)
 		}
 	}
-	if fmt.Sprint(polls) != "[11]" {
-		t.Fatalf("the other member was polled at %v, want [11] (registered 10 + 1)", polls)
+	// The first poll there kept the cursor; the shared poll may already
+	// have sent the next one, after the event.
+	if len(polls) == 0 || polls[0] != "11" || len(polls) > 1 && fmt.Sprint(polls[1:]) != "[12]" {
+		t.Fatalf("the other member was polled at %v, want [11] (registered 10 + 1), then maybe [12]", polls)
 	}
 }
 
