@@ -281,12 +281,15 @@ func (k *httpKeysAPI) keyURL(key string) keyPath {
 // allocation for the common key, which the path and the raw path share.
 func (k *httpKeysAPI) keyURI(key, query string) keyPath {
 	kp, ok := k.plainKeyPath(key, query)
-	if !ok {
+	switch {
+	case query == "":
+		if !ok {
+			kp = k.fullKeyURL(key)
+		}
+		kp.uri = kp.rawPath
+	case !ok:
 		kp = k.fullKeyURL(key)
 		kp.uri = kp.rawPath + "?" + query
-	}
-	if query == "" {
-		kp.uri = kp.rawPath
 	}
 	return kp
 }

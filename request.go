@@ -23,9 +23,9 @@ type request struct {
 	// query is the encoded query string, without "?".
 	query string
 	// uri, if set, is rawPath (or path, when it needs no escaping), with
-	// "?" and query when there is one, in one string: the request URI for an endpoint without a
-	// path of its own, sent as is (url.URL.Opaque) so that it is not
-	// made again for every attempt.
+	// "?" and query when there is one, in one string: the request URI
+	// for an endpoint without a path of its own, sent as is
+	// (url.URL.Opaque) so that it is not made again for every attempt.
 	uri string
 	// body and contentType are sent as they are.
 	body        []byte
