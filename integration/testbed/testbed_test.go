@@ -429,7 +429,15 @@ func TestProxyResetAll(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() { errc <- fetch(client(10*time.Second), p.URL()+"/slow") }()
-	// Wait until the proxy has the connection open, then reset it.
+	// Wait until the slow request is in flight through the proxy: a
+	// connection the proxy has not accepted yet is not reset.
+	eventually(t, 5*time.Second, func() error {
+		if srv.inSlow.Load() == 0 {
+			return errors.New("slow request not at the server yet")
+		}
+		return nil
+	})
+	// A second connection, idle after its response has started.
 	conn, err := net.DialTimeout("tcp", p.Addr(), time.Second) // a second, idle conn
 	require.NoError(t, err)
 	defer conn.Close()
