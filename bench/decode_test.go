@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	client "github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/testbed"
 	official "go.etcd.io/etcd/client/v2"
 )
 
@@ -27,31 +31,50 @@ var canned = sync.OnceValue(func() map[string][]byte {
 	return map[string][]byte{"/v2/keys/one": etcdJSON(one), "/v2/keys/list": etcdJSON(list)}
 })
 
-// etcdJSON encodes r the way etcd does: no empty fields, one trailing
-// newline.
-func etcdJSON(r rawResponse) []byte {
-	var node func(n *rawNode) map[string]any
-	node = func(n *rawNode) map[string]any {
-		m := map[string]any{"key": n.Key, "modifiedIndex": n.ModifiedIndex, "createdIndex": n.CreatedIndex}
-		if n.Dir {
-			m["dir"] = true
-		} else {
-			m["value"] = n.Value
-		}
-		if len(n.Nodes) > 0 {
-			var kids []any
-			for _, k := range n.Nodes {
-				kids = append(kids, node(k))
-			}
-			m["nodes"] = kids
-		}
-		return m
-	}
-	b, err := json.Marshal(map[string]any{"action": r.Action, "node": node(r.Node)})
-	if err != nil {
+// etcdNode and etcdEvent are the types etcd 3.5 encodes a keys API answer
+// from (NodeExtern and Event in its v2store package): the same fields in
+// the same order with the same omitempty options, so that encoding/json
+// writes the bytes etcd writes.
+type etcdNode struct {
+	Key           string      `json:"key,omitempty"`
+	Value         *string     `json:"value,omitempty"`
+	Dir           bool        `json:"dir,omitempty"`
+	Expiration    *time.Time  `json:"expiration,omitempty"`
+	TTL           int64       `json:"ttl,omitempty"`
+	Nodes         []*etcdNode `json:"nodes,omitempty"`
+	ModifiedIndex uint64      `json:"modifiedIndex,omitempty"`
+	CreatedIndex  uint64      `json:"createdIndex,omitempty"`
+}
+
+type etcdEvent struct {
+	Action string    `json:"action"`
+	Node   *etcdNode `json:"node,omitempty"`
+}
+
+// etcdBody encodes an answer as etcd does: json.Encoder, which ends it
+// with a newline.
+func etcdBody(ev etcdEvent) []byte {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(ev); err != nil {
 		panic(err)
 	}
-	return append(b, '\n')
+	return b.Bytes()
+}
+
+// etcdJSON encodes r the way etcd does.
+func etcdJSON(r rawResponse) []byte {
+	var node func(n *rawNode) *etcdNode
+	node = func(n *rawNode) *etcdNode {
+		e := &etcdNode{Key: n.Key, Dir: n.Dir, ModifiedIndex: n.ModifiedIndex, CreatedIndex: n.CreatedIndex}
+		if !n.Dir {
+			e.Value = &n.Value
+		}
+		for _, k := range n.Nodes {
+			e.Nodes = append(e.Nodes, node(k))
+		}
+		return e
+	}
+	return etcdBody(etcdEvent{Action: r.Action, Node: node(r.Node)})
 }
 
 // newCannedServer serves the canned bodies with the headers etcd sends.
@@ -175,5 +198,58 @@ func TestPercentile(t *testing.T) {
 	}
 	if got(50) != 50 || got(99) != 99 || got(100) != 100 {
 		t.Errorf("p50=%d p99=%d p100=%d", got(50), got(99), got(100))
+	}
+}
+
+// TestCannedIsEtcds keeps the canned bodies honest: answers of a real
+// etcd (a key, a key with a TTL, a recursive listing with a directory in
+// it), decoded into etcdEvent and encoded again by etcdBody, are the same
+// bytes. A field out of etcd's order, or written where etcd omits it,
+// fails it.
+func TestCannedIsEtcds(t *testing.T) {
+	c := testbed.NewCluster(t, testbed.Options{Size: 1})
+	base := c.ClientURLs()[0] + "/v2/keys"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	do := func(method, path string, form url.Values) []byte {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %q %v", method, path, resp.StatusCode, b, err)
+		}
+		return b
+	}
+	do(http.MethodPut, "/list/k00000", url.Values{"value": {keyValue}})
+	do(http.MethodPut, "/list/k00001", url.Values{"value": {`{"host":"10.0.0.1","tags":["a"]}`}, "ttl": {"600"}})
+	do(http.MethodPut, "/list/d/k", url.Values{"value": {keyValue}})
+	for _, path := range []string{"/list/k00000", "/list/k00001", "/list?recursive=true&sorted=true"} {
+		got := do(http.MethodGet, path, nil)
+		var ev etcdEvent
+		if err := json.Unmarshal(got, &ev); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if want := etcdBody(ev); !bytes.Equal(got, want) {
+			t.Errorf("%s: etcd wrote\n%s\netcdBody writes\n%s", path, got, want)
+		}
+	}
+	// And the canned one-key answer is what etcd writes for such a key.
+	got := do(http.MethodGet, "/list/k00000", nil)
+	var ev etcdEvent
+	if err := json.Unmarshal(got, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Node.Key, ev.Node.ModifiedIndex, ev.Node.CreatedIndex = "/one", 42, 42
+	if want := canned()["/v2/keys/one"]; !bytes.Equal(etcdBody(ev), want) {
+		t.Errorf("canned /one is %s, etcd's form %s", want, etcdBody(ev))
 	}
 }

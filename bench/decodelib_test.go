@@ -51,34 +51,27 @@ const (
 // dozen escaped quotes each, as configuration stores hold) and one key in
 // ten has a TTL and an expiration.
 func listingBody(n int) []byte {
-	exp := time.Date(2026, 11, 30, 1, 2, 3, 456789000, time.UTC).Format(time.RFC3339Nano)
+	exp := time.Date(2026, 11, 30, 1, 2, 3, 456789000, time.UTC)
 	ix := 10
 	next := func() int { ix++; return ix }
-	var dirs []any
+	var dirs []*etcdNode
 	for d := 0; d < (n+99)/100; d++ {
 		dk := fmt.Sprintf("/list/d%04d", d)
-		var kids []any
+		var kids []*etcdNode
 		for k := 0; k < 100 && d*100+k < n; k++ {
-			i := next()
-			m := map[string]any{
-				"key":           fmt.Sprintf("%s/k%03d", dk, k),
-				"value":         fmt.Sprintf(`{"host":"10.0.%d.%d","port":%d,"weight":%d,"tags":["a","b"]}`, d%256, k, 2000+k, k%7),
-				"modifiedIndex": i, "createdIndex": i,
-			}
+			i := uint64(next())
+			v := fmt.Sprintf(`{"host":"10.0.%d.%d","port":%d,"weight":%d,"tags":["a","b"]}`, d%256, k, 2000+k, k%7)
+			kid := &etcdNode{Key: fmt.Sprintf("%s/k%03d", dk, k), Value: &v, ModifiedIndex: i, CreatedIndex: i}
 			if k%10 == 0 {
-				m["ttl"] = 60 + k
-				m["expiration"] = exp
+				kid.TTL = int64(60 + k)
+				kid.Expiration = &exp
 			}
-			kids = append(kids, m)
+			kids = append(kids, kid)
 		}
-		i := next()
-		dirs = append(dirs, map[string]any{"key": dk, "dir": true, "nodes": kids, "modifiedIndex": i, "createdIndex": i})
+		i := uint64(next())
+		dirs = append(dirs, &etcdNode{Key: dk, Dir: true, Nodes: kids, ModifiedIndex: i, CreatedIndex: i})
 	}
-	b, err := json.Marshal(map[string]any{"action": "get", "node": map[string]any{"key": "/list", "dir": true, "nodes": dirs, "modifiedIndex": 7, "createdIndex": 7}})
-	if err != nil {
-		panic(err)
-	}
-	return append(b, '\n')
+	return etcdBody(etcdEvent{Action: "get", Node: &etcdNode{Key: "/list", Dir: true, Nodes: dirs, ModifiedIndex: 7, CreatedIndex: 7}})
 }
 
 // decodeBodies are the bodies of the comparison, by name, made once; the
