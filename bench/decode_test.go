@@ -17,6 +17,7 @@ import (
 
 	client "github.com/etcdv2/client"
 	"github.com/etcdv2/client/integration/testbed"
+	"github.com/etcdv2/client/internal/v2fake"
 	official "go.etcd.io/etcd/client/v2"
 )
 
@@ -31,29 +32,11 @@ var canned = sync.OnceValue(func() map[string][]byte {
 	return map[string][]byte{"/v2/keys/one": etcdJSON(one), "/v2/keys/list": etcdJSON(list)}
 })
 
-// etcdNode and etcdEvent are the types etcd 3.5 encodes a keys API answer
-// from (NodeExtern and Event in its v2store package): the same fields in
-// the same order with the same omitempty options, so that encoding/json
-// writes the bytes etcd writes.
-type etcdNode struct {
-	Key           string      `json:"key,omitempty"`
-	Value         *string     `json:"value,omitempty"`
-	Dir           bool        `json:"dir,omitempty"`
-	Expiration    *time.Time  `json:"expiration,omitempty"`
-	TTL           int64       `json:"ttl,omitempty"`
-	Nodes         []*etcdNode `json:"nodes,omitempty"`
-	ModifiedIndex uint64      `json:"modifiedIndex,omitempty"`
-	CreatedIndex  uint64      `json:"createdIndex,omitempty"`
-}
-
-type etcdEvent struct {
-	Action string    `json:"action"`
-	Node   *etcdNode `json:"node,omitempty"`
-}
-
-// etcdBody encodes an answer as etcd does: json.Encoder, which ends it
-// with a newline.
-func etcdBody(ev etcdEvent) []byte {
+// etcdBody encodes an answer as etcd does: its node types are the test
+// fake's, which have the fields, order and omitempty options of etcd's own
+// (NodeExtern and Event in etcd's v2 store), and json.Encoder ends it with
+// a newline.
+func etcdBody(ev v2fake.Event) []byte {
 	var b bytes.Buffer
 	if err := json.NewEncoder(&b).Encode(ev); err != nil {
 		panic(err)
@@ -63,9 +46,9 @@ func etcdBody(ev etcdEvent) []byte {
 
 // etcdJSON encodes r the way etcd does.
 func etcdJSON(r rawResponse) []byte {
-	var node func(n *rawNode) *etcdNode
-	node = func(n *rawNode) *etcdNode {
-		e := &etcdNode{Key: n.Key, Dir: n.Dir, ModifiedIndex: n.ModifiedIndex, CreatedIndex: n.CreatedIndex}
+	var node func(n *rawNode) *v2fake.Node
+	node = func(n *rawNode) *v2fake.Node {
+		e := &v2fake.Node{Key: n.Key, Dir: n.Dir, ModifiedIndex: n.ModifiedIndex, CreatedIndex: n.CreatedIndex}
 		if !n.Dir {
 			e.Value = &n.Value
 		}
@@ -74,7 +57,7 @@ func etcdJSON(r rawResponse) []byte {
 		}
 		return e
 	}
-	return etcdBody(etcdEvent{Action: r.Action, Node: node(r.Node)})
+	return etcdBody(v2fake.Event{Action: r.Action, Node: node(r.Node)})
 }
 
 // newCannedServer serves the canned bodies with the headers etcd sends.
@@ -203,8 +186,8 @@ func TestPercentile(t *testing.T) {
 
 // TestCannedIsEtcds keeps the canned bodies honest: answers of a real
 // etcd (a key, a key with a TTL, a recursive listing with a directory in
-// it), decoded into etcdEvent and encoded again by etcdBody, are the same
-// bytes. A field out of etcd's order, or written where etcd omits it,
+// it), decoded into v2fake.Event and encoded again by etcdBody, are the
+// same bytes. A field out of etcd's order, or written where etcd omits it,
 // fails it.
 func TestCannedIsEtcds(t *testing.T) {
 	c := testbed.NewCluster(t, testbed.Options{Size: 1})
@@ -234,7 +217,7 @@ func TestCannedIsEtcds(t *testing.T) {
 	do(http.MethodPut, "/list/d/k", url.Values{"value": {keyValue}})
 	for _, path := range []string{"/list/k00000", "/list/k00001", "/list?recursive=true&sorted=true"} {
 		got := do(http.MethodGet, path, nil)
-		var ev etcdEvent
+		var ev v2fake.Event
 		if err := json.Unmarshal(got, &ev); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -244,7 +227,7 @@ func TestCannedIsEtcds(t *testing.T) {
 	}
 	// And the canned one-key answer is what etcd writes for such a key.
 	got := do(http.MethodGet, "/list/k00000", nil)
-	var ev etcdEvent
+	var ev v2fake.Event
 	if err := json.Unmarshal(got, &ev); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	goccy "github.com/goccy/go-json"
 
 	client "github.com/etcdv2/client"
+	"github.com/etcdv2/client/internal/v2fake"
 )
 
 // jsonLib is a JSON library that decodes a whole body into a
@@ -54,14 +55,14 @@ func listingBody(n int) []byte {
 	exp := time.Date(2026, 11, 30, 1, 2, 3, 456789000, time.UTC)
 	ix := 10
 	next := func() int { ix++; return ix }
-	var dirs []*etcdNode
+	var dirs []*v2fake.Node
 	for d := 0; d < (n+99)/100; d++ {
 		dk := fmt.Sprintf("/list/d%04d", d)
-		var kids []*etcdNode
+		var kids []*v2fake.Node
 		for k := 0; k < 100 && d*100+k < n; k++ {
 			i := uint64(next())
 			v := fmt.Sprintf(`{"host":"10.0.%d.%d","port":%d,"weight":%d,"tags":["a","b"]}`, d%256, k, 2000+k, k%7)
-			kid := &etcdNode{Key: fmt.Sprintf("%s/k%03d", dk, k), Value: &v, ModifiedIndex: i, CreatedIndex: i}
+			kid := &v2fake.Node{Key: fmt.Sprintf("%s/k%03d", dk, k), Value: &v, ModifiedIndex: i, CreatedIndex: i}
 			if k%10 == 0 {
 				kid.TTL = int64(60 + k)
 				kid.Expiration = &exp
@@ -69,9 +70,9 @@ func listingBody(n int) []byte {
 			kids = append(kids, kid)
 		}
 		i := uint64(next())
-		dirs = append(dirs, &etcdNode{Key: dk, Dir: true, Nodes: kids, ModifiedIndex: i, CreatedIndex: i})
+		dirs = append(dirs, &v2fake.Node{Key: dk, Dir: true, Nodes: kids, ModifiedIndex: i, CreatedIndex: i})
 	}
-	return etcdBody(etcdEvent{Action: "get", Node: &etcdNode{Key: "/list", Dir: true, Nodes: dirs, ModifiedIndex: 7, CreatedIndex: 7}})
+	return etcdBody(v2fake.Event{Action: "get", Node: &v2fake.Node{Key: "/list", Dir: true, Nodes: dirs, ModifiedIndex: 7, CreatedIndex: 7}})
 }
 
 // decodeBodies are the bodies of the comparison, by name, made once; the
