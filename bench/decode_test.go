@@ -194,6 +194,8 @@ func TestCannedIsEtcds(t *testing.T) {
 	base := c.ClientURLs()[0] + "/v2/keys"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
 	do := func(method, path string, form url.Values) []byte {
 		t.Helper()
 		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(form.Encode()))
@@ -201,7 +203,7 @@ func TestCannedIsEtcds(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
