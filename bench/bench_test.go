@@ -433,6 +433,8 @@ func percentile(d []time.Duration, p int) time.Duration {
 // from second to second this pairs the contenders far more tightly than
 // separate benchmarks can. It reports each contender's median call
 // latency as the metric p50-ns@<contender>; ns/op is the sum over them.
+// GetParallel/c=64 and c=256 do the same for throughput (see
+// interleavedParallel).
 func BenchmarkInterleaved(b *testing.B) {
 	e := sharedEnv(b)
 	seed(b, e)
@@ -476,4 +478,70 @@ func BenchmarkInterleaved(b *testing.B) {
 			}
 		})
 	}
+	for _, n := range []int{64, 256} {
+		b.Run("GetParallel/c="+strconv.Itoa(n), func(b *testing.B) { interleavedParallel(b, e, n) })
+	}
+}
+
+// interleavedParallel is BenchmarkGetParallel/c=n for ours, official and
+// raw-tuned taking turns: each turn runs a batch of 8n Gets with n callers
+// with each of them, in every order of the rotation, and measures each
+// batch's Gets/s and the client process's CPU per Get; the figures are
+// each contender's median batch. Run one after the other,
+// the contenders of BenchmarkGetParallel meet a machine whose load has
+// moved in between (and a member in another state); taking turns in short
+// batches spreads that over all of them.
+func interleavedParallel(b *testing.B, e *env, n int) {
+	var cs []*contender
+	for _, c := range parallelContenders(b, e, n) {
+		switch c.name {
+		case nameOurs, nameOfficial, nameRawTuned:
+			cs = append(cs, c)
+		}
+	}
+	batch := 8 * n
+	run := func(c *contender) (getsPerSec, cpuPerGet float64) {
+		cpu0 := processCPU()
+		elapsed, err := parallel(batch, n, func(ctx context.Context) error { return c.get(ctx, getKey, getOpts{}) })
+		cpu := processCPU() - cpu0
+		if err != nil {
+			b.Fatal(err)
+		}
+		return float64(batch) / elapsed.Seconds(), float64(cpu) / float64(batch)
+	}
+	for _, c := range cs {
+		run(c) // untimed: each fills its connection pool
+	}
+	gets := make([][]float64, len(cs))
+	cpu := make([][]float64, len(cs))
+	b.ResetTimer()
+	// Each iteration runs every order of the rotation, so that each
+	// contender comes first, second and last (after the official client's
+	// garbage, say) as often as the others; at least minTurns iterations,
+	// whatever b.N, so that a median has enough batches behind it.
+	const minTurns = 8
+	for range max(b.N, minTurns) {
+		for r := range cs {
+			for j := range cs {
+				k := (r + j) % len(cs)
+				g, c := run(cs[k])
+				gets[k] = append(gets[k], g)
+				cpu[k] = append(cpu[k], c)
+			}
+		}
+	}
+	b.StopTimer()
+	for k, c := range cs {
+		b.ReportMetric(medianOf(gets[k]), "gets/s@"+c.name)
+		b.ReportMetric(medianOf(cpu[k]), "cpu-ns/op@"+c.name)
+	}
+}
+
+// medianOf returns the median of v (which it sorts).
+func medianOf(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
