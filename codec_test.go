@@ -487,6 +487,42 @@ func TestDecodeWindow(t *testing.T) {
 	require("one byte", small, iotest.OneByteReader(bytes.NewReader(small)))
 }
 
+// TestDecodeWindowSmallAnswers: a decoder that is used again for small
+// answers keeps its first window. (Its window was grown by minRead at its
+// first read after the pool, although the answer fitted: every pooled
+// decoder held 40 KiB, and each decoder made after a garbage collection
+// allocated both windows.) A longer answer still grows it.
+func TestDecodeWindowSmallAnswers(t *testing.T) {
+	small := []byte(`{"action":"get","node":{"key":"/a","value":"x","modifiedIndex":4,"createdIndex":4}}`)
+	d := &streamDecoder{}
+	for i := range 3 {
+		var got Response
+		// The body comes in one read and the end in another, as from a
+		// connection.
+		if err := d.decode(&chunkReader{data: small, sizes: []int{len(small)}}, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Node == nil || got.Node.Key != "/a" {
+			t.Fatalf("answer %d: %+v", i, got)
+		}
+		if cap(d.buf) != firstWindow {
+			t.Fatalf("answer %d: window of %d bytes, want %d", i, cap(d.buf), firstWindow)
+		}
+		d.r, d.rerr, d.i, d.buf = nil, nil, 0, d.buf[:0] // as release does
+	}
+	big := bigListing(t, 100)
+	if len(big) <= firstWindow {
+		t.Fatalf("a body of %d bytes", len(big))
+	}
+	var got Response
+	if err := d.decode(bytes.NewReader(big), &got); err != nil {
+		t.Fatal(err)
+	}
+	if cap(d.buf) < len(big) {
+		t.Fatalf("a window of %d bytes for a body of %d", cap(d.buf), len(big))
+	}
+}
+
 // windowCases are bodies over maxFallbackBytes with something wrong, or
 // outside what etcd writes, before, at and after the first MiB.
 func windowCases(t *testing.T) map[string][]byte {

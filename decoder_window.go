@@ -132,9 +132,11 @@ func (d *streamDecoder) fill() (shift int, ok bool) {
 			// A new decoder: most answers are small, and a window of
 			// minRead for each of the many decoders of concurrent
 			// callers would be garbage at every collection (they are
-			// pooled). It grows at the next fill if the body is longer.
+			// pooled). It grows at a later fill if the body is longer;
+			// an empty window (a pooled decoder's) is read into as it
+			// is, so that small answers never grow it.
 			d.buf = make([]byte, 0, firstWindow)
-		} else if cap(d.buf)-len(d.buf) < minRead {
+		} else if len(d.buf) > 0 && cap(d.buf)-len(d.buf) < minRead {
 			keep := d.i
 			if d.hold >= 0 && d.hold < keep {
 				keep = d.hold
