@@ -176,24 +176,26 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 }
 
 // attemptState is what one attempt holds until its answer's body is
-// closed.
+// closed. It is allocated for every attempt: its small fields are kept
+// together so that it fits the allocator's 576-byte size class
+// (TestAttemptStateSize).
 type attemptState struct {
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
-	// capped is set when the caller's deadline cut the timeout short.
-	capped bool
 	// check, for a request that goes through raft, starts the liveness
 	// check of its endpoint.
 	check *time.Timer
 	// unwritten, for a request that cannot be resent, gives it up at
 	// its share of the caller's deadline unless it has been written.
 	unwritten *time.Timer
-	// timed says that timer bounds the wait for the headers (plain
-	// reads are bounded by their liveness checks instead).
-	timed bool
 	// checkAfter is when check fires, counted from the start or from the
 	// connection.
 	checkAfter time.Duration
+	// capped is set when the caller's deadline cut the timeout short.
+	capped bool
+	// timed says that timer bounds the wait for the headers (plain
+	// reads are bounded by their liveness checks instead).
+	timed bool
 	// checks, for a plain read, says that timer runs its liveness checks
 	// (checkLive of ep in live, every every) until the headers come.
 	checks bool
@@ -206,6 +208,9 @@ type attemptState struct {
 	// the body's idle time.
 	timerMu   sync.Mutex
 	idleArmed atomic.Bool
+	// alive is set when a liveness check found the member answering: if
+	// the attempt then times out, raft held it, not a hung member.
+	alive atomic.Bool
 	// mark is the endpoint's AnswerMark when the attempt began or was
 	// last checked (see checkLive).
 	mark atomic.Int64
@@ -214,10 +219,7 @@ type attemptState struct {
 	conn atomic.Int32
 	// phase is phaseWaiting until the headers come (phaseAnswered) or a
 	// liveness check gives the attempt up (phaseGivenUp).
-	phase atomic.Int32
-	// alive is set when a liveness check found the member answering: if
-	// the attempt then times out, raft held it, not a hung member.
-	alive   atomic.Bool
+	phase   atomic.Int32
 	timeout time.Duration
 	// idle is the body's idle timeout, once the headers came.
 	idle time.Duration

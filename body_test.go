@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/etcdv2/client/internal/v2fake"
 	"github.com/stretchr/testify/require"
@@ -272,4 +273,12 @@ func TestKeysListingMemory(t *testing.T) {
 	}) / rounds
 	t.Logf("listing of %d bytes: %d bytes allocated per Get (%.2fx)", len(body), got, float64(got)/float64(len(body)))
 	require.LessOrEqual(t, got, uint64(len(body))*3/2)
+}
+
+// TestAttemptStateSize: the state every attempt allocates stays within the
+// allocator's 576-byte size class (above it, the next is 640 bytes).
+func TestAttemptStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(attemptState{}); n > 576 {
+		t.Fatalf("attemptState is %d bytes, more than 576", n)
+	}
 }
