@@ -177,8 +177,8 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 
 // attemptState is what one attempt holds until its answer's body is
 // closed. It is allocated for every attempt: its small fields are kept
-// together so that it fits the allocator's 576-byte size class
-// (TestAttemptStateSize).
+// together, and the body's scratch space small, so that it fits the
+// allocator's 512-byte size class (TestAttemptStateSize).
 type attemptState struct {
 	cancel context.CancelCauseFunc
 	timer  *time.Timer

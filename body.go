@@ -122,7 +122,7 @@ func (c *httpClusterClient) decodeBody(st *attemptState, idle time.Duration) err
 	if r.err == nil {
 		// The rest: a final newline, normally. A decoder that gave
 		// up early (bad content) leaves more.
-		buf := b.drain[:]
+		buf := b.tail[:]
 		var ch *[bodyChunk]byte
 		var err error
 		for err == nil {
@@ -190,8 +190,9 @@ type cappedBody struct {
 	decoded   bool
 	resp      *Response
 	decodeErr error
-	// drain is scratch space for finishBody and decodeBody.
-	drain [64]byte
+	// tail is where decodeBody reads what follows the answer: a final
+	// newline, normally (it takes a chunk when more is left).
+	tail [8]byte
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
@@ -259,12 +260,18 @@ const drainLimit = 4 << 10
 // it only on a body whose end is near: never on an unfinished watch.
 func finishBody(body io.ReadCloser) error {
 	if b, ok := body.(*cappedBody); ok {
-		for n := 0; n < drainLimit; {
-			k, err := b.Read(b.drain[:])
-			n += k
-			if err != nil {
-				break
+		if !b.buffered && !b.closed {
+			// Still on the connection (a watch's answer): read in
+			// a chunk. A buffered body was read whole already.
+			ch := b.c.getChunk()
+			for n := 0; n < drainLimit; {
+				k, err := b.Read(ch[:drainLimit-n])
+				n += k
+				if err != nil {
+					break
+				}
 			}
+			b.c.chunks.Put(ch)
 		}
 		return b.Close()
 	}

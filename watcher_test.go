@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +107,49 @@ func TestWatcherCursor(t *testing.T) {
 	want := []string{"5", "11", "11", "11", "11"}
 	if got := s.waitIndexes(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("waitIndexes %v, want %v", got, want)
+	}
+}
+
+// TestWatcherReusesConnection: a watcher's polls go on one connection,
+// for a poll of its own and a shared one, also when more than etcd's
+// newline follows an event, after the event has gone.
+func TestWatcherReusesConnection(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("OwnPoll=%v", own), func(t *testing.T) {
+			var mu sync.Mutex
+			conns := map[string]int{}
+			_, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				conns[r.RemoteAddr]++
+				mu.Unlock()
+				watchHeaders(w, uint64(20+n))
+				event(w, "/k", uint64(10+n))
+				if n%2 == 1 {
+					// More than the newline, after the event has gone.
+					w.(http.Flusher).Flush()
+					fmt.Fprint(w, strings.Repeat(" ", 100)+"\n")
+				}
+			})
+			k := newTestKeys(t, Config{Endpoints: []string{srv.URL}})
+			wt := k.Watcher("/k", &WatcherOptions{AfterIndex: 9, OwnPoll: own})
+			ctx := testCtx(t)
+			const events = 6
+			for i := range events {
+				resp, err := wt.Next(ctx)
+				if err != nil || resp.Node.ModifiedIndex != uint64(10+i) {
+					t.Fatalf("event %d: %+v, %v", i, resp, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			polls := 0
+			for _, n := range conns {
+				polls += n
+			}
+			if len(conns) != 1 || polls < events {
+				t.Fatalf("%d polls on %d connections (%v), want them all on one", polls, len(conns), conns)
+			}
+		})
 	}
 }
 
