@@ -508,7 +508,9 @@ func TestDecodeWindowSmallAnswers(t *testing.T) {
 		if cap(d.buf) != firstWindow {
 			t.Fatalf("answer %d: window of %d bytes, want %d", i, cap(d.buf), firstWindow)
 		}
-		d.r, d.rerr, d.i, d.buf = nil, nil, 0, d.buf[:0] // as release does
+		if !d.reset() {
+			t.Fatal("not pooled")
+		}
 	}
 	big := bigListing(t, 100)
 	if len(big) <= firstWindow {

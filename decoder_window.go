@@ -73,6 +73,14 @@ func putDecoder(d *streamDecoder) {
 // release forgets the reader and the answer, and pools d unless its
 // buffer has grown too big.
 func (d *streamDecoder) release() {
+	if d.reset() {
+		putDecoder(d)
+	}
+}
+
+// reset forgets the reader and the answer, keeping the window empty, and
+// reports whether d may be pooled: not when its buffers have grown too big.
+func (d *streamDecoder) reset() bool {
 	d.r = nil
 	d.rerr = nil
 	d.i = 0
@@ -86,11 +94,8 @@ func (d *streamDecoder) release() {
 	d.ntimes = 0
 	d.strs.Reset() // its strings belong to the answer
 	d.bad = nil
-	if cap(d.buf) > maxPooledBuffer || cap(d.scratch) > maxPooledBuffer {
-		return
-	}
 	d.buf = d.buf[:0]
-	putDecoder(d)
+	return cap(d.buf) <= maxPooledBuffer && cap(d.scratch) <= maxPooledBuffer
 }
 
 // stickyError is a reader that fails with err.
