@@ -77,7 +77,7 @@ func TestInterleavedMetrics(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	doc := render(parse(benchOutput), meta{goVersion: "go1.x", official: "v2.305.35", commit: "abc", date: "today", count: 3, raw: benchOutput})
-	for _, want := range []string{
+	wantLines(t, doc,
 		"| Get latency (µs) | 150 ±33% | – | 150 | 1.00x | – |",
 		"| Sequential Get within 1.05x of raw net/http | **met** | ours/raw = 1.00x |",
 		"| 64 callers: at least 3x the official client's Gets/s (its defaults) | **met** |",
@@ -91,11 +91,7 @@ func TestRender(t *testing.T) {
 		"| Watch latency no worse than the official client's (p50 and p99) | not measured | – |",
 		"etcd: 3.5.35",
 		"median of 3 rounds",
-	} {
-		if !strings.Contains(doc, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	)
 	if strings.Contains(doc, "columns are empty") {
 		t.Error("report says ours is missing")
 	}
@@ -112,7 +108,7 @@ func TestInterleavedThroughputTargets(t *testing.T) {
 		t.Fatalf("interleaved gets/s = %v", got)
 	}
 	doc := render(r, meta{count: 1})
-	for _, want := range []string{
+	wantLines(t, doc,
 		"| 64 callers: at least 0.95x raw-tuned's Gets/s (raw net/http, idle pool sized to the callers) | **met** | ours/raw-tuned = 0.97x |",
 		"| 64 callers: at least 3x the official client's Gets/s (its defaults) | **met** | ours/official = 3.10x |",
 		"| 64 callers: client CPU per Get within 1.1x of raw-tuned's | **met** | ours/raw-tuned = 1.05x |",
@@ -120,9 +116,15 @@ func TestInterleavedThroughputTargets(t *testing.T) {
 		"| Interleaved/GetParallel/c=64 client CPU per Get (µs) | 21 | – | 20 | 1.05x | – |",
 		// Without the interleaved run of 256 callers, the separate one decides.
 		"| 256 callers: client CPU per Get within 1.1x of raw-tuned's | not met | ours/raw-tuned = 1.15x |",
-	} {
-		if !strings.Contains(doc, want) {
-			t.Errorf("report lacks %q", want)
+	)
+}
+
+// wantLines fails t for each of want that doc lacks.
+func wantLines(t *testing.T, doc string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(doc, w) {
+			t.Errorf("report lacks %q", w)
 		}
 	}
 }
