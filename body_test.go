@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -67,6 +68,112 @@ func TestStalledBodyFailsOver(t *testing.T) {
 	require.ErrorIs(t, err, ErrOutcomeUnknown)
 	require.ErrorIs(t, err, ErrResponseStalled)
 	require.Zero(t, good.keyHits()-1, "the write was not resent")
+}
+
+// tricklingMember answers a keys read with headers and the start of a
+// body, then a piece of the value every gap, pieces times; then, with end
+// set, the rest of the answer, else nothing more until the client gives
+// the request up. gaps receives, for each request given up, how long
+// after its last piece that was (the first 16 requests).
+func tricklingMember(t *testing.T, gap time.Duration, pieces int, end bool) (m *fakeMember, gaps <-chan time.Duration) {
+	m = newFakeMember(t, "c1")
+	givenUp := make(chan time.Duration, 16)
+	m.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/version" {
+			io.WriteString(w, `{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"action":"get","node":{"key":"/k","value":"`)
+		w.(http.Flusher).Flush()
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for i := 0; i < pieces; i++ {
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, "piece")
+			w.(http.Flusher).Flush()
+		}
+		if end {
+			io.WriteString(w, `","modifiedIndex":7,"createdIndex":7}}`+"\n")
+			return
+		}
+		last := time.Now()
+		<-r.Context().Done()
+		select {
+		case givenUp <- time.Since(last):
+		default:
+		}
+	})
+	return m, givenUp
+}
+
+// TestSlowBodyIsNotStalled: a body whose data keeps coming, more slowly
+// than the idle timeout in all but no gap, is read to its end, however
+// long it takes in all; one that then stops is given up no sooner than the
+// idle timeout after its last data. Both for a plain read (whose timer
+// runs its liveness checks until the headers come) and with a per-attempt
+// timeout, decoded as a keys answer and read as bytes.
+func TestSlowBodyIsNotStalled(t *testing.T) {
+	const gap, pieces = 600 * time.Millisecond, 6 // 3.6 s: more than the idle timeout
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"plain", Config{}}, {"timed", Config{HeaderTimeoutPerRequest: time.Second}}} {
+		for _, decoded := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/decoded=%v", tc.name, decoded), func(t *testing.T) {
+				t.Parallel()
+				m, _ := tricklingMember(t, gap, pieces, true)
+				cfg := tc.cfg
+				cfg.Endpoints = []string{m.URL}
+				c := newTestClient(t, cfg)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				start := time.Now()
+				want := strings.Repeat("piece", pieces)
+				if decoded {
+					resp, err := NewKeysAPI(c).Get(ctx, "/k", nil)
+					require.NoError(t, err)
+					require.Equal(t, want, resp.Node.Value)
+				} else {
+					body, err := get(c, ctx, "/v2/keys/k")
+					require.NoError(t, err)
+					require.Contains(t, body, want)
+				}
+				require.Greater(t, time.Since(start), c.bodyIdleTimeout(), "the body took longer than the idle timeout")
+				require.EqualValues(t, 1, m.keyHits())
+			})
+			t.Run(fmt.Sprintf("%s/decoded=%v/stops", tc.name, decoded), func(t *testing.T) {
+				t.Parallel()
+				m, gaps := tricklingMember(t, gap, 2, false)
+				cfg := tc.cfg
+				cfg.Endpoints = []string{m.URL}
+				c := newTestClient(t, cfg)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				var err error
+				if decoded {
+					_, err = NewKeysAPI(c).Get(ctx, "/k", nil)
+				} else {
+					_, err = get(c, ctx, "/v2/keys/k")
+				}
+				require.ErrorIs(t, err, ErrResponseStalled)
+				idle := c.bodyIdleTimeout()
+				var first time.Duration
+				select {
+				case first = <-gaps:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the member did not see its first request end")
+				}
+				require.GreaterOrEqual(t, first, idle, "given up no sooner than the idle timeout after the last data")
+				require.Less(t, first, idle+3*time.Second)
+			})
+		}
+	}
 }
 
 // TestResponseTooLargeEndsTheCall: an answer over the cap would be as large
