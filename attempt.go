@@ -29,11 +29,6 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 	st := &attemptState{timeout: timeout, capped: capped}
 	actx, cancel := context.WithCancelCause(ctx)
 	st.cancel = cancel
-	c.inflight.add(st)
-	if c.closed.Load() {
-		// Close may have run before the add: it would have missed us.
-		cancel(ErrClosed)
-	}
 	live := actx // the attempt's context, without the trace made below
 	// trace holds the attempt's httptrace hooks, if it needs any (not a
 	// plain read's).
@@ -78,8 +73,8 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 			st.check = time.AfterFunc(check, func() { c.checkLive(live, st, ep, check, every) })
 		}
 	case check > 0:
-		// A plain read (see livenessCheck): its one timer runs the
-		// liveness checks until the headers come, then counts the
+		// A plain read (see livenessCheck): the client's watchdog runs
+		// its liveness checks until the headers come, then counts the
 		// body's idle time (readBody). A new connection needs no budget
 		// of its own here: the read has no timeout, and a check finds
 		// a member that does not complete handshakes out, its own
@@ -87,9 +82,16 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		st.checks = true
 		st.c, st.live, st.ep, st.every = c, live, ep, every
 		st.checkAfter = check
-		st.timerMu.Lock() // for the check's rearm
-		st.timer = time.AfterFunc(check, st.fire)
-		st.timerMu.Unlock()
+		st.due.Store(dueStampStart)
+	}
+	if st.checks {
+		c.watchdog.add(st)
+	} else {
+		c.inflight.add(st)
+	}
+	if c.closed.Load() {
+		// Close may have run before the add: it would have missed us.
+		cancel(ErrClosed)
 	}
 	if st.timed && c.headerTimeout == 0 && !st.capped && (timeout < newConnBudget || check > 0) {
 		// The adaptive timeout and the liveness check are learnt on
@@ -196,16 +198,23 @@ type attemptState struct {
 	// timed says that timer bounds the wait for the headers (plain
 	// reads are bounded by their liveness checks instead).
 	timed bool
-	// checks, for a plain read, says that timer runs its liveness checks
-	// (checkLive of ep in live, every every) until the headers come.
+	// checks, for a plain read, says that the client's watchdog runs its
+	// liveness checks (checkLive of ep in live, every every) until the
+	// headers come, then its body's idle timeout; timer is not used.
 	checks bool
 	c      *httpClusterClient
 	live   context.Context
 	ep     *endpoint
 	every  time.Duration
-	// timerMu orders the body's arming of timer (armIdle) with a liveness
-	// check's (rearm), for a plain read; idleArmed says that timer counts
-	// the body's idle time.
+	// due, for a plain read, is when (monoNow) its next liveness check is
+	// due until the headers come (0 while one runs), then when data of
+	// its body last came; or one of the dueStamp values, for the
+	// watchdog to fill in when it next looks (so that an attempt need
+	// not read the clock). idleArmed says that the body's idle time is
+	// counted, until the body was read. timerMu orders the writes of due
+	// by a check (rearm) and by the headers (armIdle), and the end of the
+	// body with the watchdog's giving it up.
+	due       atomic.Int64
 	timerMu   sync.Mutex
 	idleArmed atomic.Bool
 	// alive is set when a liveness check found the member answering: if
@@ -305,48 +314,106 @@ func (st *attemptState) expire() {
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
-// fire runs when the timer of a plain read (checks set) passes: until the
-// headers come it is the liveness check's, then the body's idle timeout.
-func (st *attemptState) fire() {
-	if !st.idleArmed.Load() {
-		if st.phase.Load() == phaseWaiting {
-			st.c.checkLive(st.live, st, st.ep, st.checkAfter, st.every)
+// watchDue runs when the watchdog looks at a plain read (checks set), at
+// now, with its shard locked: it says whether the read needs watchFire,
+// a liveness check being then marked as running.
+func (st *attemptState) watchDue(now int64) bool {
+	switch st.phase.Load() {
+	case phaseWaiting:
+		at := st.due.Load()
+		if at == dueStampStart {
+			// Counted from this look, which is after the attempt
+			// began: the check is late by up to the time between
+			// looks, never early.
+			st.due.CompareAndSwap(dueStampStart, now+int64(st.checkAfter))
+			return false
 		}
+		return at > 0 && now >= at && st.due.CompareAndSwap(at, 0)
+	case phaseAnswered:
+		if !st.idleArmed.Load() {
+			return false
+		}
+		at := st.due.Load()
+		if at == dueStampData {
+			// As late as the data, or later: the idle timeout is never
+			// counted from before it.
+			st.due.CompareAndSwap(dueStampData, now)
+			return false
+		}
+		return now-at >= int64(st.idle)
+	}
+	return false
+}
+
+// The values of attemptState.due that the watchdog replaces with the time
+// of its look: dueStampStart, when the attempt began (plus the time to its
+// liveness check); dueStampData, when data of the body came.
+const (
+	dueStampStart = -1
+	dueStampData  = -2
+)
+
+// watchFire is what the watchdog does for a plain read that watchDue
+// found due: before the headers, the liveness check; after, the end of
+// an attempt whose body has been idle for the idle timeout.
+func (st *attemptState) watchFire() {
+	if st.phase.Load() == phaseWaiting {
+		st.c.checkLive(st.live, st, st.ep, st.checkAfter, st.every)
 		return
 	}
-	st.expire()
+	st.timerMu.Lock()
+	if at := st.due.Load(); st.idleArmed.Load() && at != dueStampData && monoNow()-at >= int64(st.idle) {
+		st.cancel(stalledError(st.idle))
+	}
+	st.timerMu.Unlock()
 }
 
 // armIdle starts the body's idle timeout, once the headers came.
 func (st *attemptState) armIdle(idle time.Duration) {
+	st.idle = idle
 	switch {
+	case st.checks:
+		st.timerMu.Lock()
+		st.due.Store(dueStampData)
+		st.idleArmed.Store(true)
+		st.timerMu.Unlock()
 	case st.timer == nil:
 		st.timer = time.AfterFunc(idle, st.expire)
-	case !st.checks:
-		st.timer.Reset(idle) // stopped when the headers came
 	default:
-		// The liveness checks' timer: reused if it is not firing now
-		// (a check then finds the headers come and is not repeated).
-		st.timerMu.Lock()
-		if st.timer.Stop() {
-			st.idleArmed.Store(true)
-			st.timer.Reset(idle)
-		} else {
-			st.timer = time.AfterFunc(idle, st.expire)
-		}
-		st.timerMu.Unlock()
+		st.timer.Reset(idle) // stopped when the headers came
 	}
 }
 
-// rearm restarts the timer of a plain read for its next liveness check
-// after d, unless the headers came.
+// bodyData notes that data of the body came: the idle timeout starts
+// again.
+func (st *attemptState) bodyData() {
+	if st.checks {
+		st.due.Store(dueStampData)
+	} else {
+		st.timer.Reset(st.idle)
+	}
+}
+
+// stopIdle ends the body's idle timeout, the body having been read.
+func (st *attemptState) stopIdle() {
+	if st.checks {
+		st.timerMu.Lock()
+		st.idleArmed.Store(false)
+		st.timerMu.Unlock()
+	} else if st.timer != nil {
+		st.timer.Stop()
+	}
+}
+
+// rearm makes the next liveness check of a plain read due after d,
+// unless the headers came.
 func (st *attemptState) rearm(d time.Duration) {
 	st.timerMu.Lock()
 	if st.phase.Load() == phaseWaiting {
 		if st.ep.st != nil {
 			st.mark.Store(st.ep.st.AnswerMark())
 		}
-		st.timer.Reset(d)
+		st.due.Store(monoNow() + int64(d))
 	}
 	st.timerMu.Unlock()
 }
@@ -363,7 +430,7 @@ func (st *attemptState) release(c *httpClusterClient) {
 	if st.unwritten != nil {
 		st.unwritten.Stop()
 	}
-	c.inflight.remove(st)
+	removeInflight(st)
 	st.cancel(nil)
 }
 

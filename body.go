@@ -44,17 +44,16 @@ func (c *httpClusterClient) getChunk() *[bodyChunk]byte {
 // pooled chunks, for the caller to read.
 func (c *httpClusterClient) readBody(st *attemptState, keys bool, status int, idle time.Duration) error {
 	if idle > 0 {
-		st.idle = idle
 		st.armIdle(idle)
 	}
 	var err error
 	if keys && (status == http.StatusOK || status == http.StatusCreated) {
-		err = c.decodeBody(st, idle)
+		err = c.decodeBody(st)
 	} else {
 		err = c.bufferBody(st, idle)
 	}
-	if st.timer != nil {
-		st.timer.Stop()
+	if idle > 0 {
+		st.stopIdle()
 	}
 	return err
 }
@@ -72,7 +71,7 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 			k, err = b.readCapped(ch[n:])
 			n += k
 			if k > 0 && idle > 0 {
-				st.timer.Reset(idle)
+				st.bodyData()
 			}
 		}
 		if n == 0 {
@@ -89,19 +88,18 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 }
 
 // idleReader reads a body within the size cap for the decoder, restarting
-// the idle timer whenever data comes, and remembers the first error other
+// the body's idle timeout whenever data comes, and remembers the first error other
 // than io.EOF: that error fails the attempt, whatever the decoder made of
 // it.
 type idleReader struct {
-	st   *attemptState
-	idle time.Duration
-	err  error
+	st  *attemptState
+	err error
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.st.body.readCapped(p)
-	if n > 0 && r.idle > 0 {
-		r.st.timer.Reset(r.idle)
+	if n > 0 && r.st.idle > 0 {
+		r.st.bodyData()
 	}
 	if err != nil && err != io.EOF && r.err == nil {
 		r.err = err
@@ -114,10 +112,10 @@ func (r *idleReader) Read(p []byte) (int, error) {
 // what is left of the body, as bufferBody would have: an error reading any
 // of it fails the attempt. The decoder's own answer, a Response or an
 // error, is kept in the body for decodedResponse.
-func (c *httpClusterClient) decodeBody(st *attemptState, idle time.Duration) error {
+func (c *httpClusterClient) decodeBody(st *attemptState) error {
 	b := &st.body
 	r := &b.reader
-	*r = idleReader{st: st, idle: idle}
+	*r = idleReader{st: st}
 	resp, derr := decodeNewResponse(r)
 	if r.err == nil {
 		// The rest: a final newline, normally. A decoder that gave

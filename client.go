@@ -505,8 +505,10 @@ type httpClusterClient struct {
 	headers sharedHeaders
 	// raftPatience is raftPatience; tests shorten it.
 	raftPatience time.Duration
-	// inflight holds the attempts in flight, for Close to cancel.
+	// inflight holds the attempts in flight, for Close to cancel, but for
+	// the plain reads, which the watchdog holds.
 	inflight inflightSet
+	watchdog watchdog
 	closeCtx context.Context
 	closeFn  context.CancelFunc
 	bg       sync.WaitGroup
@@ -524,7 +526,9 @@ func (c *httpClusterClient) Close() error {
 		return nil
 	}
 	c.closeFn()
+	c.watchdog.stop()
 	c.inflight.cancelAll(ErrClosed)
+	c.watchdog.set.cancelAll(ErrClosed)
 	c.health.Close()
 	c.bg.Wait()
 	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {

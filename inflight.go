@@ -32,11 +32,26 @@ func (f *inflightSet) add(st *attemptState) {
 	st.shard = sh
 }
 
-func (f *inflightSet) remove(st *attemptState) {
+// removeInflight removes st from the set it was added to.
+func removeInflight(st *attemptState) {
 	sh := st.shard
 	sh.mu.Lock()
 	delete(sh.m, st)
 	sh.mu.Unlock()
+}
+
+// empty reports whether the set holds no attempt.
+func (f *inflightSet) empty() bool {
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		n := len(sh.m)
+		sh.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // cancelAll cancels every attempt in flight with cause.
