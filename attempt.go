@@ -314,6 +314,12 @@ func (st *attemptState) expire() {
 	st.cancel(&AttemptTimeoutError{After: st.timeout, MemberAlive: st.alive.Load(), byDeadline: st.capped})
 }
 
+// watched says whether the watchdog has anything to do for a plain read:
+// until its headers come, and while its body is read.
+func (st *attemptState) watched() bool {
+	return st.phase.Load() == phaseWaiting || st.idleArmed.Load()
+}
+
 // watchDue runs when the watchdog looks at a plain read (checks set), at
 // now, with its shard locked: it says whether the read needs watchFire,
 // a liveness check being then marked as running.

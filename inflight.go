@@ -40,20 +40,6 @@ func removeInflight(st *attemptState) {
 	sh.mu.Unlock()
 }
 
-// empty reports whether the set holds no attempt.
-func (f *inflightSet) empty() bool {
-	for i := range f.shards {
-		sh := &f.shards[i]
-		sh.mu.Lock()
-		n := len(sh.m)
-		sh.mu.Unlock()
-		if n > 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // cancelAll cancels every attempt in flight with cause.
 func (f *inflightSet) cancelAll(cause error) {
 	for i := range f.shards {

@@ -73,7 +73,7 @@ func (w *watchdog) arm() {
 }
 
 // look runs when the timer fires: it acts on the plain reads that are
-// due, then sets the timer again while any remains. An attempt added
+// due, then sets the timer again while any needs looking at. An attempt added
 // while it disarms finds it disarmed and arms it (add reads armed after
 // putting the attempt in the set; look clears armed before it looks at
 // the set a last time).
@@ -94,6 +94,9 @@ func (w *watchdog) look() {
 		sh := &w.set.shards[i]
 		sh.mu.Lock()
 		for st := range sh.m {
+			if !st.watched() {
+				continue
+			}
 			found = true
 			if st.watchDue(now) {
 				due = append(due, st)
@@ -124,9 +127,26 @@ func (w *watchdog) look() {
 	}
 	w.armed.Store(false)
 	w.mu.Unlock()
-	if !w.set.empty() {
+	if w.anyWatched() {
 		w.arm()
 	}
+}
+
+// anyWatched reports whether an attempt in the set needs looking at (an
+// attempt whose body was read, but not yet closed, does not).
+func (w *watchdog) anyWatched() bool {
+	for i := range w.set.shards {
+		sh := &w.set.shards[i]
+		sh.mu.Lock()
+		for st := range sh.m {
+			if st.watched() {
+				sh.mu.Unlock()
+				return true
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return false
 }
 
 // stop stops the watchdog for good, and waits for a look that runs.

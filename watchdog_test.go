@@ -112,6 +112,22 @@ func TestWatchdogArmsForAnAttemptAddedAsItDisarms(t *testing.T) {
 	removeInflight(late)
 }
 
+// TestWatchdogSleepsBesideReadBodies: an attempt whose body was read but
+// is not yet closed is still in the watchdog's set, with nothing for it to
+// do: it does not keep the watchdog looking.
+func TestWatchdogSleepsBesideReadBodies(t *testing.T) {
+	w := &watchdog{tick: time.Millisecond}
+	t.Cleanup(w.stop)
+	st := &attemptState{checks: true, cancel: func(error) {}}
+	st.phase.Store(phaseAnswered) // headers came, body read: idleArmed unset
+	w.add(st)
+	defer removeInflight(st)
+	waitFor(t, func() bool { return !w.armed.Load() }, "the watchdog disarmed")
+	looks := w.looks.Load()
+	time.Sleep(20 * w.tick)
+	require.Equal(t, looks, w.looks.Load(), "the watchdog looked with only a read body in its care")
+}
+
 // TestWatchdogSleepsWithoutPlainReads: a client's watchdog wakes only
 // while plain reads are in flight: not for a watch held by its member, nor
 // once the reads are done.

@@ -196,6 +196,12 @@ func runSequence(t *testing.T, cl *testbed.Cluster, d *apiDriver) []string {
 		}
 		waitTick(ctx, t, 250*time.Millisecond)
 	}
+	// etcd names a member after its peer URLs and the second it was
+	// added in, and checks the name before the URLs: a second add within
+	// the same second is refused as "ID exists", a later one as "peerURL
+	// exists". Wait for the next second, so that the step does not depend
+	// on when it ran.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	v, err = d.add(ctx, newPeer)
 	rec("add again", v, err)
 	for _, bad := range []string{"foo", "http://127.0.0.1:1/path", "http://127.0.0.1", ""} {
