@@ -88,9 +88,9 @@ func (c *httpClusterClient) bufferBody(st *attemptState, idle time.Duration) err
 }
 
 // idleReader reads a body within the size cap for the decoder, restarting
-// the body's idle timeout whenever data comes, and remembers the first error other
-// than io.EOF: that error fails the attempt, whatever the decoder made of
-// it.
+// the body's idle timeout whenever data comes, and remembers the first
+// error other than io.EOF: that error fails the attempt, whatever the
+// decoder made of it.
 type idleReader struct {
 	st  *attemptState
 	err error

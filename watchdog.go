@@ -10,10 +10,11 @@ import (
 
 // watchdogTick is how often the watchdog looks at the plain reads in
 // flight while there are any: a liveness check or a body's idle timeout
-// is acted on up to about two of these late (a read's times count from the first
-// look after it began or its data came), never early. It is small against
-// the least liveness check (half of MinAdaptiveHeaderTimeout) and the
-// body's idle timeout (at least DefaultHeaderTimeoutPerRequest).
+// is acted on up to about two of these late (a read's times count from
+// the first look after it began or its data came), never early. It is
+// small against the least liveness check (half of
+// MinAdaptiveHeaderTimeout) and the body's idle timeout (at least
+// DefaultHeaderTimeoutPerRequest).
 const watchdogTick = 10 * time.Millisecond
 
 // watchdog holds a client's plain reads in flight (attempts with their
