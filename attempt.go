@@ -211,11 +211,11 @@ type attemptState struct {
 	// its body last came; or one of the dueStamp values, for the
 	// watchdog to fill in when it next looks (so that an attempt need
 	// not read the clock). idleArmed says that the body's idle time is
-	// counted, until the body was read. timerMu orders the writes of due
+	// counted, until the body was read. dueMu orders the writes of due
 	// by a check (rearm) and by the headers (armIdle), and the end of the
 	// body with the watchdog's giving it up.
 	due       atomic.Int64
-	timerMu   sync.Mutex
+	dueMu     sync.Mutex
 	idleArmed atomic.Bool
 	// alive is set when a liveness check found the member answering: if
 	// the attempt then times out, raft held it, not a hung member.
@@ -367,11 +367,11 @@ func (st *attemptState) watchFire() {
 		st.c.checkLive(st.live, st, st.ep, st.checkAfter, st.every)
 		return
 	}
-	st.timerMu.Lock()
+	st.dueMu.Lock()
 	if at := st.due.Load(); st.idleArmed.Load() && at != dueStampData && monoNow()-at >= int64(st.idle) {
 		st.cancel(stalledError(st.idle))
 	}
-	st.timerMu.Unlock()
+	st.dueMu.Unlock()
 }
 
 // armIdle starts the body's idle timeout, once the headers came.
@@ -379,10 +379,10 @@ func (st *attemptState) armIdle(idle time.Duration) {
 	st.idle = idle
 	switch {
 	case st.checks:
-		st.timerMu.Lock()
+		st.dueMu.Lock()
 		st.due.Store(dueStampData)
 		st.idleArmed.Store(true)
-		st.timerMu.Unlock()
+		st.dueMu.Unlock()
 	case st.timer == nil:
 		st.timer = time.AfterFunc(idle, st.expire)
 	default:
@@ -403,9 +403,9 @@ func (st *attemptState) bodyData() {
 // stopIdle ends the body's idle timeout, the body having been read.
 func (st *attemptState) stopIdle() {
 	if st.checks {
-		st.timerMu.Lock()
+		st.dueMu.Lock()
 		st.idleArmed.Store(false)
-		st.timerMu.Unlock()
+		st.dueMu.Unlock()
 	} else if st.timer != nil {
 		st.timer.Stop()
 	}
@@ -414,14 +414,14 @@ func (st *attemptState) stopIdle() {
 // rearm makes the next liveness check of a plain read due after d,
 // unless the headers came.
 func (st *attemptState) rearm(d time.Duration) {
-	st.timerMu.Lock()
+	st.dueMu.Lock()
 	if st.phase.Load() == phaseWaiting {
 		if st.ep.st != nil {
 			st.mark.Store(st.ep.st.AnswerMark())
 		}
 		st.due.Store(monoNow() + int64(d))
 	}
-	st.timerMu.Unlock()
+	st.dueMu.Unlock()
 }
 
 // release frees what the attempt holds. It is called once.

@@ -42,11 +42,23 @@ func removeInflight(st *attemptState) {
 
 // cancelAll cancels every attempt in flight with cause.
 func (f *inflightSet) cancelAll(cause error) {
+	f.each(func(st *attemptState) bool {
+		st.cancel(cause)
+		return true
+	})
+}
+
+// each calls visit for the attempts in the set, a shard at a time with its
+// lock held, until visit returns false.
+func (f *inflightSet) each(visit func(st *attemptState) bool) {
 	for i := range f.shards {
 		sh := &f.shards[i]
 		sh.mu.Lock()
 		for st := range sh.m {
-			st.cancel(cause)
+			if !visit(st) {
+				sh.mu.Unlock()
+				return
+			}
 		}
 		sh.mu.Unlock()
 	}

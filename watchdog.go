@@ -31,11 +31,11 @@ type watchdog struct {
 	// need not arm it; add reads it without mu, which orders its writes.
 	armed atomic.Bool
 	mu    sync.Mutex
-	// idle is signalled when a look ends (stop waits for it).
-	idle    sync.Cond
-	timer   *time.Timer
-	looking bool
-	stopped bool
+	// lookEnded is signalled when a look ends (stop waits for it).
+	lookEnded sync.Cond
+	timer     *time.Timer
+	looking   bool
+	stopped   bool
 	// due is the scratch space of a look.
 	due []*attemptState
 	// looks counts the looks, and afterScan, when set, runs in each look
@@ -91,20 +91,15 @@ func (w *watchdog) look() {
 	now := monoNow()
 	found := false
 	due := w.due[:0]
-	for i := range w.set.shards {
-		sh := &w.set.shards[i]
-		sh.mu.Lock()
-		for st := range sh.m {
-			if !st.watched() {
-				continue
-			}
+	w.set.each(func(st *attemptState) bool {
+		if st.watched() {
 			found = true
 			if st.watchDue(now) {
 				due = append(due, st)
 			}
 		}
-		sh.mu.Unlock()
-	}
+		return true
+	})
 	if w.afterScan != nil {
 		w.afterScan(found)
 	}
@@ -116,7 +111,7 @@ func (w *watchdog) look() {
 
 	w.mu.Lock()
 	w.looking = false
-	w.idle.Broadcast()
+	w.lookEnded.Broadcast()
 	if w.stopped {
 		w.mu.Unlock()
 		return
@@ -136,18 +131,12 @@ func (w *watchdog) look() {
 // anyWatched reports whether an attempt in the set needs looking at (an
 // attempt whose body was read, but not yet closed, does not).
 func (w *watchdog) anyWatched() bool {
-	for i := range w.set.shards {
-		sh := &w.set.shards[i]
-		sh.mu.Lock()
-		for st := range sh.m {
-			if st.watched() {
-				sh.mu.Unlock()
-				return true
-			}
-		}
-		sh.mu.Unlock()
-	}
-	return false
+	found := false
+	w.set.each(func(st *attemptState) bool {
+		found = st.watched()
+		return !found
+	})
+	return found
 }
 
 // stop stops the watchdog for good, and waits for a look that runs.
@@ -157,9 +146,9 @@ func (w *watchdog) stop() {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	w.idle.L = &w.mu
+	w.lookEnded.L = &w.mu
 	for w.looking {
-		w.idle.Wait()
+		w.lookEnded.Wait()
 	}
 	w.mu.Unlock()
 }
