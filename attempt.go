@@ -236,8 +236,8 @@ type attemptState struct {
 	body cappedBody
 	// resp is the answer handed to the caller.
 	resp response
-	// shard is the part of the client's in-flight set it is in.
-	shard *inflightShard
+	// slot is the attempt's place in the client's in-flight set.
+	slot *atomic.Pointer[attemptState]
 }
 
 const (
@@ -321,8 +321,8 @@ func (st *attemptState) watched() bool {
 }
 
 // watchDue runs when the watchdog looks at a plain read (checks set), at
-// now, with its shard locked: it says whether the read needs watchFire,
-// a liveness check being then marked as running.
+// now: it says whether the read needs watchFire, a liveness check being
+// then marked as running.
 func (st *attemptState) watchDue(now int64) bool {
 	switch st.phase.Load() {
 	case phaseWaiting:
