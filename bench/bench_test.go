@@ -336,6 +336,30 @@ func BenchmarkList(b *testing.B) {
 func BenchmarkWatch(b *testing.B) {
 	e := sharedEnv(b)
 	seed(b, e)
+	setter := &http.Client{Transport: rawTransport(0)}
+	defer setter.CloseIdleConnections()
+	for _, c := range watchContenders(b, e) {
+		b.Run(c.name, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			w := startWatcher(ctx, b, e, setter, c, watchKey, b.N)
+			defer w.stop()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				lat = append(lat, w.event(ctx, b, i))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
+			b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
+		})
+	}
+}
+
+// watchContenders are ours, official and raw, connected to a follower.
+func watchContenders(b *testing.B, e *env) []*contender {
+	b.Helper()
 	eps := []string{e.follower}
 	ours, err := cached("w-ours", func() (*contender, error) { return newOurs(nameOurs, eps, nil) })
 	if err != nil {
@@ -346,11 +370,7 @@ func BenchmarkWatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	raw, _ := cached("w-raw", func() (*contender, error) { return newRaw(nameRaw, e.follower, nil, false), nil })
-	setter := &http.Client{Transport: rawTransport(0)}
-	defer setter.CloseIdleConnections()
-	for _, c := range []*contender{ours, off, raw} {
-		b.Run(c.name, func(b *testing.B) { watchLatency(b, e, setter, c) })
-	}
+	return []*contender{ours, off, raw}
 }
 
 type event struct {
@@ -359,24 +379,33 @@ type event struct {
 	err   error
 }
 
-func watchLatency(b *testing.B, e *env, setter *http.Client, c *contender) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	u := e.leader + "/v2/keys" + watchKey
-	idx, err := rawPut(ctx, setter, u, "start")
+// watcher is a contender's watch of one key, taking n events, and the
+// setter that writes them on the leader.
+type watcher struct {
+	setter *http.Client
+	u      string
+	events chan event
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// startWatcher starts c watching key for n events.
+func startWatcher(ctx context.Context, b *testing.B, e *env, setter *http.Client, c *contender, key string, n int) *watcher {
+	b.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	w := &watcher{setter: setter, u: e.leader + "/v2/keys" + key, events: make(chan event, 1), done: make(chan struct{}), cancel: cancel}
+	idx, err := rawPut(ctx, setter, w.u, "start")
 	if err != nil {
+		cancel()
 		b.Fatal(err)
 	}
-	next := c.watch(watchKey, idx)
-	n := b.N
-	events := make(chan event, 1)
-	done := make(chan struct{})
+	next := c.watch(key, idx)
 	go func() {
-		defer close(done)
+		defer close(w.done)
 		for i := 0; i < n; i++ {
 			ix, err := next(ctx)
 			select {
-			case events <- event{ix, time.Now(), err}:
+			case w.events <- event{ix, time.Now(), err}:
 			case <-ctx.Done():
 				return
 			}
@@ -385,33 +414,38 @@ func watchLatency(b *testing.B, e *env, setter *http.Client, c *contender) {
 			}
 		}
 	}()
-	defer func() { cancel(); <-done }()
-	lat := make([]time.Duration, 0, n)
-	b.ResetTimer()
-	for i := 0; i < n; i++ {
-		time.Sleep(time.Millisecond) // let the watcher's next long poll reach the member
-		t0 := time.Now()
-		want, err := rawPut(ctx, setter, u, strconv.Itoa(i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case ev := <-events:
-			if ev.err != nil {
-				b.Fatal(ev.err)
-			}
-			if ev.index != want {
-				b.Fatalf("event index %d, want %d", ev.index, want)
-			}
-			lat = append(lat, ev.at.Sub(t0))
-		case <-time.After(opTimeout):
-			b.Fatalf("no event %d within %s", i, opTimeout)
-		}
+	return w
+}
+
+// event waits 1 ms, so that the watcher's next long poll reaches the
+// member, sets the key to i and returns the time from the start of the
+// Set to the event's arrival.
+func (w *watcher) event(ctx context.Context, b *testing.B, i int) time.Duration {
+	time.Sleep(time.Millisecond)
+	t0 := time.Now()
+	want, err := rawPut(ctx, w.setter, w.u, strconv.Itoa(i))
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
-	b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
+	select {
+	case ev := <-w.events:
+		if ev.err != nil {
+			b.Fatal(ev.err)
+		}
+		if ev.index != want {
+			b.Fatalf("event index %d, want %d", ev.index, want)
+		}
+		return ev.at.Sub(t0)
+	case <-time.After(opTimeout):
+		b.Fatalf("no event %d within %s", i, opTimeout)
+	}
+	return 0
+}
+
+// stop ends the watch and waits for its goroutine.
+func (w *watcher) stop() {
+	w.cancel()
+	<-w.done
 }
 
 // percentile returns the nearest-rank p-th percentile of sorted d.
@@ -433,8 +467,8 @@ func percentile(d []time.Duration, p int) time.Duration {
 // from second to second this pairs the contenders far more tightly than
 // separate benchmarks can. It reports each contender's median call
 // latency as the metric p50-ns@<contender>; ns/op is the sum over them.
-// GetParallel/c=64 and c=256 do the same for throughput (see
-// interleavedParallel).
+// Watch does the same for BenchmarkWatch (see interleavedWatch), and
+// GetParallel/c=64 and c=256 for throughput (see interleavedParallel).
 func BenchmarkInterleaved(b *testing.B) {
 	e := sharedEnv(b)
 	seed(b, e)
@@ -478,8 +512,40 @@ func BenchmarkInterleaved(b *testing.B) {
 			}
 		})
 	}
+	b.Run("Watch", func(b *testing.B) { interleavedWatch(b, e) })
 	for _, n := range []int{64, 256} {
 		b.Run("GetParallel/c="+strconv.Itoa(n), func(b *testing.B) { interleavedParallel(b, e, n) })
+	}
+}
+
+// interleavedWatch is BenchmarkWatch with the contenders taking turns:
+// each watches a key of its own, and each iteration sets every
+// contender's key in turn, starting with a different contender each time,
+// and times its event. It reports each contender's p50-ns@ and p99-ns@.
+func interleavedWatch(b *testing.B, e *env) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	setter := &http.Client{Transport: rawTransport(0)}
+	defer setter.CloseIdleConnections()
+	cs := watchContenders(b, e)
+	ws := make([]*watcher, len(cs))
+	for k, c := range cs {
+		ws[k] = startWatcher(ctx, b, e, setter, c, watchKey+"-"+c.name, b.N)
+		defer ws[k].stop()
+	}
+	lat := make([][]time.Duration, len(cs))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range cs {
+			k := (i + j) % len(cs)
+			lat[k] = append(lat[k], ws[k].event(ctx, b, i))
+		}
+	}
+	b.StopTimer()
+	for k, c := range cs {
+		slices.Sort(lat[k])
+		b.ReportMetric(float64(percentile(lat[k], 50)), "p50-ns@"+c.name)
+		b.ReportMetric(float64(percentile(lat[k], 99)), "p99-ns@"+c.name)
 	}
 }
 
