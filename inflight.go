@@ -8,9 +8,9 @@ import (
 
 // inflightChunkSlots is the number of slots in a chunk of an inflightSet,
 // and inflightProbes the number of slots an add tries, at random, before it
-// grows the set: one add in 256 grows it while half its slots are taken,
-// most adds once nine in ten are, so that it stays well below full and an
-// add mostly finds a free slot at its first or second try.
+// walks the whole set: while at most half the slots are taken, an add
+// finds a free one at its first try at least half the time, and walks the
+// set at most once in 256 adds.
 const (
 	inflightChunkSlots = 64
 	inflightProbes     = 8
@@ -21,8 +21,10 @@ const (
 // an attempt takes a free slot with a compare-and-swap and frees it with a
 // store. Under many concurrent callers a lock here, however short its hold,
 // made callers queue behind a holder the scheduler had set aside (see
-// bench/notes.md). The set grows by doubling and never shrinks; slots never
-// move, so an attempt keeps its slot from add to remove.
+// bench/notes.md). The set doubles when an add finds more than half of its
+// slots taken, so it has at most four slots (of 8 bytes) for each attempt
+// of the most it held at once, and at least 64; it never shrinks. Slots
+// never move, so an attempt keeps its slot from add to remove.
 //
 // The operations are sequentially consistent atomics, so an attempt added
 // after Close set the client's closed flag either sees the flag, or is
@@ -51,14 +53,48 @@ func (f *inflightSet) add(st *attemptState) {
 		mask := uint32(len(t.chunks)*inflightChunkSlots - 1)
 		for range inflightProbes {
 			i := rand.Uint32() & mask
-			slot := &t.chunks[i/inflightChunkSlots][i%inflightChunkSlots]
-			if slot.Load() == nil && slot.CompareAndSwap(nil, st) {
-				st.slot = slot
+			if take(&t.chunks[i/inflightChunkSlots][i%inflightChunkSlots], st) {
 				return
 			}
 		}
+		if t.takeAny(st) {
+			return
+		}
 		t = f.grow(t)
 	}
+}
+
+// take puts st in slot if it is free.
+func take(slot *atomic.Pointer[attemptState], st *attemptState) bool {
+	if slot.Load() == nil && slot.CompareAndSwap(nil, st) {
+		st.slot = slot
+		return true
+	}
+	return false
+}
+
+// takeAny puts st in the first free slot of t, unless more than half of
+// t's slots are taken (or none is free by the time it looks for one).
+func (t *inflightTable) takeAny(st *attemptState) bool {
+	taken := 0
+	for _, ch := range t.chunks {
+		for i := range ch {
+			if ch[i].Load() != nil {
+				taken++
+			}
+		}
+	}
+	if 2*taken > len(t.chunks)*inflightChunkSlots {
+		return false
+	}
+	for _, ch := range t.chunks {
+		for i := range ch {
+			if take(&ch[i], st) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // grow publishes a table twice the size of full (or the first one, full

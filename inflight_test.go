@@ -31,7 +31,7 @@ func inflightSlots(f *inflightSet) int {
 // TestInflightSetHoldsEveryAttempt: attempts added and removed by many
 // goroutines at once, the set growing meanwhile, are each visited exactly
 // once while they are in it and not after they left it; the set grows to
-// hold them without growing far past what they need.
+// hold them, to no more than four slots for each.
 func TestInflightSetHoldsEveryAttempt(t *testing.T) {
 	var f inflightSet
 	const workers, perWorker = 8, 250
@@ -65,7 +65,7 @@ func TestInflightSetHoldsEveryAttempt(t *testing.T) {
 	}
 	require.Len(t, seen, n, "only the attempts in the set are visited")
 	require.GreaterOrEqual(t, inflightSlots(&f), n)
-	require.LessOrEqual(t, inflightSlots(&f), 8*n, "the set grew far past what it holds")
+	require.LessOrEqual(t, inflightSlots(&f), 4*(n+workers), "the set grew past four slots for each attempt it held")
 
 	for _, sts := range held {
 		for _, st := range sts {
@@ -82,6 +82,39 @@ func TestInflightSetHoldsEveryAttempt(t *testing.T) {
 		removeInflight(st)
 	}
 	require.Equal(t, slots, inflightSlots(&f), "the set grew while never more than one attempt was in it")
+}
+
+// TestInflightSetSettles: under a steady load (a hundred attempts in the
+// set while many more come and go, from several goroutines) the set stops
+// growing at four slots for each attempt or fewer; it must not creep
+// upward with the number of adds.
+func TestInflightSetSettles(t *testing.T) {
+	var f inflightSet
+	const workers, held, churn = 4, 25, 50_000
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ring := make([]*attemptState, held)
+			for i := range ring {
+				ring[i] = &attemptState{}
+				f.add(ring[i])
+			}
+			for i := range churn {
+				k := i % held
+				removeInflight(ring[k])
+				ring[k] = &attemptState{}
+				f.add(ring[k])
+			}
+			for _, st := range ring {
+				removeInflight(st)
+			}
+		}()
+	}
+	wg.Wait()
+	require.LessOrEqual(t, inflightSlots(&f), 4*workers*held, "the set kept growing under a steady load")
+	require.Empty(t, visited(&f))
 }
 
 // TestInflightSetMissesNoAttemptAtClose is the order Close relies on: an
