@@ -521,8 +521,12 @@ func BenchmarkInterleaved(b *testing.B) {
 // interleavedWatch is BenchmarkWatch with the contenders taking turns:
 // each watches a key of its own, and each iteration sets every
 // contender's key in turn, starting with a different contender each time,
-// and times its event. It reports each contender's p50-ns@ and p99-ns@.
+// and times its event. It reports each contender's p50-ns@ and p99-ns@,
+// over at least minWatchEvents events each whatever b.N, so that the p99
+// is not one or two stragglers (with -benchtime 1s, b.N is about 180).
 func interleavedWatch(b *testing.B, e *env) {
+	const minWatchEvents = 1000
+	events := max(b.N, minWatchEvents)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	setter := &http.Client{Transport: rawTransport(0)}
@@ -530,12 +534,12 @@ func interleavedWatch(b *testing.B, e *env) {
 	cs := watchContenders(b, e)
 	ws := make([]*watcher, len(cs))
 	for k, c := range cs {
-		ws[k] = startWatcher(ctx, b, e, setter, c, watchKey+"-"+c.name, b.N)
+		ws[k] = startWatcher(ctx, b, e, setter, c, watchKey+"-"+c.name, events)
 		defer ws[k].stop()
 	}
 	lat := make([][]time.Duration, len(cs))
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < events; i++ {
 		for j := range cs {
 			k := (i + j) % len(cs)
 			lat[k] = append(lat[k], ws[k].event(ctx, b, i))

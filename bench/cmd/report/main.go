@@ -422,7 +422,7 @@ func render(r *results, m meta) string {
 			note: "`BenchmarkWatch`: time from the start of a Set on the leader (by the same raw setter for everyone) to the event arriving from the contender's watcher on a follower; " +
 				"raw is a loop of `GET ?wait=true&waitIndex=` long polls. Each event waits 1 ms first so the watcher's next poll is registered. " +
 				"`BenchmarkInterleaved/Watch`: the same with the contenders taking turns (each watches a key of its own, and each iteration sets every contender's key in turn, " +
-				"starting with a different one each time); the target below uses it.",
+				"starting with a different one each time), over at least 1,000 events each, so that a p99 is not one or two stragglers; the target below uses it.",
 			groups:  []string{"Watch", "Interleaved/Watch"},
 			metrics: []metric{p50, p99},
 			who:     []string{"ours", "official", "raw"},
