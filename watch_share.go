@@ -102,6 +102,9 @@ type shareItem struct {
 	// in Next; known is the share's known index when it was taken.
 	late  bool
 	known uint64
+	// sole is set when resp was queued for this subscriber only: it is
+	// the subscriber's to keep, without a copy.
+	sole bool
 }
 
 // watchLink holds a watcher's subscription. It is atomic because a
@@ -350,10 +353,14 @@ func (s *watchShare) onHeaders(gen, next, index uint64) {
 }
 
 // deliver queues the event res for every subscriber its index has reached,
-// and takes out those whose queue is full. s.mu is held.
+// and takes out those whose queue is full. Queued for one subscriber
+// only, res is that subscriber's (the share keeps no reference to it);
+// for several, each takes a copy. s.mu is held.
 func (s *watchShare) deliver(res *Response) {
 	index := res.Node.ModifiedIndex
 	s.known = max(s.known, index)
+	var only *watchSub
+	queued := 0
 	for sub := range s.subs {
 		if sub.cursor == 0 || index < sub.cursor {
 			continue
@@ -366,7 +373,12 @@ func (s *watchShare) deliver(res *Response) {
 		}
 		sub.queue = append(sub.queue, shareItem{resp: res, late: !sub.waiting})
 		sub.cursor = index + 1
-		sub.signal()
+		sub.signal() // it takes the item once s.mu is released
+		only = sub
+		queued++
+	}
+	if queued == 1 {
+		only.queue[len(only.queue)-1].sole = true
 	}
 }
 
@@ -418,7 +430,10 @@ func (w *httpWatcher) nextShared(ctx context.Context) (res *Response, ok bool, e
 		w.leaveShare()
 		return nil, false, nil
 	}
-	res = cloneResponse(it.resp)
+	res = it.resp
+	if !it.sole {
+		res = cloneResponse(it.resp)
+	}
 	w.next = res.Node.ModifiedIndex + 1
 	return res, true, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/etcdv2/client/internal/leakcheck"
 	"github.com/etcdv2/client/internal/v2fake"
+	"github.com/stretchr/testify/require"
 )
 
 // eventLog is a v2fake member with the helpers of the shared-poll tests:
@@ -616,4 +617,80 @@ func TestShareQuietKeyKeepsPlace(t *testing.T) {
 	if r := <-got; r.err != nil || r.res.Node.ModifiedIndex != e {
 		t.Fatalf("shared: %v, %v; want the event at %d", r.res, r.err, e)
 	}
+}
+
+// TestShareResponsesAreTheirs: every watcher of a share gets a Response of
+// its own, as it would alone: two watchers given one event get copies that
+// do not alias, and a watcher given an event alone (no copy) may change it
+// while its share polls on (the race detector checks that the share no
+// longer reads it).
+func TestShareResponsesAreTheirs(t *testing.T) {
+	l, srv := newEventLog(t, v2fake.Options{})
+	k, c := shareKeys(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := l.write("/other")
+	const events = 5
+	collect := func(w Watcher) <-chan []*Response {
+		ch := make(chan []*Response, 1)
+		go func() {
+			var got []*Response
+			for range events {
+				res, err := w.Next(ctx)
+				if err != nil {
+					break
+				}
+				got = append(got, res)
+			}
+			ch <- got
+		}()
+		return ch
+	}
+	ca := collect(k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
+	cb := collect(k.Watcher("/k", &WatcherOptions{AfterIndex: start}))
+	waitFor(t, func() bool { return shareWaiters(c) == 2 }, "both watchers waiting in one share")
+	var want []uint64
+	for range events {
+		want = append(want, l.write("/k"))
+	}
+	ra, rb := <-ca, <-cb
+	require.Len(t, ra, events)
+	require.Len(t, rb, events)
+	for i, idx := range want {
+		require.Equal(t, idx, ra[i].Node.ModifiedIndex, "event %d", i)
+		require.Equal(t, idx, rb[i].Node.ModifiedIndex, "event %d", i)
+		require.NotSame(t, ra[i], rb[i], "two watchers were given one Response")
+		require.NotSame(t, ra[i].Node, rb[i].Node, "two watchers were given one Node")
+		ra[i].Node.Value = "changed"
+		require.Equal(t, "v", rb[i].Node.Value)
+	}
+
+	alone := k.Watcher("/j", &WatcherOptions{AfterIndex: l.Index()})
+	for i := range 20 {
+		idx := l.write("/j")
+		res, err := alone.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, idx, res.Node.ModifiedIndex, "event %d", i)
+		require.Equal(t, "/j", res.Node.Key, "event %d", i)
+		res.Node.Key, res.Node.Value, res.Node.ModifiedIndex = "", "", 0
+		res.Node, res.Index = nil, 0
+	}
+}
+
+// shareWaiters returns how many watchers wait in Next in c's shares.
+func shareWaiters(c Client) int {
+	h := &c.(*httpClusterClient).watches
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, s := range h.shares {
+		s.mu.Lock()
+		for sub := range s.subs {
+			if sub.waiting {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
