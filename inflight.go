@@ -9,8 +9,8 @@ import (
 // inflightChunkSlots is the number of slots in a chunk of an inflightSet,
 // and inflightProbes the number of slots an add tries, at random, before it
 // walks the whole set: while at most half the slots are taken, an add
-// finds a free one at its first try at least half the time, and walks the
-// set at most once in 256 adds.
+// finds a free one at its first try at least half the time, and one add in
+// 256 or fewer, on average, walks the set.
 const (
 	inflightChunkSlots = 64
 	inflightProbes     = 8
