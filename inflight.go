@@ -43,6 +43,9 @@ type inflightTable struct {
 
 type inflightChunk [inflightChunkSlots]atomic.Pointer[attemptState]
 
+// slots returns how many slots the table has.
+func (t *inflightTable) slots() int { return len(t.chunks) * inflightChunkSlots }
+
 // add puts st in the set.
 func (f *inflightSet) add(st *attemptState) {
 	t := f.tab.Load()
@@ -50,7 +53,7 @@ func (f *inflightSet) add(st *attemptState) {
 		if t == nil {
 			t = f.grow(nil)
 		}
-		mask := uint32(len(t.chunks)*inflightChunkSlots - 1)
+		mask := uint32(t.slots() - 1)
 		for range inflightProbes {
 			i := rand.Uint32() & mask
 			if take(&t.chunks[i/inflightChunkSlots][i%inflightChunkSlots], st) {
@@ -84,7 +87,7 @@ func (t *inflightTable) takeAny(st *attemptState) bool {
 			}
 		}
 	}
-	if 2*taken > len(t.chunks)*inflightChunkSlots {
+	if 2*taken > t.slots() {
 		return false
 	}
 	for _, ch := range t.chunks {

@@ -25,7 +25,7 @@ func inflightSlots(f *inflightSet) int {
 	if t == nil {
 		return 0
 	}
-	return len(t.chunks) * inflightChunkSlots
+	return t.slots()
 }
 
 // TestInflightSetHoldsEveryAttempt: attempts added and removed by many
