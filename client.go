@@ -275,7 +275,8 @@ type Config struct {
 	// older data than the client has already returned: a plain read
 	// answered with an X-Etcd-Index below the highest index any answer of
 	// this client carried is discarded and sent again, once, as a quorum
-	// read, preferably to another endpoint. False means plain reads
+	// read, preferably to another endpoint; reads under a context from
+	// WithoutMonotonicReads are left alone. False means plain reads
 	// return whatever the chosen member has, as in the original client.
 	MonotonicReads bool
 

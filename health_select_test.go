@@ -371,6 +371,45 @@ func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
 	}
 }
 
+// TestWithoutMonotonicReads: a read under WithoutMonotonicReads returns
+// the lagging member's answer as it is, where the same read without it is
+// sent again as a quorum read.
+func TestWithoutMonotonicReads(t *testing.T) {
+	rt := newFakeRT()
+	var quorumAt []string
+	plain := func(index uint64) func(*http.Request) (*http.Response, error) {
+		return func(req *http.Request) (*http.Response, error) {
+			if strings.Contains(req.URL.RawQuery, "quorum=true") {
+				quorumAt = append(quorumAt, req.URL.Host)
+				return answer(req, 200, 120, `{}`), nil
+			}
+			return answer(req, 200, index, `{}`), nil
+		}
+	}
+	rt.set("a:2379", plain(100))
+	rt.set("b:2379", plain(50)) // lagging
+	rt.set("c:2379", plain(100))
+	order := []string{ua}
+	sel := SelectorFunc(func(i RequestInfo, cs []Endpoint) int { return preferOrder(order...).Select(i, cs) })
+	c, _, _ := healthClient(t, rt, Config{MonotonicReads: true, Selector: sel})
+	ctx := context.Background()
+	if _, err := read(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	order = []string{ub, uc}
+	ep, err := read(WithoutMonotonicReads(ctx), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep != ub || len(quorumAt) != 0 || c.Stats().StaleReads != 0 {
+		t.Errorf("answered from %s, quorum reads at %v, %d stale reads; want b's answer as it is", ep, quorumAt, c.Stats().StaleReads)
+	}
+	// The guard still holds for the reads that do not ask to be left alone.
+	if ep, err = read(ctx, c); err != nil || ep != uc || len(quorumAt) != 1 {
+		t.Errorf("without it: answered from %s (%v), quorum reads at %v; want a quorum read at c", ep, err, quorumAt)
+	}
+}
+
 func TestAttemptTimeoutDefaults(t *testing.T) {
 	// The adaptive timeout's bounds are those of internal/health.
 	if MinAdaptiveHeaderTimeout != health.MinTimeout || DefaultHeaderTimeoutPerRequest != health.MaxTimeout {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -27,6 +28,19 @@ func (e *StaleReadError) Error() string {
 
 // Is reports whether target is ErrStaleRead.
 func (e *StaleReadError) Is(target error) bool { return target == ErrStaleRead }
+
+// WithoutMonotonicReads returns a context under which the reads of a
+// client with Config.MonotonicReads are returned as the member answered
+// them, even when older than data the client already returned: for a read
+// whose purpose is to look at one member's state, such as a check that the
+// member a watch is on still follows the cluster. It changes nothing for a
+// client without MonotonicReads.
+func WithoutMonotonicReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, asAnsweredKey{}, true)
+}
+
+// asAnsweredKey marks a context from WithoutMonotonicReads.
+type asAnsweredKey struct{}
 
 // headerIndex parses the X-Etcd-Index of an answer.
 func headerIndex(h http.Header) (uint64, bool) {

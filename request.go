@@ -157,8 +157,8 @@ func (c *httpClusterClient) do(ctx context.Context, r *request) (*response, erro
 // once. A request that is not replayable is not resent once it may have
 // reached a server.
 // With MonotonicReads, a plain read answered below the client's floor is
-// sent again as a quorum read. When ctx ends, do returns exactly
-// ctx.Err().
+// sent again as a quorum read, unless ctx is from WithoutMonotonicReads.
+// When ctx ends, do returns exactly ctx.Err().
 func (c *httpClusterClient) doRequest(ctx context.Context, r *request) (*response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -182,7 +182,9 @@ func (c *httpClusterClient) doRequest(ctx context.Context, r *request) (*respons
 	var errs []error
 	attempts := 0
 	free := false // the next attempt does not take a retry token
-	upgraded := false
+	// upgraded: a plain read already sent again as a quorum read, or
+	// one the monotonic-read guard leaves alone.
+	upgraded := c.mono.on && ctx.Value(asAnsweredKey{}) != nil
 	staleAt := -1 // the endpoint whose answer was stale, until retried
 rounds:
 	for round := 0; round < c.rounds; round++ {

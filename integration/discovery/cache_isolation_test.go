@@ -19,7 +19,13 @@ import (
 // v3 adapter, whose reads are linearizable (an isolated member serves none).
 func preferring(t *testing.T, urls []string, url string) client.KeysAPI {
 	t.Helper()
-	c, err := client.New(client.Config{Endpoints: urls, Selector: client.SelectorFunc(
+	return preferringWith(t, client.Config{Endpoints: urls}, url)
+}
+
+// preferringWith is preferring with cfg's other settings.
+func preferringWith(t *testing.T, cfg client.Config, url string) client.KeysAPI {
+	t.Helper()
+	cfg.Selector = client.SelectorFunc(
 		func(_ client.RequestInfo, cands []client.Endpoint) int {
 			for i, e := range cands {
 				if e.URL == url {
@@ -27,7 +33,8 @@ func preferring(t *testing.T, urls []string, url string) client.KeysAPI {
 				}
 			}
 			return 0
-		})})
+		})
+	c, err := client.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return client.NewKeysAPI(c)
@@ -52,13 +59,26 @@ func runCache(t *testing.T, c *cache.Cache) {
 // cache without the check, on the same member, shows that the watch alone
 // stays stale.
 func TestCacheLeavesIsolatedMember(t *testing.T) {
+	testCacheLeavesIsolatedMember(t, false)
+}
+
+// TestCacheLeavesIsolatedMemberMonotonicReads is the same with
+// Config.MonotonicReads, which must not hide the stuck member from the
+// check (its plain reads of that member would be sent again as quorum
+// reads elsewhere).
+func TestCacheLeavesIsolatedMemberMonotonicReads(t *testing.T) {
+	testCacheLeavesIsolatedMember(t, true)
+}
+
+func testCacheLeavesIsolatedMember(t *testing.T, monotonic bool) {
 	backend.FromEnv(t).SkipOnAdapter(t, "needs a client that prefers one member and reads stale data from it")
 	c := newCluster(t, testbed.Options{Size: 3, ProxyPeers: true})
 	ms := c.Members()
 	urls := []string{ms[0].URL(), ms[1].URL(), ms[2].URL()}
 	writer := newKAPI(t, []string{ms[1].URL(), ms[2].URL()})
-	cc := cache.New(preferring(t, urls, ms[0].URL()), "/iso", cache.WithProgressInterval(2*time.Second))
-	control := cache.New(preferring(t, urls, ms[0].URL()), "/iso", cache.WithProgressInterval(-1))
+	cfg := client.Config{Endpoints: urls, MonotonicReads: monotonic}
+	cc := cache.New(preferringWith(t, cfg, ms[0].URL()), "/iso", cache.WithProgressInterval(2*time.Second))
+	control := cache.New(preferringWith(t, cfg, ms[0].URL()), "/iso", cache.WithProgressInterval(-1))
 	runCache(t, cc)
 	runCache(t, control)
 	ctx := context.Background()

@@ -53,6 +53,12 @@ func storeIndex(ctx context.Context, kapi client.KeysAPI, key string, quorum boo
 	// reach its leader.
 	rctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
 	defer cancel()
+	if !quorum {
+		// The member's own answer, even with Config.MonotonicReads,
+		// which would send a read of a stuck member again as a quorum
+		// read elsewhere.
+		rctx = client.WithoutMonotonicReads(rctx)
+	}
 	resp, err := kapi.Get(rctx, key, &client.GetOptions{Quorum: quorum})
 	if err == nil {
 		return resp.Index, nil
