@@ -11,11 +11,10 @@ import (
 // for error messages. It works on text, so that an unparseable URL is
 // redacted too.
 func redactUserinfo(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
+	prefix, rest := "", s
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
 	}
-	rest := s[i+3:]
 	end := strings.IndexAny(rest, "/?#")
 	if end < 0 {
 		end = len(rest)
@@ -24,7 +23,7 @@ func redactUserinfo(s string) string {
 	if at < 0 {
 		return s
 	}
-	return s[:i+3] + redacted + rest[at:]
+	return prefix + redacted + rest[at:]
 }
 
 // endpointParseError is the error of parsing endpoint s, which failed
@@ -35,8 +34,13 @@ func endpointParseError(s string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err // its URL is s, unredacted
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		err = errors.New("want http://host:port or https://host:port")
+	case redactUserinfo(s) != s:
+		// The parser's message can quote a piece of the user
+		// information (`invalid URL escape "%zz"`).
+		err = errors.New("not a valid URL")
 	}
 	return &url.Error{Op: "parse", URL: redactUserinfo(s), Err: errors.Join(ErrInvalidEndpoint, err)}
 }

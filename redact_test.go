@@ -14,10 +14,16 @@ func TestEndpointWithUserinfoRefusedWithoutTheSecret(t *testing.T) {
 		"https://s3cret-pw@etcd.example:2379/",
 		"http://root:s3cret-pw@127.0.0.1:2379/%zz",
 		"http://root:s3cret-pw@[::1",
+		"root:s3cret-pw@127.0.0.1:2379",
+		"s3cret-pw@127.0.0.1:2379",
+		"http://root:s3cret%zq@127.0.0.1:2379",
+		"http://root:s3cret@pw@127.0.0.1:2379",
 	} {
 		_, err := New(Config{Endpoints: []string{ep}})
 		assert.True(t, errors.Is(err, ErrInvalidEndpoint), "%s: %v", ep, err)
 		assert.NotContains(t, err.Error(), "s3cret", ep)
+		assert.NotContains(t, err.Error(), "%zq", ep)
+		assert.NotContains(t, err.Error(), "pw", ep)
 		assert.Contains(t, err.Error(), "[redacted]@", ep)
 		c, err := New(Config{Endpoints: []string{"http://127.0.0.1:2379"}})
 		assert.NoError(t, err)
