@@ -60,7 +60,7 @@ func (t *tool) authEnableDisable(c *cli.Context, enable bool) {
 	}
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	if enable {
 		t.println("Authentication Enabled")
@@ -147,7 +147,7 @@ func (t *tool) userList(c *cli.Context) error {
 	users, err := u.ListUsers(ctx)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	for _, user := range users {
 		t.printf("%s\n", user)
@@ -164,7 +164,7 @@ func (t *tool) userAdd(c *cli.Context) error {
 		t.fail("Error reading password:", err)
 	}
 	if err := api.AddUser(ctx, user, pass); err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("User %s created\n", user)
 	return nil
@@ -176,7 +176,7 @@ func (t *tool) userRemove(c *cli.Context) error {
 	err := api.RemoveUser(ctx, user)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("User %s removed\n", user)
 	return nil
@@ -191,7 +191,7 @@ func (t *tool) userPasswd(c *cli.Context) error {
 		t.fail("Error reading password:", err)
 	}
 	if _, err := api.ChangePassword(ctx, user, pass); err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("Password updated\n")
 	return nil
@@ -212,7 +212,7 @@ func (t *tool) userGrantRevoke(c *cli.Context, grant bool) {
 		_, err = api.RevokeUser(ctx, user, roles)
 	}
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("User %s updated\n", user)
 }
@@ -223,7 +223,7 @@ func (t *tool) userGet(c *cli.Context) error {
 	user, err := api.GetUser(ctx, name)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("User: %s\n", user.User)
 	t.printf("Roles: %s\n", strings.Join(user.Roles, " "))
@@ -312,7 +312,7 @@ func (t *tool) roleList(c *cli.Context) error {
 		t.fail(fmt.Sprintf("unexpected status code %d", ae.StatusCode))
 	}
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	for _, role := range roles {
 		t.printf("%s\n", role)
@@ -329,7 +329,7 @@ func (t *tool) roleAdd(c *cli.Context) error {
 		t.exit(exitError)
 	}
 	if err := api.AddRole(ctx, role); err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("Role %s created\n", role)
 	return nil
@@ -341,7 +341,7 @@ func (t *tool) roleRemove(c *cli.Context) error {
 	err := api.RemoveRole(ctx, role)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("Role %s removed\n", role)
 	return nil
@@ -396,7 +396,7 @@ func (t *tool) roleGrantRevoke(c *cli.Context, grant bool) {
 	defer cancel()
 	cur, err := api.GetRole(ctx, role)
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	var updated *client.Role
 	if grant {
@@ -405,7 +405,7 @@ func (t *tool) roleGrantRevoke(c *cli.Context, grant bool) {
 		updated, err = api.RevokeRoleKV(ctx, role, []string{p}, perm)
 	}
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	if reflect.DeepEqual(updated, cur) {
 		if grant {
@@ -423,7 +423,7 @@ func (t *tool) roleGet(c *cli.Context) error {
 	role, err := api.GetRole(ctx, name)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("Role: %s\n", role.Role)
 	t.printf("KV Read:\n")

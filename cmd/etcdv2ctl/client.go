@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -264,19 +265,29 @@ func (t *tool) usernamePassword(prompt, flag string) (string, string, error) {
 
 // newClient builds a client from the global flags.
 func (t *tool) newClient(c *cli.Context) (client.Client, error) {
-	eps, err := t.endpoints(c)
+	cfg, err := t.clientConfig(c)
 	if err != nil {
 		return nil, err
+	}
+	return client.New(cfg)
+}
+
+// clientConfig is the client configuration of the global flags.
+func (t *tool) clientConfig(c *cli.Context) (client.Config, error) {
+	eps, err := t.endpoints(c)
+	if err != nil {
+		return client.Config{}, err
 	}
 	tr, err := t.transport(c)
 	if err != nil {
-		return nil, err
+		return client.Config{}, err
 	}
 	sel, err := t.selector(c)
 	if err != nil {
-		return nil, err
+		return client.Config{}, err
 	}
 	timeout := c.GlobalDuration("timeout")
+	t.passes.timeout = timeout
 	if timeout == 0 {
 		// etcdctl v2's --timeout 0 meant no per-request timeout; the
 		// library's zero means an adaptive one.
@@ -287,6 +298,7 @@ func (t *tool) newClient(c *cli.Context) (client.Client, error) {
 		Endpoints:               eps,
 		HeaderTimeoutPerRequest: timeout,
 		Selector:                sel,
+		Hooks:                   &t.passes,
 	}
 	if u := t.globalString(c, "username", "ETCDCTL_USERNAME"); u != "" {
 		if pw := t.globalString(c, "password", "ETCDCTL_PASSWORD"); pw != "" && !strings.Contains(u, ":") {
@@ -294,17 +306,22 @@ func (t *tool) newClient(c *cli.Context) (client.Client, error) {
 		} else {
 			cfg.Username, cfg.Password, err = t.usernamePassword("Password: ", u)
 			if err != nil {
-				return nil, err
+				return client.Config{}, err
 			}
 		}
 	}
-	return client.New(cfg)
+	return cfg, nil
 }
 
 // mustClient returns a client synced with the cluster's membership unless
 // --no-sync is given; it ends the command on errors as etcdctl v2 did.
 func (t *tool) mustClient(c *cli.Context) client.Client {
-	hc, err := t.newClient(c)
+	cfg, err := t.clientConfig(c)
+	if err != nil {
+		t.errorln(err.Error())
+		t.exit(exitError)
+	}
+	hc, err := client.New(cfg)
 	if err != nil {
 		t.errorln(err.Error())
 		t.exit(exitError)
@@ -317,9 +334,7 @@ func (t *tool) mustClient(c *cli.Context) client.Client {
 		if debug {
 			t.errorf("start to sync cluster using endpoints(%s)\n", strings.Join(hc.Endpoints(), ","))
 		}
-		ctx, cancel := t.totalTimeout(c)
-		err := hc.Sync(ctx)
-		cancel()
+		err := t.sync(c, hc, cfg)
 		if err != nil {
 			if errors.Is(err, client.ErrNoEndpoints) {
 				t.errorf("etcd cluster has no published client endpoints.\n")
@@ -338,6 +353,28 @@ func (t *tool) mustClient(c *cli.Context) client.Client {
 		t.errorf("Cluster-Endpoints: %s\n", strings.Join(hc.Endpoints(), ", "))
 	}
 	return hc
+}
+
+// sync updates hc's endpoints to the members' client URLs. As etcdctl v2's
+// sync it makes one pass over the endpoints, within --total-timeout, so
+// that a hung member fails it with a header timeout (which is no
+// connection error, see isConnectionError) rather than with the deadline:
+// hc itself may make several passes (Config.Rounds), so the sync is made
+// by a client of the same configuration that makes one.
+func (t *tool) sync(c *cli.Context, hc client.Client, cfg client.Config) error {
+	cfg.Rounds = 1
+	cfg.Hooks = nil
+	sc, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	ctx, cancel := t.totalTimeout(c)
+	defer cancel()
+	if err := sc.Sync(ctx); err != nil {
+		return err
+	}
+	return hc.SetEndpoints(sc.Endpoints())
 }
 
 // mustClientNoSync is mustClient without the membership sync.
@@ -375,7 +412,11 @@ func isConnectionError(err error) bool {
 		}
 		return true
 	}
-	if errors.Is(err, client.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded) {
+	// A header timeout is not one: etcdctl v2's client reported it as a
+	// plain error ("client: endpoint ... exceeded header timeout"), so a
+	// sync that fails with it goes on to the command. A context deadline
+	// is (a net.Error whose Timeout is true).
+	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	// As etcdctl v2: a failed dial or read is a connection error; any
@@ -520,8 +561,89 @@ func compatOneShot(err error) error {
 	return compat(err)
 }
 
+// firstPass remembers the failed first pass over the endpoints of a call
+// that made another pass and was then cut off by its deadline (see
+// tool.compat). It is the client's Hooks.
+type firstPass struct {
+	// timeout is --timeout, etcdctl v2's header timeout per attempt.
+	timeout time.Duration
+
+	mu sync.Mutex
+	// cut is the first pass's errors of the last call that ended so.
+	cut *client.ClusterError
+}
+
+// passRecord is what firstPass records of one call.
+type passRecord struct {
+	errs []error // the endpoint errors of the first pass
+	done bool    // the first pass failed at every endpoint
+	// short is set when an attempt of the first pass timed out before
+	// --timeout (cut short to leave time for other attempts), where
+	// etcdctl v2's would have gone on.
+	short bool
+}
+
+type passKey struct{}
+
+func (p *firstPass) CallStart(ctx context.Context, _ client.CallInfo) context.Context {
+	return context.WithValue(ctx, passKey{}, &passRecord{})
+}
+
+func (p *firstPass) AttemptStart(ctx context.Context, a client.AttemptInfo) context.Context {
+	if rec, ok := ctx.Value(passKey{}).(*passRecord); ok && a.Round > 0 {
+		// A pass after the first starts only once every endpoint failed.
+		rec.done = true
+	}
+	return ctx
+}
+
+func (p *firstPass) AttemptEnd(ctx context.Context, a client.AttemptInfo, end client.AttemptEnd) {
+	if rec, ok := ctx.Value(passKey{}).(*passRecord); ok && a.Round == 0 && end.Err != nil {
+		rec.errs = append(rec.errs, &client.EndpointError{Endpoint: a.Endpoint, Err: end.Err})
+		var te *client.AttemptTimeoutError
+		if errors.As(end.Err, &te) && te.After < p.timeout {
+			rec.short = true
+		}
+	}
+}
+
+func (p *firstPass) CallEnd(ctx context.Context, _ client.CallInfo, end client.CallEnd) {
+	rec, ok := ctx.Value(passKey{}).(*passRecord)
+	if !ok || end.Attempts == 0 || !errors.Is(end.Err, context.DeadlineExceeded) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = nil
+	if rec.done && !rec.short && len(rec.errs) > 0 {
+		p.cut = &client.ClusterError{Errors: rec.errs}
+	}
+}
+
+// compat is compat, but a deadline that cut off a pass after a failed
+// first one is reported as that first pass's errors: etcdctl v2 made one
+// pass only, and reported them (a hung member's header timeout, say).
+func (t *tool) compat(err error) error {
+	return compat(t.firstPassError(err))
+}
+
+// firstPassError is the failed first pass of the call that err (the
+// deadline) cut off in a later pass, or err.
+func (t *tool) firstPassError(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	t.passes.mu.Lock()
+	defer t.passes.mu.Unlock()
+	if t.passes.cut != nil {
+		return t.passes.cut
+	}
+	return err
+}
+
 // handleError prints err as etcdctl v2 did and ends the command with code.
 func (t *tool) handleError(c *cli.Context, code int, err error) {
+	err = t.firstPassError(err)
 	if t.oneShot {
 		err = compatOneShot(err)
 	} else {

@@ -342,6 +342,12 @@ var hungScript = []step{
 	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "set", "/foo", "x"}},
 	{args: []string{ep, "--no-sync", "--timeout", "300ms", "--total-timeout", "2s", "mk", "/new", "x"}},
 	{args: []string{ep, "--no-sync", "--timeout", "0", "--total-timeout", "1s", "get", "/foo"}},
+	// Default flags: the sync's header timeout is no connection error, and
+	// the command reports its own (exit 4; 1 for member list).
+	{args: []string{ep, "get", "/foo"}},
+	{args: []string{ep, "--timeout", "500ms", "get", "/foo"}},
+	{args: []string{ep, "member", "list"}},
+	{args: []string{ep, "--timeout", "500ms", "member", "list"}},
 	{do: func(t *testing.T, members []*testbed.Member) { members[0].Continue(t) }},
 	{args: []string{ep, "get", "/foo"}},
 }

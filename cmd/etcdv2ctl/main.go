@@ -32,7 +32,9 @@
 //   - a request is tried on up to three passes over the endpoints (etcdctl
 //     v2 made one) and a write whose outcome is unknown is not sent to a
 //     second member; error messages list each endpoint's first error, in
-//     etcdctl v2's words;
+//     etcdctl v2's words, and a request that --total-timeout cuts off
+//     after a failed first pass reports that pass's errors, as etcdctl v2
+//     did (the membership sync makes one pass, as etcdctl v2's);
 //   - an endpoint that is not an http or https URL is rejected before any
 //     request is sent (exit status 1), where etcdctl v2 failed each request;
 //   - --password and ETCDCTL_PASSWORD give the password of --username
@@ -82,6 +84,9 @@ type tool struct {
 	// oneShot is set while a create is sent: its errors print as the
 	// original client's single-endpoint errors (see compatOneShot).
 	oneShot bool
+	// passes records the first pass of calls cut off by their deadline
+	// (see tool.compat).
+	passes firstPass
 }
 
 func main() {

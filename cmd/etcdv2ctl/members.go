@@ -80,11 +80,11 @@ func (t *tool) memberList(c *cli.Context) error {
 	defer cancel()
 	members, err := m.List(ctx)
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	leader, err := m.Leader(ctx)
 	if err != nil {
-		t.fail("Failed to get leader: ", compat(err))
+		t.fail("Failed to get leader: ", t.compat(err))
 	}
 	for _, mb := range members {
 		if len(mb.Name) == 0 {
@@ -109,13 +109,13 @@ func (t *tool) memberAdd(c *cli.Context) error {
 	}
 	added, err := m.Add(ctx, args[1])
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	newName := args[0]
 	t.printf("Added member named %s with ID %s to cluster\n", newName, added.ID)
 	members, err := m.List(ctx)
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	var conf []string
 	for _, mb := range members {
@@ -145,7 +145,7 @@ func (t *tool) memberRemove(c *cli.Context) error {
 	defer cancel()
 	members, err := m.List(ctx)
 	if err != nil {
-		t.fail("Error while verifying ID against known members:", compat(err).Error())
+		t.fail("Error while verifying ID against known members:", t.compat(err).Error())
 	}
 	found := false
 	for _, mb := range members {
@@ -162,7 +162,7 @@ func (t *tool) memberRemove(c *cli.Context) error {
 		t.exit(exitError)
 	}
 	if err := m.Remove(ctx, id); err != nil {
-		t.errorf("Received an error trying to remove member %s: %s", id, compat(err).Error())
+		t.errorf("Received an error trying to remove member %s: %s", id, t.compat(err).Error())
 		t.exit(exitError)
 	}
 	t.printf("Removed member %s from cluster\n", id)
@@ -184,7 +184,7 @@ func (t *tool) memberUpdate(c *cli.Context) error {
 	err := m.Update(ctx, args[0], urls)
 	cancel()
 	if err != nil {
-		t.fail(compat(err).Error())
+		t.fail(t.compat(err).Error())
 	}
 	t.printf("Updated member with ID %s in cluster\n", args[0])
 	return nil
