@@ -72,7 +72,16 @@ func (t *tool) peers(c *cli.Context) []string {
 	if s == "" {
 		s = "http://127.0.0.1:2379,http://127.0.0.1:4001"
 	}
-	return strings.Split(s, ",")
+	// An empty entry (a trailing comma, say) gave etcdctl v2 an endpoint
+	// "http:" that failed on its own while the others served: it is
+	// left out.
+	var eps []string
+	for _, ep := range strings.Split(s, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
 }
 
 // discoveryDomain returns the SRV domain, whether insecure (http)

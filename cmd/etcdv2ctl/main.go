@@ -36,7 +36,10 @@
 //     after a failed first pass reports that pass's errors, as etcdctl v2
 //     did (the membership sync makes one pass, as etcdctl v2's);
 //   - an endpoint that is not an http or https URL is rejected before any
-//     request is sent (exit status 1), where etcdctl v2 failed each request;
+//     request is sent (exit status 1), where etcdctl v2 kept it, failed
+//     there and went on to the other endpoints; an empty entry of the list
+//     (a trailing comma) is left out, where etcdctl v2 kept it as "http:",
+//     and spaces around an entry are ignored;
 //   - --password and ETCDCTL_PASSWORD give the password of --username
 //     without a prompt; --selector and ETCDCTL_SELECTOR choose the endpoint
 //     policy.
