@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -118,7 +119,12 @@ func (t *tool) endpoints(c *cli.Context) ([]string, error) {
 	for i, ep := range eps {
 		u, err := url.Parse(ep)
 		if err != nil {
-			return nil, err
+			return nil, endpointParseError(ep, err)
+		}
+		if strings.Contains(u.Opaque, "@") {
+			// "user:password@host:port", read as scheme "user": no
+			// endpoint, and the library's error would quote it as it is.
+			return nil, endpointParseError(ep, &url.Error{Op: "parse", URL: ep, Err: client.ErrInvalidEndpoint})
 		}
 		if u.Scheme == "" {
 			u.Scheme = "http"
@@ -126,6 +132,34 @@ func (t *tool) endpoints(c *cli.Context) ([]string, error) {
 		eps[i] = u.String()
 	}
 	return eps, nil
+}
+
+// quotedRE matches what a url package error quotes of its input.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// endpointParseError is err, the error of parsing endpoint ep, without
+// its user information: the URL's is replaced by "[redacted]", and so is
+// each fragment of ep the error quotes (an invalid escape, an invalid
+// port) when ep has any. It works on text, since ep does not parse: the
+// user information is all between "://" (or the start) and the last "@".
+func endpointParseError(ep string, err error) error {
+	start := 0
+	if i := strings.Index(ep, "://"); i >= 0 {
+		start = i + 3
+	}
+	at := strings.LastIndex(ep, "@")
+	if at < start {
+		return err
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return errors.New("invalid endpoint " + ep[:start] + "[redacted]" + ep[at:])
+	}
+	return &url.Error{
+		Op:  ue.Op,
+		URL: ep[:start] + "[redacted]" + ep[at:],
+		Err: errors.New(quotedRE.ReplaceAllString(ue.Err.Error(), `"[redacted]"`)),
+	}
 }
 
 // transport builds the HTTP transport with the TLS files of the flags or

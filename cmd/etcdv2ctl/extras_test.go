@@ -358,3 +358,30 @@ func TestProgressOnTerminal(t *testing.T) {
 	out = run(`"$BIN" "$EP" import < "$FILE" > "$FILE.written"`)
 	require.Contains(t, out, "imported 6 records")
 }
+
+// TestMalformedEndpointRedacted checks that an endpoint URL that does not
+// parse is reported without its user information: etcdctl v2 printed the
+// URL as it was, password included.
+func TestMalformedEndpointRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		ep      string
+		secrets []string
+	}{
+		{"http://root:top%zzsecret@127.0.0.1:23790", []string{"secret", "top%", "%zz"}},
+		{"http://root:se/cret@127.0.0.1:23790", []string{"cret", ":se"}},
+		{"root:top%zzsecret@127.0.0.1:23790", []string{"secret", "top%", "%zz"}},
+		{"http://127.0.0.1:1,http://root:top%zzsecret@127.0.0.1:23790", []string{"secret", "top%", "%zz"}},
+	} {
+		for _, args := range [][]string{
+			{"--endpoints", tc.ep, "get", "/foo"},
+			{"--no-sync", "--peers", tc.ep, "member", "list"},
+		} {
+			out, errOut, code := ctl(t, "", args...)
+			require.Equal(t, 1, code, "%q: stdout %q, stderr %q", args, out, errOut)
+			require.Contains(t, errOut, "[redacted]", "%q", args)
+			for _, s := range tc.secrets {
+				require.NotContains(t, out+errOut, s, "%q", args)
+			}
+		}
+	}
+}
