@@ -19,8 +19,8 @@
 //
 // Session.Done is closed as soon as the session's keys may be gone: a
 // renewal found one of them gone, or the local deadline passed — the send
-// time of the last successful renewal plus the TTL minus a margin of
-// max(1s, TTL/10), on this process's monotonic clock. The deadline passes
+// time of the oldest key's last successful create or renewal plus the TTL
+// minus a margin of max(1s, TTL/10), on this process's monotonic clock. The deadline passes
 // even when no member answers, so a holder cut off from the cluster learns
 // it lost its keys before (by the margin) the server removes them, provided
 // the etcd members' clocks do not run faster than this one by more than

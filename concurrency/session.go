@@ -71,8 +71,10 @@ func WithPrefix(prefix string) SessionOption {
 //   - a renewal found one of its keys gone or owned by someone else (the
 //     server said 100 or 101 and a quorum read confirmed it);
 //   - the local deadline passed: the send time of the oldest key's last
-//     successful renewal, plus the TTL, minus a margin of max(1s, TTL/10),
-//     measured on this process's monotonic clock. It passes even when no
+//     successful create or renewal, plus the TTL, minus a margin of
+//     max(1s, TTL/10), measured on this process's monotonic clock (a key
+//     whose create was answered late can move it earlier; a key attached
+//     after its deadline ends the session). It passes even when no
 //     member can be reached, and before the server expires the keys as long
 //     as the members' clocks run at most margin/TTL faster than this one;
 //   - its context ended or Close was called.
@@ -337,7 +339,10 @@ func (s *Session) checkDeadline() {
 	s.timer.Reset(time.Until(s.deadline))
 }
 
-// recomputeLocked sets the deadline from the oldest renewal. s.mu is held.
+// recomputeLocked sets the deadline from the oldest renewal and, unless the
+// session has ended, sets the timer that closes Done for it: the deadline
+// can move earlier (attach of a key whose create was sent before the last
+// renewal), and the timer must not fire later than it. s.mu is held.
 func (s *Session) recomputeLocked() {
 	var oldest time.Time
 	for l := range s.leases {
@@ -348,11 +353,15 @@ func (s *Session) recomputeLocked() {
 	if !oldest.IsZero() {
 		s.deadline = oldest.Add(s.ttl - s.margin)
 	}
+	if !s.ended && s.timer != nil {
+		s.timer.Reset(time.Until(s.deadline))
+	}
 }
 
 // attach adds a key created (with the session's TTL) at time sent to the
 // keys the session renews. It fails with ErrSessionExpired when the session
-// has ended; the caller then removes the key.
+// has ended, or when the deadline computed with the key's send time has
+// passed already (the session then ends); the caller then removes the key.
 func (s *Session) attach(key, value, owner string, created uint64, sent time.Time) (*lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -363,6 +372,12 @@ func (s *Session) attach(key, value, owner string, created uint64, sent time.Tim
 	l := &lease{key: key, value: value, owner: owner, created: created, sent: sent}
 	s.leases[l] = struct{}{}
 	s.recomputeLocked()
+	if !time.Now().Before(s.deadline) {
+		// The server may expire the key (or has): the session is over.
+		delete(s.leases, l)
+		s.endLocked()
+		return nil, ErrSessionExpired
+	}
 	return l, nil
 }
 
