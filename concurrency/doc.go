@@ -56,7 +56,10 @@
 //
 // Every decision (am I first? is a permit free?) is made on a quorum read,
 // so a member cut off from its peers, which still answers plain reads with
-// old data, cannot cause a wrong grant. Waits start at the index of that
+// old data, cannot cause a wrong grant. A grant is returned only if, once
+// that read was answered, the session is still alive and still renews the
+// node; a session that ended while the read was in flight gets
+// ErrSessionExpired. Waits start at the index of that
 // read, so nothing between the read and the watch is missed; a watch that
 // falls out of etcd's 1000-event history (error 401) or lasts more than ten
 // seconds leads to a new quorum read. Events are only hints: after any

@@ -61,7 +61,9 @@ func (m *Mutex) end(e *entry) {
 }
 
 // Lock blocks until the mutex is held by this handle. It returns ctx.Err()
-// when ctx ends first, ErrSessionExpired when the session ends first; in
+// when ctx ends first, ErrSessionExpired when the session ends first (also
+// while the quorum read that would grant the lock is in flight: a grant is
+// returned only if the session is alive once that read was answered); in
 // both cases its node is removed (or, if it cannot be reached, left to
 // expire) and no goroutine is left running.
 func (m *Mutex) Lock(ctx context.Context) error {

@@ -113,7 +113,9 @@ func (e *entry) cleanupByOwner(ctx context.Context) {
 // found gone. Each round decides on a quorum listing (recursive, sorted),
 // then waits for one event on what decide named, from the listing's index
 // on, and lists again whatever happened (events are hints, the listing is
-// the truth). On any error return the caller removes the node.
+// the truth). A grant is returned only if, once the listing that decided it
+// was answered, the session is alive and still renews the node. On any
+// error return the caller removes the node.
 func (e *entry) wait(ctx context.Context, decide decider) error {
 	s := e.s
 	d := backoffMin
@@ -168,6 +170,12 @@ func (e *entry) wait(ctx context.Context, decide decider) error {
 			return err
 		}
 		if dec.granted {
+			// The session may have ended while the listing was in
+			// flight (Close, its deadline, a lost key): a grant is only
+			// good while the session is alive and renews the node.
+			if !s.attached(e.lease) || !s.alive() {
+				return s.ctxErr(ctx, ErrSessionExpired)
+			}
 			return nil
 		}
 		if err := e.watchOnce(ctx, dec.watchKey, dec.recursive, r.Index); err != nil {

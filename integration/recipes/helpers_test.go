@@ -382,3 +382,39 @@ func skipOnAdapter(t testing.TB, why string) {
 
 // onAdapter reports whether the suite runs on the v3 adapter.
 func onAdapter(t testing.TB) bool { return backend.FromEnv(t).Adapter() }
+
+// hookKeys is a KeysAPI that lets a test act around chosen calls: set and
+// create may answer a call themselves (handled true) instead of passing it
+// on; get sees every answer of Get and returns what the caller gets.
+type hookKeys struct {
+	client.KeysAPI
+	set    func(ctx context.Context, key, value string, opts *client.SetOptions) (r *client.Response, err error, handled bool)
+	create func(ctx context.Context, dir, value string, opts *client.CreateInOrderOptions) (r *client.Response, err error, handled bool)
+	get    func(ctx context.Context, key string, opts *client.GetOptions, r *client.Response, err error) (*client.Response, error)
+}
+
+func (h *hookKeys) Set(ctx context.Context, key, value string, opts *client.SetOptions) (*client.Response, error) {
+	if h.set != nil {
+		if r, err, ok := h.set(ctx, key, value, opts); ok {
+			return r, err
+		}
+	}
+	return h.KeysAPI.Set(ctx, key, value, opts)
+}
+
+func (h *hookKeys) CreateInOrder(ctx context.Context, dir, value string, opts *client.CreateInOrderOptions) (*client.Response, error) {
+	if h.create != nil {
+		if r, err, ok := h.create(ctx, dir, value, opts); ok {
+			return r, err
+		}
+	}
+	return h.KeysAPI.CreateInOrder(ctx, dir, value, opts)
+}
+
+func (h *hookKeys) Get(ctx context.Context, key string, opts *client.GetOptions) (*client.Response, error) {
+	r, err := h.KeysAPI.Get(ctx, key, opts)
+	if h.get != nil {
+		return h.get(ctx, key, opts, r, err)
+	}
+	return r, err
+}

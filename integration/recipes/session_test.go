@@ -2,7 +2,9 @@ package recipes_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +129,54 @@ func TestSessionContextAndClose(t *testing.T) {
 	_, err = k.Get(ctx, "/sc/"+s2.ID(), &client.GetOptions{Quorum: true})
 	require.True(t, errCodeIs(err, client.ErrorCodeKeyNotFound))
 	require.Empty(t, children(t, k, "/sc-lock"))
+}
+
+// TestNoGrantAfterSessionEnded: a session that ends (here: Close) while the
+// quorum listing that grants is in flight gets no grant: Lock, Campaign,
+// Acquire and RLock return ErrSessionExpired and leave no node behind.
+func TestNoGrantAfterSessionEnded(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	calls := []struct {
+		name string
+		call func(ctx context.Context, s *concurrency.Session, dir string) error
+	}{
+		{"Mutex.Lock", func(ctx context.Context, s *concurrency.Session, dir string) error {
+			return concurrency.NewMutex(s, dir).Lock(ctx)
+		}},
+		{"Election.Campaign", func(ctx context.Context, s *concurrency.Session, dir string) error {
+			return concurrency.NewElection(s, dir).Campaign(ctx, "v")
+		}},
+		{"Semaphore.Acquire", func(ctx context.Context, s *concurrency.Session, dir string) error {
+			return concurrency.NewSemaphore(s, dir, 2).Acquire(ctx)
+		}},
+		{"RWMutex.RLock", func(ctx context.Context, s *concurrency.Session, dir string) error {
+			return concurrency.NewRWMutex(s, dir).RLock(ctx)
+		}},
+	}
+	for i, tc := range calls {
+		dir := "/nogrant/" + strconv.Itoa(i)
+		var s *concurrency.Session
+		var armed atomic.Bool
+		hk := &hookKeys{KeysAPI: kapi}
+		hk.get = func(_ context.Context, key string, opts *client.GetOptions, r *client.Response, err error) (*client.Response, error) {
+			if key == dir && opts != nil && opts.Recursive && armed.CompareAndSwap(true, false) {
+				// The listing was answered; the session ends before the
+				// answer reaches the recipe.
+				require.NoError(t, s.Close())
+			}
+			return r, err
+		}
+		var err error
+		s, err = concurrency.NewSession(hk, concurrency.WithTTL(10*time.Second))
+		require.NoError(t, err)
+		armed.Store(true)
+		err = tc.call(ctx, s, dir)
+		require.False(t, armed.Load(), "%s: no listing", tc.name)
+		require.ErrorIs(t, err, concurrency.ErrSessionExpired, tc.name)
+		require.Empty(t, children(t, kapi, dir), "%s: node left behind", tc.name)
+	}
 }
