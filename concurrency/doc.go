@@ -78,9 +78,12 @@
 // # Cancellation
 //
 // Every blocking call returns ctx.Err() when its context ends, after
-// removing its waiting node (a best-effort conditional delete of at most a
-// few seconds; a node it cannot delete is no longer renewed and expires with
-// its TTL). No goroutine outlives a call, except each Session's renewer,
+// removing its waiting node (a best-effort conditional delete of at most 5
+// seconds; a node it cannot delete is no longer renewed and expires with
+// its TTL). The releases (Mutex.Unlock, Election.Resign, Semaphore.Release,
+// RWMutex.RUnlock and Unlock) delete their node even when their context
+// has already ended, for at most 5 seconds whatever the context: a
+// deferred Unlock after the request timed out still frees the lock. No goroutine outlives a call, except each Session's renewer,
 // which ends with the session.
 //
 // # Errors

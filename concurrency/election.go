@@ -145,7 +145,8 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 // Resign gives up leadership: the leader's node is deleted (only if it is
 // still this handle's), which wakes the next candidate. Resign on a handle
 // that is not the leader does nothing and returns nil; if the node was
-// already gone it returns ErrSessionExpired.
+// already gone it returns ErrSessionExpired. Like Mutex.Unlock, the delete
+// is attempted even when ctx has already ended, for at most 5 s.
 func (e *Election) Resign(ctx context.Context) error {
 	e.mu.Lock()
 	en := e.leader

@@ -114,7 +114,9 @@ const (
 	// for longer than this.
 	watchCap = 10 * time.Second
 	// cleanupTimeout bounds the best-effort removal of a node after its
-	// caller's context ended.
+	// caller's context ended, and every release (Unlock, Resign,
+	// Release, RUnlock), which runs whether or not its context ended. The
+	// doc comments of the releases say "5 s": keep them in step.
 	cleanupTimeout = 5 * time.Second
 	backoffMin     = 50 * time.Millisecond
 	backoffMax     = time.Second

@@ -110,6 +110,13 @@ func (m *Mutex) lock(ctx context.Context, try bool) error {
 // still has the value this handle wrote. It returns ErrNotHeld when the
 // handle holds nothing, and ErrSessionExpired when the node was already gone
 // (the lock had been lost); the handle can be locked again either way.
+//
+// The delete is attempted even when ctx has already ended (a deferred
+// Unlock after the request timed out): it uses ctx's values but neither its
+// cancellation nor its deadline, and is retried while its outcome is
+// unknown for at most 5 s. If it cannot be done in that time, Unlock returns
+// ctx.Err(), or context.DeadlineExceeded if ctx has not ended, and the node,
+// no longer renewed, expires with its TTL.
 func (m *Mutex) Unlock(ctx context.Context) error {
 	m.mu.Lock()
 	e := m.held
@@ -125,12 +132,19 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 }
 
 // release deletes a held node; ErrSessionExpired if it was gone already.
+// Like remove, it runs under ctx without its cancellation, bounded by
+// cleanupTimeout: the node is no longer renewed, and a release skipped
+// because the caller's context had ended would leave the lock taken until
+// the node expires. If the delete cannot be done in that time it returns
+// ctx.Err() if ctx has ended, else context.DeadlineExceeded.
 func (e *entry) release(ctx context.Context) error {
 	e.s.detach(e.lease)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
 	d := backoffMin
 	ambiguous := false
 	for {
-		_, err := e.s.kapi.Delete(ctx, e.node.Key, &client.DeleteOptions{PrevValue: e.value})
+		_, err := e.s.kapi.Delete(cctx, e.node.Key, &client.DeleteOptions{PrevValue: e.value})
 		switch {
 		case err == nil:
 			return nil
@@ -139,16 +153,25 @@ func (e *entry) release(ctx context.Context) error {
 				return nil // our earlier attempt deleted it
 			}
 			return ErrSessionExpired
-		case ctx.Err() != nil:
-			return ctx.Err()
+		case cctx.Err() != nil:
+			return releaseErr(ctx, cctx)
 		case serverRefused(err):
 			return err
 		}
 		ambiguous = true
-		if d, err = backoff(ctx, nil, d); err != nil {
-			return err
+		if d, err = backoff(cctx, nil, d); err != nil {
+			return releaseErr(ctx, cctx)
 		}
 	}
+}
+
+// releaseErr is the error of a release that ran out of time: the caller's
+// ctx.Err() if its context has ended, else the cleanup's own.
+func releaseErr(ctx, cctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return cctx.Err()
 }
 
 // Key returns the key of this handle's node while it holds the mutex, "" otherwise.

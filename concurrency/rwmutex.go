@@ -98,7 +98,8 @@ func (rw *RWMutex) lock(ctx context.Context, read bool) error {
 }
 
 // RUnlock releases the read grant: ErrNotHeld when there is none,
-// ErrSessionExpired when its node was already gone.
+// ErrSessionExpired when its node was already gone. Like Mutex.Unlock, the
+// delete is attempted even when ctx has already ended, for at most 5 s.
 func (rw *RWMutex) RUnlock(ctx context.Context) error { return rw.unlock(ctx, true) }
 
 // Unlock releases the write grant, as RUnlock.

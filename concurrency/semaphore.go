@@ -96,7 +96,8 @@ func (sem *Semaphore) acquire(ctx context.Context, try bool) error {
 
 // Release gives the permit back (deletes this handle's node if it is still
 // its own). It returns ErrNotHeld when the handle holds no permit and
-// ErrSessionExpired when its node was already gone.
+// ErrSessionExpired when its node was already gone. Like Mutex.Unlock, the
+// delete is attempted even when ctx has already ended, for at most 5 s.
 func (sem *Semaphore) Release(ctx context.Context) error {
 	sem.mu.Lock()
 	e := sem.held

@@ -428,3 +428,37 @@ func TestMutexAmbiguousCreateThroughProxy(t *testing.T) {
 	require.Equal(t, int64(1), tr.posts.Load(), "the create whose answer was lost was found by reading back, not resent")
 	require.NoError(t, m.Unlock(ctx))
 }
+
+// TestReleaseAfterContextEnded: a release called with a context that has
+// already ended (defer m.Unlock(reqCtx) after the request timed out) still
+// deletes the node, so the next holder does not wait for it to expire.
+func TestReleaseAfterContextEnded(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := newSession(t, kapi, 10*time.Second)
+	m := concurrency.NewMutex(s, "/ended/mutex")
+	e := concurrency.NewElection(s, "/ended/election")
+	sem := concurrency.NewSemaphore(s, "/ended/sem", 1)
+	rw := concurrency.NewRWMutex(s, "/ended/rw")
+	cases := map[string]struct {
+		dir           string
+		take, release func(context.Context) error
+	}{
+		"Mutex.Unlock":      {"/ended/mutex", m.Lock, m.Unlock},
+		"Election.Resign":   {"/ended/election", func(ctx context.Context) error { return e.Campaign(ctx, "v") }, e.Resign},
+		"Semaphore.Release": {"/ended/sem", sem.Acquire, sem.Release},
+		"RWMutex.RUnlock":   {"/ended/rw", rw.RLock, rw.RUnlock},
+		"RWMutex.Unlock":    {"/ended/rw", rw.Lock, rw.Unlock},
+	}
+	for name, tc := range cases {
+		req, reqCancel := context.WithCancel(ctx)
+		require.NoError(t, tc.take(req), name)
+		require.Len(t, children(t, kapi, tc.dir), 1, name)
+		reqCancel() // the request the grant was taken for is over
+		require.NoError(t, tc.release(req), name)
+		require.Empty(t, children(t, kapi, tc.dir), "%s: the node is left to expire", name)
+	}
+}
