@@ -85,6 +85,9 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 // (which also renews its TTL). It returns ErrNotLeader when this handle is
 // not the leader or its node is gone, and ErrSessionExpired when the
 // session has ended. An unknown outcome is resolved by reading the node back.
+// If ctx ends while its write is in flight, Proclaim returns ctx.Err() and
+// the value may or may not have changed; Resign and Session.Close delete
+// the node either way.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	e.mu.Lock()
 	en := e.leader
@@ -108,8 +111,7 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 		sent := time.Now()
 		_, err := s.kapi.Set(ctx, l.key, newValue, &client.SetOptions{PrevValue: old, PrevExist: client.PrevExist, TTL: s.ttl})
 		if err == nil {
-			l.value = newValue
-			en.value = newValue
+			s.setValue(l, newValue)
 			en.env = env
 			s.renewed(l, sent)
 			return nil
@@ -124,8 +126,7 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 		r, gerr := s.kapi.Get(ctx, l.key, &client.GetOptions{Quorum: true})
 		switch {
 		case gerr == nil && r.Node.CreatedIndex == l.created && r.Node.Value == newValue:
-			l.value = newValue
-			en.value = newValue
+			s.setValue(l, newValue)
 			en.env = env
 			return nil
 		case gerr == nil && r.Node.CreatedIndex == l.created && r.Node.Value == old:

@@ -2,6 +2,7 @@ package concurrency
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/etcdv2/client"
@@ -137,32 +138,25 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 // because the caller's context had ended would leave the lock taken until
 // the node expires. If the delete cannot be done in that time it returns
 // ctx.Err() if ctx has ended, else context.DeadlineExceeded.
+//
+// The delete is deleteLease's: conditional on the value the node was last
+// known to have, and, if it has another (a Proclaim applied but not
+// answered), on the value read back as long as the node is still ours.
 func (e *entry) release(ctx context.Context) error {
-	e.s.detach(e.lease)
+	l := e.lease
+	e.s.detach(l)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	d := backoffMin
-	ambiguous := false
-	for {
-		_, err := e.s.kapi.Delete(cctx, e.node.Key, &client.DeleteOptions{PrevValue: e.value})
-		switch {
-		case err == nil:
-			return nil
-		case errCode(err, client.ErrorCodeKeyNotFound), errCode(err, client.ErrorCodeTestFailed):
-			if ambiguous {
-				return nil // our earlier attempt deleted it
-			}
-			return ErrSessionExpired
-		case cctx.Err() != nil:
-			return releaseErr(ctx, cctx)
-		case serverRefused(err):
-			return err
-		}
-		ambiguous = true
-		if d, err = backoff(cctx, nil, d); err != nil {
-			return releaseErr(ctx, cctx)
-		}
+	err := deleteLease(cctx, e.s.kapi, l.key, e.s.valueOf(l), l.owner, l.created)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNodeLost):
+		return ErrSessionExpired
+	case cctx.Err() != nil:
+		return releaseErr(ctx, cctx)
 	}
+	return err
 }
 
 // releaseErr is the error of a release that ran out of time: the caller's

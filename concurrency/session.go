@@ -2,6 +2,7 @@ package concurrency
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -115,8 +116,10 @@ type lease struct {
 	// mu is held while a write to the key is in flight (a renewal, a
 	// Proclaim), so that the value used as the renewal's condition is the
 	// one the key has.
-	mu      sync.Mutex
-	key     string
+	mu  sync.Mutex
+	key string
+	// value is the value the key was last known to have. It is written
+	// with both mu and Session.mu held (setValue), and read with either.
 	value   string
 	owner   string
 	created uint64
@@ -263,20 +266,27 @@ func (s *Session) alive() bool {
 }
 
 // Close stops renewing and deletes the keys still attached to the session
-// and the session key itself, each only if it still has the value this
-// session wrote (prevValue). Keys it cannot delete expire with their TTL.
-// Close returns the first error of those deletes other than "already gone",
-// and is idempotent.
+// and the session key itself, each only if it is still the node this
+// session created (see deleteLease: conditional on the value last known,
+// and when that condition fails, on the value read back if the node still
+// has its createdIndex and owner id). Keys it cannot delete expire with
+// their TTL. Close returns the first error of those deletes other than
+// "already gone or replaced", and is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
+		type node struct {
+			key, value, owner string
+			created           uint64
+		}
 		s.mu.Lock()
-		leases := make([]*lease, 0, len(s.leases))
+		nodes := make([]node, 0, len(s.leases))
 		for l := range s.leases {
 			if l != s.own {
-				leases = append(leases, l)
+				nodes = append(nodes, node{l.key, l.value, l.owner, l.created})
 			}
 		}
-		leases = append(leases, s.own) // the session key last
+		// The session key last.
+		nodes = append(nodes, node{s.own.key, s.own.value, s.own.owner, s.own.created})
 		s.leases = map[*lease]struct{}{}
 		s.endLocked()
 		s.mu.Unlock()
@@ -284,13 +294,104 @@ func (s *Session) Close() error {
 
 		ctx, cancel := context.WithTimeout(context.Background(), s.ttl)
 		defer cancel()
-		for _, l := range leases {
-			if err := deleteOwned(ctx, s.kapi, l.key, l.value); err != nil && s.closeErr == nil {
+		for _, n := range nodes {
+			err := deleteLease(ctx, s.kapi, n.key, n.value, n.owner, n.created)
+			if err != nil && !errors.Is(err, errNodeLost) && s.closeErr == nil {
 				s.closeErr = err
 			}
 		}
 	})
 	return s.closeErr
+}
+
+// errNodeLost is deleteLease's answer for a node that was gone, or replaced
+// by someone else's, before it could delete it.
+var errNodeLost = errors.New("concurrency: node gone or replaced")
+
+// maxDeleteRereads bounds how many times deleteLease reads a node back
+// after its delete's condition failed.
+const maxDeleteRereads = 3
+
+// deleteLease deletes the node key that this process created at index
+// created with owner id owner, conditional on value, the value it was last
+// known to have; a delete whose outcome is unknown is sent again (the
+// condition makes that harmless). The condition fails (101) also while the
+// node is still ours with a value this process did not record: a change of
+// value that was applied but not answered (a Proclaim whose context ended,
+// or whose answer was lost). So on 101 the key is read back (quorum): if it
+// still has our createdIndex and an envelope with our owner id, it is
+// deleted again conditional on the value just read, at most
+// maxDeleteRereads times. It returns nil once the node is deleted (or found
+// gone after a delete of ours whose outcome was unknown), errNodeLost when
+// it was gone or replaced by someone else's node, and otherwise the error
+// that stopped it.
+func deleteLease(ctx context.Context, kapi client.KeysAPI, key, value, owner string, created uint64) error {
+	d := backoffMin
+	ambiguous := false
+	rereads := 0
+	for {
+		_, err := kapi.Delete(ctx, key, &client.DeleteOptions{PrevValue: value})
+		switch {
+		case err == nil:
+			return nil
+		case errCode(err, client.ErrorCodeTestFailed) && rereads < maxDeleteRereads:
+			rereads++
+			v, ok, rerr := readOwn(ctx, kapi, key, owner, created)
+			if rerr != nil {
+				return rerr
+			}
+			if ok {
+				value = v
+				continue // still ours: delete it with the value it has
+			}
+			fallthrough
+		case errCode(err, client.ErrorCodeKeyNotFound):
+			if ambiguous {
+				return nil // an earlier attempt of ours deleted it
+			}
+			return errNodeLost
+		case serverRefused(err) || ctx.Err() != nil:
+			return err
+		}
+		ambiguous = true
+		if d, err = backoff(ctx, nil, d); err != nil {
+			return err
+		}
+	}
+}
+
+// readOwn reads key back (quorum) and returns its value if it is still the
+// node created at index created with owner id owner (ok false when it is
+// gone or another node), retrying while no member answers.
+func readOwn(ctx context.Context, kapi client.KeysAPI, key, owner string, created uint64) (value string, ok bool, err error) {
+	d := backoffMin
+	for {
+		r, err := kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
+		switch {
+		case err == nil:
+			if ownNode(r.Node, owner, created) {
+				return r.Node.Value, true, nil
+			}
+			return "", false, nil
+		case errCode(err, client.ErrorCodeKeyNotFound):
+			return "", false, nil
+		case serverRefused(err) || ctx.Err() != nil:
+			return "", false, err
+		}
+		if d, err = backoff(ctx, nil, d); err != nil {
+			return "", false, err
+		}
+	}
+}
+
+// ownNode reports whether n is the node created at index created whose
+// envelope carries owner id owner.
+func ownNode(n *client.Node, owner string, created uint64) bool {
+	if n == nil || n.CreatedIndex != created {
+		return false
+	}
+	e, ok := decodeEnvelope(n.Value)
+	return ok && e.Owner == owner
 }
 
 // deleteOwned deletes key if its value is still value, retrying while the
@@ -390,6 +491,20 @@ func (s *Session) detach(l *lease) {
 	delete(s.leases, l)
 	s.recomputeLocked()
 	s.mu.Unlock()
+}
+
+// setValue records a new value of l. l.mu is held.
+func (s *Session) setValue(l *lease, v string) {
+	s.mu.Lock()
+	l.value = v
+	s.mu.Unlock()
+}
+
+// valueOf returns the value l was last known to have.
+func (s *Session) valueOf(l *lease) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return l.value
 }
 
 func (s *Session) attached(l *lease) bool {
@@ -513,8 +628,8 @@ func (s *Session) renew(l *lease) bool {
 			}
 			return false
 		}
-		if e, ok := decodeEnvelope(r.Node.Value); ok && e.Owner == l.owner && r.Node.CreatedIndex == l.created {
-			l.value = r.Node.Value
+		if ownNode(r.Node, l.owner, l.created) {
+			s.setValue(l, r.Node.Value)
 			return false // renew again soon with the right value
 		}
 		s.lose(l)

@@ -11,8 +11,11 @@ import (
 // entry is one in-order node of a session in a coordination directory: a
 // mutex, election, semaphore or read-write lock waiter or holder.
 type entry struct {
-	s     *Session
-	dir   string
+	s   *Session
+	dir string
+	// env is the node's envelope as last written (Proclaim changes its
+	// Value under lease.mu); value is the value the node was created
+	// with (the lease keeps the value it has now).
 	env   envelope
 	value string
 	node  *client.Node

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -239,5 +240,58 @@ func TestElectionLeaderKilledAndStopped(t *testing.T) {
 			require.Contains(t, strings.Join(unlock, " "), concurrency.ErrSessionExpired.Error())
 		}
 		require.NoError(t, e.Resign(ctx))
+	}
+}
+
+// TestReleaseAfterLateProclaim: a Proclaim whose write was applied but whose
+// context ended before its answer leaves the handle with a stale copy of
+// the node's value. Resign, and in another session Close, must still
+// delete the leader's node: the node is ours (same createdIndex, our owner
+// id), only its value changed. Nothing may be left for a TTL.
+func TestReleaseAfterLateProclaim(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, via := range []string{"Resign", "Close"} {
+		t.Run(via, func(t *testing.T) {
+			dir := "/late-proclaim/" + via
+			var armed atomic.Bool
+			var proclaimCancel context.CancelFunc
+			hk := &hookKeys{KeysAPI: kapi}
+			hk.set = func(sctx context.Context, key, value string, opts *client.SetOptions) (*client.Response, error, bool) {
+				if opts == nil || opts.Refresh || opts.PrevValue == "" || !strings.HasPrefix(key, dir+"/") || !armed.CompareAndSwap(true, false) {
+					return nil, nil, false
+				}
+				_, err := kapi.Set(ctx, key, value, opts) // applied...
+				require.NoError(t, err)
+				proclaimCancel() // ...but the caller gave up before the answer
+				return nil, sctx.Err(), true
+			}
+			// A TTL long enough that no renewal (which would read the
+			// new value back) runs during the test.
+			s, err := concurrency.NewSession(hk, concurrency.WithTTL(30*time.Second))
+			require.NoError(t, err)
+			defer s.Close()
+			e := concurrency.NewElection(s, dir)
+			require.NoError(t, e.Campaign(ctx, "a"))
+
+			pctx, pcancel := context.WithCancel(ctx)
+			proclaimCancel = pcancel
+			armed.Store(true)
+			require.ErrorIs(t, e.Proclaim(pctx, "b"), context.Canceled)
+			require.False(t, armed.Load())
+			l, err := e.Leader(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "b", l.Value, "the proclaim was applied")
+
+			if via == "Resign" {
+				require.NoError(t, e.Resign(ctx))
+			} else {
+				require.NoError(t, s.Close())
+			}
+			require.Empty(t, children(t, kapi, dir), "the leader's node is left behind")
+		})
 	}
 }
