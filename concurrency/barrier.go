@@ -26,7 +26,7 @@ func (b *Barrier) Hold(ctx context.Context) error {
 	s := &Session{kapi: b.kapi}
 	_, err := s.createChecked(ctx, func(ctx context.Context) (*client.Response, error) {
 		return b.kapi.Set(ctx, b.key, env, &client.SetOptions{PrevExist: client.PrevNoExist})
-	}, func(ctx context.Context) (*client.Node, error) {
+	}, nil, func(ctx context.Context) (*client.Node, error) {
 		r, err := b.kapi.Get(ctx, b.key, &client.GetOptions{Quorum: true})
 		if err != nil {
 			if errCode(err, client.ErrorCodeKeyNotFound) {

@@ -72,8 +72,14 @@
 // write carries a random 128-bit owner id, and after an unknown outcome they
 // read back (quorum) and look for it. A create is sent again only when the
 // read shows it was not applied; a late duplicate of one's own node is
-// removed when seen. Deletes and renewals are conditional on the owner's
-// unique value, so repeating them is harmless.
+// removed when seen. Queue.Enqueue is the exception: a consumer may have
+// taken the item before the read, so when the read does not find it Enqueue
+// returns an error matching client.ErrOutcomeUnknown instead of sending it
+// again. The recipes rely on the client's contract for that error: a write
+// failing with an error that is neither a server's answer nor matches
+// client.ErrOutcomeUnknown (nor its context's end) never reached a server.
+// Deletes and renewals are conditional on the owner's unique value, so
+// repeating them is harmless.
 //
 // # Cancellation
 //

@@ -91,6 +91,27 @@ func serverRefused(err error) bool {
 	return false
 }
 
+// notSent reports whether err, the error of a write, says the write never
+// reached a server: it is no answer of the server and does not match
+// client.ErrOutcomeUnknown. The client documents (client.OutcomeUnknownError
+// and its package doc) that a write which may have reached a server without
+// a definite answer fails with an error matching client.ErrOutcomeUnknown,
+// and that it sends a write again only when it provably never left the
+// client; the v3 adapter keeps the same contract. A context's end is not
+// covered (the client then returns ctx.Err() alone): callers check ctx
+// first.
+func notSent(err error) bool {
+	if errors.Is(err, client.ErrOutcomeUnknown) {
+		return false
+	}
+	var ce client.Error
+	if errors.As(err, &ce) {
+		return false
+	}
+	var pce *client.Error
+	return !errors.As(err, &pce) || pce == nil
+}
+
 // files returns the file children of a listing sorted by creation.
 func files(n *client.Node) []*client.Node {
 	if n == nil {

@@ -17,13 +17,15 @@ import (
 // and no watchers (tests using it never wait on a watch).
 //
 // onSet, when set, runs (without the store's lock) before a Set is applied:
-// a non-nil error is returned instead and nothing is applied. afterCreate,
-// when set, runs after an in-order create was applied, before its answer is
-// returned; a non-nil error is returned instead of the answer.
+// a non-nil error is returned instead and nothing is applied. onGet does
+// the same for a Get. afterCreate, when set, runs after an in-order create
+// was applied, before its answer is returned; a non-nil error is returned
+// instead of the answer.
 type memKeys struct {
 	client.KeysAPI // nil: the methods not written here are not used
 
 	onSet       func(ctx context.Context, key, value string, o *client.SetOptions) error
+	onGet       func(ctx context.Context, key string) error
 	afterCreate func(ctx context.Context, n *client.Node) error
 
 	mu    sync.Mutex
@@ -91,6 +93,11 @@ func (m *memKeys) CreateInOrder(ctx context.Context, dir, value string, _ *clien
 }
 
 func (m *memKeys) Get(ctx context.Context, key string, _ *client.GetOptions) (*client.Response, error) {
+	if m.onGet != nil {
+		if err := m.onGet(ctx, key); err != nil {
+			return nil, err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if n, ok := m.nodes[key]; ok {

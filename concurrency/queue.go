@@ -2,15 +2,18 @@ package concurrency
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/etcdv2/client"
 )
 
 // Queue is a first-in first-out queue of strings in a directory of in-order
-// keys. It needs no session. Every item is delivered at most once: Dequeue
-// claims the head item by a compare-and-swap that writes its own claim id
-// into the item, then deletes it; an item whose consumer dies between the
-// two steps stays claimed (and is skipped by other consumers).
+// keys. It needs no session. Every item is delivered at most once: Enqueue
+// never sends an item again when its first copy may have been applied, and
+// Dequeue claims the head item by a compare-and-swap that writes its own
+// claim id into the item, then deletes it; an item whose consumer dies
+// between the two steps stays claimed (and is skipped by other consumers).
 type Queue struct {
 	kapi client.KeysAPI
 	dir  string
@@ -21,14 +24,33 @@ func NewQueue(kapi client.KeysAPI, key string) *Queue {
 	return &Queue{kapi: kapi, dir: cleanDir(key)}
 }
 
-// Enqueue appends value. An unknown outcome is resolved by listing the queue
-// and looking for the item's unique id; it is resent only when the item is
-// not there.
+// Enqueue appends value, as an item carrying a random id. It never sends an
+// item twice when the first copy may have been applied.
+//
+// When the create fails with an error matching client.ErrOutcomeUnknown (or
+// another answer of the server than a refusal), Enqueue lists the queue
+// (quorum) and succeeds if the item is there. If it is not, the item may
+// have been applied and consumed already, or may still be applied:
+// resending it could deliver it twice, so Enqueue returns an error matching
+// client.ErrOutcomeUnknown, wrapping the client's. A create that never left
+// the client is sent again: per the client's contract (see
+// client.OutcomeUnknownError), an error that is neither a server's answer
+// nor matches client.ErrOutcomeUnknown, such as every member refusing the
+// connection, means the write was not sent. If ctx ends first, Enqueue
+// returns ctx.Err(), and the item may or may not have been enqueued.
 func (q *Queue) Enqueue(ctx context.Context, value string) error {
 	env := envelope{Kind: kindQueue, Owner: newID(), Value: value}.encode()
 	s := &Session{kapi: q.kapi}
 	_, err := s.createChecked(ctx, func(ctx context.Context) (*client.Response, error) {
 		return q.kapi.CreateInOrder(ctx, q.dir, env, nil)
+	}, func(err error) error {
+		if notSent(err) {
+			return nil // send it again
+		}
+		if !errors.Is(err, client.ErrOutcomeUnknown) {
+			err = fmt.Errorf("%w: %w", client.ErrOutcomeUnknown, err)
+		}
+		return fmt.Errorf("concurrency: enqueue to %s: the item is not in the queue; it may have been consumed already, or may still be applied (not sent again): %w", q.dir, err)
 	}, func(ctx context.Context) (*client.Node, error) {
 		r, err := q.kapi.Get(ctx, q.dir, quorumList)
 		if err != nil {

@@ -170,7 +170,7 @@ func NewSession(kapi client.KeysAPI, opts ...SessionOption) (*Session, error) {
 	sent := time.Now()
 	n, err := s.createChecked(ctx, func(ctx context.Context) (*client.Response, error) {
 		return kapi.Set(ctx, s.key, env, &client.SetOptions{PrevExist: client.PrevNoExist, TTL: s.ttl})
-	}, func(ctx context.Context) (*client.Node, error) {
+	}, nil, func(ctx context.Context) (*client.Node, error) {
 		r, err := kapi.Get(ctx, s.key, &client.GetOptions{Quorum: true})
 		if err != nil {
 			if errCode(err, client.ErrorCodeKeyNotFound) {
@@ -199,7 +199,10 @@ func NewSession(kapi client.KeysAPI, opts ...SessionOption) (*Session, error) {
 // createChecked runs a non-idempotent create and, when its outcome is
 // unknown, finds out by reading back (find returns the node, or nil when it
 // is not there) and resends only when the read shows it was not applied.
-func (s *Session) createChecked(ctx context.Context, create func(context.Context) (*client.Response, error), find func(context.Context) (*client.Node, error)) (*client.Node, error) {
+// When the read does not find a create that failed with err and notFound is
+// not nil, the error notFound returns, if any, is returned instead of
+// resending (for nodes that others may have removed before the read).
+func (s *Session) createChecked(ctx context.Context, create func(context.Context) (*client.Response, error), notFound func(err error) error, find func(context.Context) (*client.Node, error)) (*client.Node, error) {
 	d := backoffMin
 	for {
 		r, err := create(ctx)
@@ -221,13 +224,19 @@ func (s *Session) createChecked(ctx context.Context, create func(context.Context
 				if n != nil {
 					return n, nil
 				}
+				if notFound != nil {
+					if nerr := notFound(err); nerr != nil {
+						return nil, nerr
+					}
+				}
 				break // not applied: resend
 			}
 			if serverRefused(ferr) {
 				return nil, ferr
 			}
-			if d, err = backoff(ctx, s.done, d); err != nil {
-				return nil, err
+			var berr error
+			if d, berr = backoff(ctx, s.done, d); berr != nil {
+				return nil, berr
 			}
 		}
 		if d, err = backoff(ctx, s.done, d); err != nil {

@@ -3,6 +3,8 @@ package concurrency
 import (
 	"context"
 	"errors"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,4 +68,11 @@ func TestErrorsMatch(t *testing.T) {
 	require.False(t, serverRefused(&client.OutcomeUnknownError{Endpoint: "x", Err: client.Error{Code: client.ErrorCodeRaftInternal}}))
 	require.False(t, serverRefused(client.Error{Code: client.ErrorCodeLeaderElect}))
 	require.True(t, serverRefused(client.Error{Code: client.ErrorCodeUnauthorized}))
+
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	require.True(t, notSent(&client.ClusterError{Errors: []error{refused}, Attempts: []error{&client.EndpointError{Endpoint: "x", Err: refused}}}))
+	require.False(t, notSent(&client.OutcomeUnknownError{Endpoint: "x", Err: errors.New("reset")}))
+	require.False(t, notSent(&client.ClusterError{Attempts: []error{&client.EndpointError{Endpoint: "x", Err: refused}, &client.OutcomeUnknownError{Endpoint: "y", Err: errors.New("reset")}}}))
+	require.False(t, notSent(client.Error{Code: client.ErrorCodeRaftInternal}))
+	require.False(t, notSent(&client.Error{Code: client.ErrorCodeLeaderElect}))
 }

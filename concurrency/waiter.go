@@ -47,7 +47,7 @@ func (s *Session) enqueue(ctx context.Context, dir string, env envelope) (*entry
 	sent := time.Now()
 	n, err := s.createChecked(ctx, func(ctx context.Context) (*client.Response, error) {
 		return s.kapi.CreateInOrder(ctx, dir, e.value, &client.CreateInOrderOptions{TTL: s.ttl})
-	}, func(ctx context.Context) (*client.Node, error) {
+	}, nil, func(ctx context.Context) (*client.Node, error) {
 		r, err := s.kapi.Get(ctx, dir, quorumList)
 		if err != nil {
 			if errCode(err, client.ErrorCodeKeyNotFound) {

@@ -2,12 +2,15 @@ package recipes_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -335,6 +338,59 @@ func TestQueue(t *testing.T) {
 		want[i] = strconv.Itoa(i)
 	}
 	require.Equal(t, want, all, "every item exactly once")
+}
+
+// TestQueueEnqueueOutcomeUnknown: an Enqueue whose answer is lost after the
+// item was applied, and whose item a consumer took before the read-back,
+// must not send the item again (it would be delivered twice): it returns an
+// error matching client.ErrOutcomeUnknown, and the queue stays empty. A
+// create that never left the client (every member refused the connection)
+// is sent again, and the item is stored once.
+func TestQueueEnqueueOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testbed.Options{Size: 3})
+	kapi, _ := newClient(t, c.ClientURLs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const dir = "/queue-unknown"
+	consumer := concurrency.NewQueue(kapi, dir)
+	var creates atomic.Int32
+	var fail func(ctx context.Context, dir, value string, opts *client.CreateInOrderOptions) error
+	hk := &hookKeys{KeysAPI: kapi}
+	hk.create = func(ctx context.Context, key, value string, opts *client.CreateInOrderOptions) (*client.Response, error, bool) {
+		creates.Add(1)
+		if f := fail; f != nil {
+			fail = nil
+			return nil, f(ctx, key, value, opts), true
+		}
+		return nil, nil, false
+	}
+	producer := concurrency.NewQueue(hk, dir)
+
+	// Applied, consumed at once, and the answer lost.
+	fail = func(ctx context.Context, key, value string, opts *client.CreateInOrderOptions) error {
+		_, err := kapi.CreateInOrder(ctx, key, value, opts)
+		require.NoError(t, err)
+		v, err := consumer.Dequeue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "job-1", v)
+		return &client.OutcomeUnknownError{Endpoint: c.ClientURLs()[0], Err: errors.New("test: connection reset after the request was written")}
+	}
+	err := producer.Enqueue(ctx, "job-1")
+	require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+	require.Equal(t, int32(1), creates.Load(), "the item was sent again")
+	require.Empty(t, children(t, kapi, dir), "a second copy of the item is in the queue")
+
+	// Never sent: every member refused the connection.
+	fail = func(context.Context, string, string, *client.CreateInOrderOptions) error {
+		return &client.ClusterError{Errors: []error{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}}
+	}
+	require.NoError(t, producer.Enqueue(ctx, "job-2"))
+	require.Equal(t, int32(3), creates.Load())
+	require.Len(t, children(t, kapi, dir), 1)
+	v, err := consumer.Dequeue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "job-2", v)
 }
 
 // waitWatchAny gives a blocked Dequeue time to list and watch; the item is
