@@ -86,8 +86,10 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		}
 		d = backoffMin
 		wctx, cancel := context.WithTimeout(ctx, watchCap)
-		_, err = b.kapi.Watcher(b.key, &client.WatcherOptions{AfterIndex: r.Index}).Next(wctx)
+		w := b.kapi.Watcher(b.key, &client.WatcherOptions{AfterIndex: r.Index})
+		_, err = w.Next(wctx)
 		cancel()
+		dropWatcher(w)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -89,8 +89,13 @@
 // its TTL). The releases (Mutex.Unlock, Election.Resign, Semaphore.Release,
 // RWMutex.RUnlock and Unlock) delete their node even when their context
 // has already ended, for at most 5 seconds whatever the context: a
-// deferred Unlock after the request timed out still frees the lock. No goroutine outlives a call, except each Session's renewer,
-// which ends with the session.
+// deferred Unlock after the request timed out still frees the lock.
+//
+// No goroutine outlives a call, except each Session's renewer, which ends
+// with the session. Nor does a watch: every watcher is let go after its
+// last use (with this module's client, a watcher would otherwise stay in
+// its shared poll, keeping a long poll and a goroutine of the client, until
+// it is garbage-collected).
 //
 // # Errors
 //

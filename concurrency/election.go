@@ -231,6 +231,14 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 			last, have = l, true
 			return yield(l, nil), true
 		}
+		// w is the watcher in use, dropped when it is replaced and when
+		// the sequence ends.
+		var w client.Watcher
+		defer func() {
+			if w != nil {
+				dropWatcher(w)
+			}
+		}()
 		d := backoffMin
 		for {
 			// Snapshot.
@@ -266,7 +274,7 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 				return
 			}
 			// Follow the history from the snapshot.
-			w := kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: index, Recursive: true})
+			w = kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: index, Recursive: true})
 			for {
 				wctx, cancel := context.WithTimeout(ctx, watchCap)
 				ev, err := w.Next(wctx)
@@ -308,6 +316,8 @@ func (e *Election) Observe(ctx context.Context) iter.Seq2[Leader, error] {
 					return
 				}
 			}
+			dropWatcher(w) // list again, then watch with a new one
+			w = nil
 		}
 	}
 }

@@ -115,8 +115,10 @@ func (q *Queue) Dequeue(ctx context.Context) (string, error) {
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, watchCap)
-		_, err = q.kapi.Watcher(q.dir, &client.WatcherOptions{AfterIndex: index, Recursive: true}).Next(wctx)
+		w := q.kapi.Watcher(q.dir, &client.WatcherOptions{AfterIndex: index, Recursive: true})
+		_, err = w.Next(wctx)
 		cancel()
+		dropWatcher(w)
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}

@@ -199,6 +199,7 @@ func (e *entry) watchOnce(ctx context.Context, key string, recursive bool, index
 	defer stop()
 	w := s.kapi.Watcher(key, &client.WatcherOptions{AfterIndex: index, Recursive: recursive})
 	_, err := w.Next(wctx)
+	dropWatcher(w)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -212,6 +213,20 @@ func (e *entry) watchOnce(ctx context.Context, key string, recursive bool, index
 		}
 	}
 	return nil
+}
+
+// dropWatcher lets go of a watcher after its last use. The client's
+// watchers share long polls and stay in theirs between calls of Next: one
+// leaves only when its Next returns a context error, or when it is
+// garbage-collected (client.Watcher, "Shared polls"), so a watcher dropped
+// after an event would keep a poll and its goroutine until the next GC.
+// Next with a context that has already ended returns at once, and leaves.
+// For any other KeysAPI this is one call of Next that returns at once with
+// an error, and whatever it returns is of no use any more.
+func dropWatcher(w client.Watcher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = w.Next(ctx)
 }
 
 // checkKinds returns ErrForeignKey if a node of the directory was not
