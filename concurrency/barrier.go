@@ -20,7 +20,11 @@ func NewBarrier(kapi client.KeysAPI, key string) *Barrier {
 
 // Hold raises the barrier: it creates the key (prevExist=false). If the
 // barrier is already held it returns the server's client.Error with code 105
-// (ErrorCodeNodeExist). An unknown outcome is resolved by reading the key back.
+// (ErrorCodeNodeExist). An unknown outcome is resolved by reading the key
+// back (its value carries a random id of this Hold): found, Hold succeeds;
+// absent, the create is sent again, and if that resend is refused with 105
+// the key is read once more, so a first copy applied late still counts as
+// this Hold's.
 func (b *Barrier) Hold(ctx context.Context) error {
 	env := envelope{Kind: kindBarrier, Owner: newID()}.encode()
 	s := &Session{kapi: b.kapi}

@@ -132,3 +132,24 @@ func (m *memKeys) Delete(ctx context.Context, key string, o *client.DeleteOption
 	m.index++
 	return &client.Response{Action: "delete", Node: &client.Node{Key: key, ModifiedIndex: m.index, CreatedIndex: n.CreatedIndex}, Index: m.index}, nil
 }
+
+// store writes key as a write applied behind the caller's back.
+func (m *memKeys) store(key, value string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.put(key, value)
+}
+
+// keys returns the keys stored under prefix.
+func (m *memKeys) keys(prefix string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.nodes {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

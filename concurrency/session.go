@@ -202,8 +202,13 @@ func NewSession(kapi client.KeysAPI, opts ...SessionOption) (*Session, error) {
 // When the read does not find a create that failed with err and notFound is
 // not nil, the error notFound returns, if any, is returned instead of
 // resending (for nodes that others may have removed before the read).
+//
+// A resend refused with 105 (the key exists) after an earlier attempt whose
+// outcome was unknown may meet that attempt's copy, applied after the read:
+// find runs once more, and the node it finds is ours.
 func (s *Session) createChecked(ctx context.Context, create func(context.Context) (*client.Response, error), notFound func(err error) error, find func(context.Context) (*client.Node, error)) (*client.Node, error) {
 	d := backoffMin
+	ambiguous := false // an earlier attempt may have been applied
 	for {
 		r, err := create(ctx)
 		if err == nil {
@@ -215,31 +220,46 @@ func (s *Session) createChecked(ctx context.Context, create func(context.Context
 			return nil, ctx.Err()
 		}
 		if serverRefused(err) {
+			if ambiguous && errCode(err, client.ErrorCodeNodeExist) {
+				if n, ferr := s.readBack(ctx, find, &d); ferr == nil && n != nil {
+					return n, nil
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+			}
 			return nil, err
 		}
 		// Outcome unknown (or no member answered): read back.
-		for {
-			n, ferr := find(ctx)
-			if ferr == nil {
-				if n != nil {
-					return n, nil
-				}
-				if notFound != nil {
-					if nerr := notFound(err); nerr != nil {
-						return nil, nerr
-					}
-				}
-				break // not applied: resend
-			}
-			if serverRefused(ferr) {
-				return nil, ferr
-			}
-			var berr error
-			if d, berr = backoff(ctx, s.done, d); berr != nil {
-				return nil, berr
+		ambiguous = true
+		n, ferr := s.readBack(ctx, find, &d)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if n != nil {
+			return n, nil
+		}
+		if notFound != nil {
+			if nerr := notFound(err); nerr != nil {
+				return nil, nerr
 			}
 		}
+		// Not applied: resend.
 		if d, err = backoff(ctx, s.done, d); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readBack runs find until it answers (backing off by *d while no member
+// does): the node, nil when it is not there, or find's refusal.
+func (s *Session) readBack(ctx context.Context, find func(context.Context) (*client.Node, error), d *time.Duration) (*client.Node, error) {
+	for {
+		n, err := find(ctx)
+		if err == nil || serverRefused(err) {
+			return n, err
+		}
+		if *d, err = backoff(ctx, s.done, *d); err != nil {
 			return nil, err
 		}
 	}
