@@ -9,9 +9,9 @@
 // etcd v2 has no server-side session or lease shared by several keys. A
 // Session is a client-side lease: every key written through it (its own
 // key, and each lock, election, semaphore or read-write-lock node) carries
-// the session's TTL and is renewed every TTL/3 by a conditional refresh
-// (refresh=true&prevValue=<the key's unique value>), which neither wakes
-// watchers nor uses up watch history.
+// the session's TTL and is renewed about every TTL/3 by a conditional
+// refresh (refresh=true&prevValue=<the key's unique value>), which neither
+// wakes watchers nor uses up watch history.
 //
 //	s, err := concurrency.NewSession(kapi, concurrency.WithTTL(15*time.Second))
 //	if err != nil { ... }
@@ -20,13 +20,13 @@
 // Session.Done is closed as soon as the session's keys may be gone: a
 // renewal found one of them gone, or the local deadline passed — the send
 // time of the oldest key's last successful create or renewal plus the TTL
-// minus a margin of max(1s, TTL/10), on this process's monotonic clock. The deadline passes
-// even when no member answers, so a holder cut off from the cluster learns
-// it lost its keys before (by the margin) the server removes them, provided
-// the etcd members' clocks do not run faster than this one by more than
-// margin/TTL. Done checks the deadline itself when called: a process
-// resumed after a pause longer than the TTL sees Done closed at its first
-// look.
+// minus a margin of max(1s, TTL/10), on this process's monotonic clock. The
+// deadline passes even when no member answers, so a holder cut off from the
+// cluster learns it lost its keys before (by the margin) the server removes
+// them, provided the etcd members' clocks do not run faster than this one
+// by more than margin/TTL. Done checks the deadline itself when called: a
+// process resumed after a pause longer than the TTL sees Done closed at its
+// first look.
 //
 // # Locks, and why fencing tokens are the real safety
 //

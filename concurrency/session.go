@@ -62,10 +62,18 @@ func WithPrefix(prefix string) SessionOption {
 // nodes), all with the session's TTL and all renewed together.
 //
 // etcd v2 has no server-side session. Every key of a session carries the
-// session's TTL; a goroutine renews each of them every TTL/3 with a
-// conditional refresh (refresh=true, prevValue=the key's unique value), which
-// neither wakes watchers nor consumes watch history. A renewal that fails for
-// a transient reason is retried about every half second.
+// session's TTL; a goroutine renews all of them in rounds, each round
+// starting TTL/3 after the previous one ended, with a conditional refresh
+// (refresh=true, prevValue=the key's unique value), which neither wakes
+// watchers nor consumes watch history. Each renewal waits at most TTL/3 for
+// its answer. After a round in which a renewal failed for a transient
+// reason (no member answered, no leader), the next round starts 500 ms
+// after that one ended instead of TTL/3. Such a retry helps only if it is
+// answered before the local deadline (below): it is sent at least TTL/3 +
+// 500 ms, plus the time the failed attempt took, after the last successful
+// renewal was sent, and the deadline is TTL - max(1s, TTL/10) after it. At
+// the minimum TTL of 2 s the retry always comes too late (at 1.17 s or
+// later, the deadline being at 1 s): one failed round ends the session.
 //
 // The session ends, and Done is closed, as soon as one of these is true:
 //

@@ -100,3 +100,31 @@ func TestAttachAfterDeadline(t *testing.T) {
 		t.Fatal("the session did not end")
 	}
 }
+
+// TestOneFailedRoundEndsMinTTLSession pins what the Session doc says of
+// retries at the minimum TTL: the retry of a failed round of renewals
+// (500 ms after it) comes after the deadline (1 s after the last successful
+// renewal was sent), so one failed round ends the session, although every
+// later renewal would have been answered.
+func TestOneFailedRoundEndsMinTTLSession(t *testing.T) {
+	f := newMemKeys()
+	var refreshes atomic.Int32
+	f.onSet = func(_ context.Context, _, _ string, o *client.SetOptions) error {
+		if o.Refresh && refreshes.Add(1) == 1 {
+			return errNoMember
+		}
+		return nil
+	}
+	start := time.Now()
+	s, err := NewSession(f, WithTTL(MinSessionTTL))
+	require.NoError(t, err)
+	defer s.Close()
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session outlived a failed round of renewals")
+	}
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, MinSessionTTL-s.margin)
+	require.Equal(t, int32(1), refreshes.Load(), "a retry was sent before the session ended")
+}
