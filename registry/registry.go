@@ -25,8 +25,24 @@
 // counts the TTL from when it applied the refresh, later than it was sent,
 // Done closes before the server removes the instance (as long as the
 // etcd members' clocks run at the same rate as the registering host's). Done
-// is also closed when the instance is found deleted or replaced, or after
-// Deregister. A lost registration is never resurrected: register again.
+// is also closed when the instance is found deleted or replaced (it
+// carries another registration's token), or after Deregister. A lost
+// registration is never resurrected: register again.
+//
+// # Writes whose answer is lost
+//
+// A status write or refresh whose answer does not come (the caller's
+// context ended after it was sent, the loop's write timed out, or the
+// client reports client.ErrOutcomeUnknown) may have been applied. It is
+// not resent as such, and the registration does not give itself up for
+// it: when a later write of its own meets another value than it knows
+// (error 101), or at once when the write's context still allows, it reads
+// the instance with a quorum read. An instance that still carries the
+// registration's token is its own: the registration adopts the stored
+// value (Instance shows it) and goes on. One with another token was
+// replaced, and a missing one was deleted or expired: the registration
+// ends. Adopting a value does not move the local deadline; only a write
+// whose send time is known does.
 package registry
 
 import (
@@ -447,7 +463,7 @@ func (g *Registration) loop() {
 			g.mu.Unlock()
 			continue
 		}
-		err := g.refreshLocked()
+		err := g.refreshLocked(g.loopCtx, g.writeTimeout())
 		g.mu.Unlock()
 		if err != nil {
 			next = time.Now().Add(retry)
@@ -469,37 +485,119 @@ func (g *Registration) writeTimeout() time.Duration {
 	return max(g.opts.ttl/3, time.Second)
 }
 
-// refreshLocked refreshes the TTL without changing the value (g.mu held).
-func (g *Registration) refreshLocked() error {
-	sent := time.Now()
-	ctx, cancel := context.WithDeadline(g.loopCtx, earliest(sent.Add(g.writeTimeout()), g.deadline))
-	defer cancel()
-	resp, err := g.r.kapi.Set(ctx, g.key, "", &client.SetOptions{
-		Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
-	})
-	return g.afterWrite(sent, resp, err, g.value)
+// maxAttempts bounds the writes of one refresh or status change that
+// meet a value changed by a write of the registration's own (101, then a
+// read-back that finds the registration's token).
+const maxAttempts = 3
+
+// opCtx returns ctx bounded by the local deadline and, when timeout is
+// positive, by timeout from now.
+func (g *Registration) opCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	d := g.deadline
+	if timeout > 0 {
+		d = earliest(d, time.Now().Add(timeout))
+	}
+	return context.WithDeadline(ctx, d)
 }
 
-// afterWrite updates the state after a write of value sent at sent
-// (g.mu held).
-func (g *Registration) afterWrite(sent time.Time, resp *client.Response, err error, value string) error {
-	switch {
-	case err == nil:
-		g.deadline = sent.Add(g.opts.ttl - g.opts.margin)
-		if resp != nil && resp.Node != nil {
-			g.index = resp.Node.CreatedIndex
+// unknownOutcome is the error of a write that was sent (or may have been)
+// when ctx ended before its answer came: it may or may not have been
+// applied. It matches client.ErrOutcomeUnknown and ctxErr.
+func unknownOutcome(what string, ctxErr error) error {
+	return fmt.Errorf("registry: %s may have been applied (%w): %w", what, client.ErrOutcomeUnknown, ctxErr)
+}
+
+// refreshLocked refreshes the TTL without changing the value (g.mu held),
+// under ctx bounded by the local deadline and, when timeout is positive,
+// by timeout per request. A refresh that meets another value than the
+// registration knows (101) reads the instance back (see readBackLocked)
+// and, when it is still the registration's, refreshes the stored value.
+// When ctx ends after the refresh was sent it returns an error matching
+// client.ErrOutcomeUnknown and ctx.Err().
+func (g *Registration) refreshLocked(ctx context.Context, timeout time.Duration) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	case errors.Is(err, client.Error{Code: client.ErrorCodeKeyNotFound}):
+		sent := time.Now()
+		wctx, cancel := g.opCtx(ctx, timeout)
+		_, err := g.r.kapi.Set(wctx, g.key, "", &client.SetOptions{
+			Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
+		})
+		cancel()
+		switch {
+		case err == nil:
+			g.deadline = sent.Add(g.opts.ttl - g.opts.margin)
+			return nil
+		case errors.Is(err, client.Error{Code: client.ErrorCodeKeyNotFound}):
+			g.lose("the instance was deleted or expired")
+			return g.err
+		case errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) && attempt < maxAttempts:
+			if rerr := g.settleLocked(ctx, timeout); rerr != nil {
+				g.expiredLocked()
+				return rerr
+			}
+			continue // the stored value is ours: refresh it
+		case ctx.Err() != nil:
+			g.expiredLocked()
+			return unknownOutcome("the refresh", ctx.Err())
+		}
+		// Unknown or transient: keep trying until the deadline.
+		g.expiredLocked()
+		return err
+	}
+}
+
+// What a read-back found.
+const (
+	readOurs     = iota // the instance carries the registration's token
+	readGone            // the instance is not there
+	readReplaced        // the instance carries another token (or is no instance)
+)
+
+// readBackLocked reads the instance with a quorum read (g.mu held), to
+// settle a write that met another value than the registration knew (101)
+// or whose outcome is unknown. An instance that carries the
+// registration's token is its own: a write of its own whose answer was
+// lost was applied, possibly after the registration gave up waiting. The
+// registration then adopts the stored value. The local deadline stays: it
+// moves only with a write whose send time is known.
+func (g *Registration) readBackLocked(ctx context.Context) (int, error) {
+	got, err := g.r.kapi.Get(ctx, g.key, &client.GetOptions{Quorum: true})
+	switch {
+	case client.IsKeyNotFound(err):
+		return readGone, nil
+	case err != nil:
+		return 0, fmt.Errorf("registry: reading %s back: %w", g.key, err)
+	}
+	var e envelope
+	if got.Node == nil || got.Node.Dir || json.Unmarshal([]byte(got.Node.Value), &e) != nil || e.Token != g.env.Token {
+		return readReplaced, nil
+	}
+	g.env, g.value = e, got.Node.Value
+	return readOurs, nil
+}
+
+// settleLocked is readBackLocked for a live registration (g.mu held),
+// under ctx bounded as opCtx bounds it: it returns nil when the instance
+// is still the registration's (its value adopted), ends the registration
+// and returns g.err when the instance is gone or replaced, and returns the
+// read's error otherwise.
+func (g *Registration) settleLocked(ctx context.Context, timeout time.Duration) error {
+	rctx, cancel := g.opCtx(ctx, timeout)
+	defer cancel()
+	found, err := g.readBackLocked(rctx)
+	switch {
+	case err != nil:
+		return err
+	case found == readGone:
 		g.lose("the instance was deleted or expired")
 		return g.err
-	case errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}):
+	case found == readReplaced:
 		g.lose("the instance was replaced by another writer")
 		return g.err
 	}
-	// Unknown or transient: keep trying until the deadline.
-	g.expiredLocked()
-	return err
+	return nil
 }
 
 // SetStatus sets the instance's status and output. An unchanged status
@@ -507,6 +605,15 @@ func (g *Registration) afterWrite(sent time.Time, resp *client.Response, err err
 // the value (watchers see it). With WithCheckTTL it also restarts the
 // check's timer. It fails with an error matching ErrLost when the
 // registration no longer holds its instance.
+//
+// When ctx ends after the write was sent, SetStatus returns an error
+// matching client.ErrOutcomeUnknown and ctx.Err(): the write may have
+// been applied, and it is not resent. The registration is not lost for
+// that: a write of its own that finds the value changed (101) reads the
+// instance back with a quorum read and, while the instance carries this
+// registration's token, adopts the stored value (Instance then shows it)
+// and goes on. A write whose outcome the client reports unknown
+// (client.ErrOutcomeUnknown) while ctx lasts is settled the same way.
 func (g *Registration) SetStatus(ctx context.Context, status Status, output string) error {
 	if !validStatus(status) {
 		return fmt.Errorf("%w: status %q", ErrInvalid, status)
@@ -518,16 +625,9 @@ func (g *Registration) SetStatus(ctx context.Context, status Status, output stri
 	}
 	var err error
 	if status == g.env.Status && output == g.env.Output {
-		sent := time.Now()
-		wctx, cancel := context.WithDeadline(ctx, g.deadline)
-		var resp *client.Response
-		resp, err = g.r.kapi.Set(wctx, g.key, "", &client.SetOptions{
-			Refresh: true, TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
-		})
-		cancel()
-		err = g.afterWrite(sent, resp, err, g.value)
+		err = g.refreshLocked(ctx, 0)
 	} else {
-		err = g.writeCtxLocked(ctx, status, output)
+		err = g.writeCtxLocked(ctx, 0, status, output)
 	}
 	if err == nil && g.opts.checkTTL > 0 {
 		g.checkAt = time.Now().Add(g.opts.checkTTL)
@@ -536,59 +636,93 @@ func (g *Registration) SetStatus(ctx context.Context, status Status, output stri
 		default:
 		}
 	}
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
 	return err
 }
 
 // writeLocked rewrites the value with a new status from the loop.
 func (g *Registration) writeLocked(status Status, output string) error {
-	ctx, cancel := context.WithTimeout(g.loopCtx, g.writeTimeout())
-	defer cancel()
-	return g.writeCtxLocked(ctx, status, output)
+	return g.writeCtxLocked(g.loopCtx, g.writeTimeout(), status, output)
 }
 
-func (g *Registration) writeCtxLocked(ctx context.Context, status Status, output string) error {
-	env := g.env
-	env.Status, env.Output = status, output
-	b, err := json.Marshal(env)
-	if err != nil {
-		return err
-	}
-	val := string(b)
-	sent := time.Now()
-	wctx, cancel := context.WithDeadline(ctx, g.deadline)
-	defer cancel()
-	resp, err := g.r.kapi.Set(wctx, g.key, val, &client.SetOptions{
-		TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
-	})
-	if err != nil && errors.Is(err, client.ErrOutcomeUnknown) {
-		// Read back: the write may have been applied.
-		rctx, rcancel := context.WithDeadline(context.Background(), g.deadline)
-		got, gerr := g.r.kapi.Get(rctx, g.key, &client.GetOptions{Quorum: true})
-		rcancel()
-		switch {
-		case gerr == nil && got.Node.Value == val:
-			err, resp = nil, got
-		case gerr == nil && got.Node.Value != g.value:
-			g.lose("the instance was replaced by another writer")
-			return g.err
-		case client.IsKeyNotFound(gerr):
+// writeCtxLocked rewrites the value with status and output (g.mu held),
+// under ctx bounded by the local deadline and, when timeout is positive,
+// by timeout per request. A write that meets another value (101) reads
+// the instance back: when it is still the registration's it is adopted
+// and, unless it already has status and output, written again. A write
+// whose outcome is unknown is read back as well, while ctx lasts, but not
+// resent. When ctx ends after the write was sent it returns an error
+// matching client.ErrOutcomeUnknown and ctx.Err().
+func (g *Registration) writeCtxLocked(ctx context.Context, timeout time.Duration, status Status, output string) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		env := g.env
+		env.Status, env.Output = status, output
+		b, err := json.Marshal(env)
+		if err != nil {
+			return err
+		}
+		val := string(b)
+		sent := time.Now()
+		wctx, cancel := g.opCtx(ctx, timeout)
+		resp, err := g.r.kapi.Set(wctx, g.key, val, &client.SetOptions{
+			TTL: g.opts.ttl, PrevValue: g.value, PrevExist: client.PrevExist,
+		})
+		cancel()
+		if err == nil {
+			// A write with a TTL restarts it, as a refresh does.
+			g.env, g.value = env, val
+			g.deadline = sent.Add(g.opts.ttl - g.opts.margin)
+			if resp != nil && resp.Node != nil {
+				g.index = resp.Node.CreatedIndex
+			}
+			return nil
+		}
+		if errors.Is(err, client.Error{Code: client.ErrorCodeKeyNotFound}) {
 			g.lose("the instance was deleted or expired")
 			return g.err
 		}
+		changed := errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed})
+		unknown := errors.Is(err, client.ErrOutcomeUnknown) || wctx.Err() != nil
+		switch {
+		case !changed && !unknown:
+			// Not applied (the server refused it, or it was never sent).
+			g.expiredLocked()
+			return err
+		case ctx.Err() != nil:
+			// The caller gave up after sending: a later write settles it.
+			g.expiredLocked()
+			return unknownOutcome("the status write", ctx.Err())
+		case changed && attempt >= maxAttempts:
+			g.expiredLocked()
+			return err
+		}
+		if rerr := g.settleLocked(ctx, timeout); rerr != nil {
+			if g.err != nil {
+				return g.err
+			}
+			g.expiredLocked()
+			if unknown {
+				return fmt.Errorf("%w (and %v)", err, rerr)
+			}
+			return rerr
+		}
+		if g.env.Status == status && g.env.Output == output {
+			return nil // applied: by this write or an earlier one of ours
+		}
+		if unknown {
+			g.expiredLocked()
+			return err // not resent
+		}
+		// 101 on a value of our own: write again on top of it.
 	}
-	if err == nil {
-		// A write with a TTL restarts it, as a refresh does.
-		g.env, g.value = env, val
-	}
-	return g.afterWrite(sent, resp, err, val)
 }
 
 // Deregister stops refreshing and deletes the instance if it is still
 // this registration's (a delete conditional on the value: never
-// another's). A delete whose outcome is unknown, or that failed, is sent
+// another's; a delete that finds another value reads the instance back
+// and deletes it if it still carries this registration's token). A delete whose outcome is unknown, or that failed, is sent
 // again (it cannot remove anything else) until ctx ends. It returns nil
 // when the instance is gone, also when it was already gone, and ctx.Err()
 // if ctx ended first (the instance then expires by its TTL, since it is no
@@ -605,9 +739,22 @@ func (g *Registration) Deregister(ctx context.Context) error {
 		return nil // deleted, expired or replaced: nothing of ours to delete
 	}
 	backoff := 50 * time.Millisecond
+	adopted := 0
 	for {
 		_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
-		if err == nil || client.IsKeyNotFound(err) || errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
+		if errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
+			// Another value: a write of ours whose answer was lost may
+			// have been applied. Delete it if it is still ours.
+			found, rerr := g.readBackLocked(ctx)
+			switch {
+			case rerr == nil && found == readOurs && adopted < maxAttempts:
+				adopted++
+				continue
+			case rerr == nil && found != readOurs:
+				err = nil // gone or another's: nothing of ours to delete
+			}
+		}
+		if err == nil || client.IsKeyNotFound(err) {
 			g.lose("deregistered")
 			g.mayExist = false
 			return nil

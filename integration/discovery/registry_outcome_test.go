@@ -1,0 +1,131 @@
+package discovery_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/etcdv2/client"
+	"github.com/etcdv2/client/integration/backend"
+	"github.com/etcdv2/client/integration/testbed"
+	"github.com/etcdv2/client/registry"
+)
+
+// lostAnswers is a one-member cluster, a KeysAPI straight to its member,
+// and a Registry whose client goes through a holdProxy.
+type lostAnswers struct {
+	direct client.KeysAPI
+	proxy  *holdProxy
+	reg    *registry.Registry
+}
+
+func newLostAnswers(t *testing.T) *lostAnswers {
+	backend.FromEnv(t).SkipOnAdapter(t, "the proxy speaks the v2 HTTP API")
+	c := newCluster(t, testbed.Options{Size: 1})
+	url := c.Members()[0].ClientURL()
+	p := newHoldProxy(t, url)
+	return &lostAnswers{
+		direct: newKAPI(t, []string{url}),
+		proxy:  p,
+		reg:    registry.New(newKAPI(t, []string{p.URL()}), "/services"),
+	}
+}
+
+// stored returns instance id of service "api" as stored, read straight
+// from the member.
+func (l *lostAnswers) stored(t *testing.T, id string) registry.Instance {
+	t.Helper()
+	ins, _, err := registry.New(l.direct, "/services").Instances(context.Background(), "api")
+	require.NoError(t, err)
+	for _, in := range ins {
+		if in.ID == id {
+			return in
+		}
+	}
+	t.Fatalf("api/%s is not stored", id)
+	return registry.Instance{}
+}
+
+// requireGone checks that key is not on the server.
+func (l *lostAnswers) requireGone(t *testing.T, key string) {
+	t.Helper()
+	_, err := l.direct.Get(context.Background(), key, &client.GetOptions{Quorum: true})
+	require.True(t, client.IsKeyNotFound(err), "%s is still there (err %v)", key, err)
+}
+
+// A write of a registration whose answer is lost after the member applied
+// it (the caller's context ended, or the loop's write timed out) does not
+// make the registration give itself up: its next write meets 101, reads
+// the instance back, finds its own token, adopts the stored value and
+// goes on; Deregister deletes the instance.
+func TestRegistrySettlesLostAnswers(t *testing.T) {
+	t.Run("SetStatus", func(t *testing.T) {
+		l := newLostAnswers(t)
+		reg, err := l.reg.Register(context.Background(), registry.Instance{Service: "api", ID: "a"}, registry.WithTTL(3*time.Second))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = reg.Deregister(context.Background()) })
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		l.proxy.hold(isWrite, cancel) // the caller gives up once the member applied it
+		err = reg.SetStatus(ctx, registry.Warning, "slow disk")
+		require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Equal(t, registry.Warning, l.stored(t, "a").Status, "the member applied the write")
+
+		// The next heartbeat meets 101, adopts the stored value and
+		// refreshes it.
+		_, at := l.proxy.waitFor(t, 0, 5*time.Second, "the status write was held", isHeld)
+		l.proxy.waitFor(t, at, 5*time.Second, "a refresh after the lost answer is applied", isRefreshOK)
+		require.NoError(t, reg.Err())
+		in := reg.Instance()
+		require.Equal(t, registry.Warning, in.Status)
+		require.Equal(t, "slow disk", in.Output)
+
+		require.NoError(t, reg.Deregister(context.Background()))
+		l.requireGone(t, reg.Key())
+	})
+
+	t.Run("CheckTTL", func(t *testing.T) {
+		// The loop's "TTL expired" write times out (after a second)
+		// with its answer held back: the loop reads it back at once.
+		l := newLostAnswers(t)
+		reg, err := l.reg.Register(context.Background(), registry.Instance{Service: "api", ID: "b"},
+			registry.WithTTL(3*time.Second), registry.WithCheckTTL(time.Second), registry.WithStatus(registry.Passing))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = reg.Deregister(context.Background()) })
+		l.proxy.hold(isWrite, nil)
+
+		_, at := l.proxy.waitFor(t, 0, 5*time.Second, "the check's write was held", isHeld)
+		l.proxy.waitFor(t, at, 5*time.Second, "a refresh after the lost answer is applied", isRefreshOK)
+		require.NoError(t, reg.Err())
+		in := reg.Instance()
+		require.Equal(t, registry.Critical, in.Status)
+		require.Equal(t, "TTL expired", in.Output)
+		require.Equal(t, registry.Critical, l.stored(t, "b").Status)
+
+		require.NoError(t, reg.Deregister(context.Background()))
+		l.requireGone(t, reg.Key())
+	})
+
+	t.Run("DeregisterBeforeSettled", func(t *testing.T) {
+		// Deregister right after a lost answer (no heartbeat in
+		// between, TTL 30 s): its delete meets 101, reads the instance
+		// back and deletes it.
+		l := newLostAnswers(t)
+		reg, err := l.reg.Register(context.Background(), registry.Instance{Service: "api", ID: "c"}, registry.WithTTL(30*time.Second))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		l.proxy.hold(isWrite, cancel)
+		err = reg.SetStatus(ctx, registry.Critical, "down")
+		require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+		require.Equal(t, registry.Critical, l.stored(t, "c").Status)
+
+		require.NoError(t, reg.Deregister(context.Background()))
+		l.requireGone(t, reg.Key())
+		require.ErrorIs(t, reg.Err(), registry.ErrLost)
+	})
+}
