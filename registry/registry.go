@@ -148,6 +148,11 @@ type envelope struct {
 type Registry struct {
 	kapi client.KeysAPI
 	root string
+
+	mu sync.Mutex
+	// unsettled holds, per key, the tokens of Registers whose outcome
+	// is unknown: an instance with one of them is this Registry's own.
+	unsettled map[string][]string
 }
 
 // New returns a Registry keeping its instances under root (e.g.
@@ -223,6 +228,16 @@ func newToken() string {
 // instance has the same service and ID, unless WithReplace is given.
 // The returned Registration's background refreshing does not use ctx;
 // call Deregister to end it.
+//
+// When ctx ends after the instance was sent, or the write's outcome stays
+// unknown, Register returns an error matching client.ErrOutcomeUnknown
+// (and ctx's error when ctx ended): the instance may be registered,
+// unrefreshed, until its TTL runs out. It is not resent. Call Register
+// again with the same service and ID on the same Registry: an instance
+// left by such a Register is taken over (rewritten, with the new
+// Instance, by a compare-and-swap on its value) instead of failing with
+// ErrExists. Another Registry, as in another process, still gets an
+// *ExistsError.
 func (r *Registry) Register(ctx context.Context, inst Instance, opts ...RegisterOption) (*Registration, error) {
 	o := regOptions{ttl: DefaultTTL}
 	for _, f := range opts {
@@ -259,11 +274,18 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	key := r.instanceKey(inst.Service, inst.ID)
-	sent := time.Now()
-	resp, err := r.create(ctx, key, string(val), env.Token, o)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	sent := time.Now()
+	resp, err := r.create(ctx, key, string(val), env.Token, r.unsettledTokens(key), o)
+	if err != nil {
+		if errors.Is(err, client.ErrOutcomeUnknown) {
+			r.settle(key, env.Token, true)
+		}
+		return nil, err
+	}
+	r.settle(key, env.Token, false)
 	reg := &Registration{
 		r: r, key: key, opts: o, env: env, value: string(val),
 		index:    resp.Node.CreatedIndex,
@@ -279,33 +301,57 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 	return reg, nil
 }
 
-// create writes the instance, resolving an unknown outcome by reading
-// back. It returns the write's (or the read's) response.
-func (r *Registry) create(ctx context.Context, key, val, token string, o regOptions) (*client.Response, error) {
+// create writes the instance, resolving a conflict or an unknown outcome
+// by reading back; an instance that carries one of the tokens in prior
+// (left by an earlier Register of this Registry whose outcome is unknown)
+// is taken over: rewritten with a compare-and-swap on its value. It
+// returns the write's (or the read's) response.
+func (r *Registry) create(ctx context.Context, key, val, token string, prior []string, o regOptions) (*client.Response, error) {
+	takeOver := ""      // the value of an instance of ours to rewrite
+	mayApplied := false // a write of this call may have been applied
 	for attempt := 0; ; attempt++ {
 		var resp *client.Response
 		var err error
-		if o.replace {
+		switch {
+		case takeOver != "":
+			resp, err = r.kapi.Set(ctx, key, val, &client.SetOptions{TTL: o.ttl, PrevValue: takeOver, PrevExist: client.PrevExist})
+		case o.replace:
 			resp, err = r.kapi.Set(ctx, key, val, &client.SetOptions{TTL: o.ttl})
-		} else {
+		default:
 			resp, err = r.kapi.Set(ctx, key, val, &client.SetOptions{TTL: o.ttl, PrevExist: client.PrevNoExist})
 		}
 		if err == nil {
 			return resp, nil
 		}
-		isExist := errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist})
-		if !isExist && !errors.Is(err, client.ErrOutcomeUnknown) {
+		conflict := errors.Is(err, client.Error{Code: client.ErrorCodeNodeExist}) ||
+			(takeOver != "" && (errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) || client.IsKeyNotFound(err)))
+		// The client returns exactly ctx.Err() when ctx ends, also after
+		// the write was sent.
+		ended := ctx.Err() != nil && errors.Is(err, ctx.Err())
+		if ended || errors.Is(err, client.ErrOutcomeUnknown) {
+			mayApplied = true
+		}
+		switch {
+		case ended:
+			return nil, unknownOutcome("the registration", ctx.Err())
+		case !conflict && !mayApplied:
 			return nil, err
 		}
+		takeOver = ""
 		got, gerr := r.kapi.Get(ctx, key, &client.GetOptions{Quorum: true})
 		switch {
 		case gerr == nil:
 			var e envelope
-			if json.Unmarshal([]byte(got.Node.Value), &e) == nil && e.Token == token {
+			decoded := json.Unmarshal([]byte(got.Node.Value), &e) == nil
+			if decoded && e.Token == token {
 				return got, nil // our write was applied
 			}
 			if got.Node.Dir {
 				return nil, fmt.Errorf("%w: %s is a directory", ErrInvalid, key)
+			}
+			if decoded && slices.Contains(prior, e.Token) && attempt < 3 {
+				takeOver = got.Node.Value // left by an earlier Register of ours
+				continue
 			}
 			ex := e.Instance
 			ex.CreateIndex, ex.ModifyIndex = got.Node.CreatedIndex, got.Node.ModifiedIndex
@@ -317,10 +363,45 @@ func (r *Registry) create(ctx context.Context, key, val, token string, o regOpti
 			continue // not applied (or expired at once): write again
 		case client.IsKeyNotFound(gerr):
 			return nil, err
+		case ctx.Err() != nil && mayApplied:
+			return nil, unknownOutcome("the registration", ctx.Err())
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
 		default:
 			return nil, fmt.Errorf("%w (and reading it back failed: %v)", err, gerr)
 		}
 	}
+}
+
+// unsettledMax bounds the tokens Registry.unsettled keeps per key.
+const unsettledMax = 4
+
+// unsettledTokens returns the tokens of earlier Registers of key whose
+// outcome is unknown.
+func (r *Registry) unsettledTokens(key string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.unsettled[key])
+}
+
+// settle records the outcome of a Register of key with token: unknown
+// (the token is kept, the oldest dropped beyond unsettledMax) or not
+// (every token of key is forgotten).
+func (r *Registry) settle(key, token string, unknown bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !unknown {
+		delete(r.unsettled, key)
+		return
+	}
+	if r.unsettled == nil {
+		r.unsettled = make(map[string][]string)
+	}
+	toks := append(r.unsettled[key], token)
+	if len(toks) > unsettledMax {
+		toks = toks[len(toks)-unsettledMax:]
+	}
+	r.unsettled[key] = toks
 }
 
 func validStatus(s Status) bool { return s == Passing || s == Warning || s == Critical }

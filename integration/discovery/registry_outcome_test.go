@@ -129,3 +129,31 @@ func TestRegistrySettlesLostAnswers(t *testing.T) {
 		require.ErrorIs(t, reg.Err(), registry.ErrLost)
 	})
 }
+
+// A Register whose context ends after the member created the instance
+// returns an error matching client.ErrOutcomeUnknown and the context's
+// error, and the instance stays (unrefreshed); Register again on the same
+// Registry takes it over with the new Instance, where another Registry
+// still gets ErrExists.
+func TestRegisterAgainAfterLostAnswer(t *testing.T) {
+	l := newLostAnswers(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.proxy.hold(func(x exchange) bool { return isWrite(x) && x.Form.Get("prevExist") == "false" }, cancel)
+	_, err := l.reg.Register(ctx, registry.Instance{Service: "api", ID: "d", Addr: "127.0.0.1:1"}, registry.WithTTL(30*time.Second))
+	require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, "127.0.0.1:1", l.stored(t, "d").Addr, "the member created the instance")
+
+	_, err = registry.New(l.direct, "/services").Register(context.Background(), registry.Instance{Service: "api", ID: "d"}, registry.WithTTL(30*time.Second))
+	require.ErrorIs(t, err, registry.ErrExists, "another Registry does not take it over")
+
+	reg, err := l.reg.Register(context.Background(), registry.Instance{Service: "api", ID: "d", Addr: "127.0.0.1:2"}, registry.WithTTL(30*time.Second))
+	require.NoError(t, err, "Register again after a Register whose answer was lost")
+	require.Equal(t, "127.0.0.1:2", l.stored(t, "d").Addr)
+	require.Equal(t, "127.0.0.1:2", reg.Instance().Addr)
+	require.NoError(t, reg.SetStatus(context.Background(), registry.Warning, "taken over"))
+	require.Equal(t, registry.Warning, l.stored(t, "d").Status)
+	require.NoError(t, reg.Deregister(context.Background()))
+	l.requireGone(t, reg.Key())
+}
