@@ -806,8 +806,9 @@ func (g *Registration) writeCtxLocked(ctx context.Context, timeout time.Duration
 // and deletes it if it still carries this registration's token). A delete whose outcome is unknown, or that failed, is sent
 // again (it cannot remove anything else) until ctx ends. It returns nil
 // when the instance is gone, also when it was already gone, and ctx.Err()
-// if ctx ended first (the instance then expires by its TTL, since it is no
-// longer refreshed). Afterwards Done is closed and Err matches ErrLost.
+// if ctx ended first: the instance then expires by its TTL, since it is no
+// longer refreshed, unless Deregister is called again, which tries the
+// delete again. Afterwards Done is closed and Err matches ErrLost.
 func (g *Registration) Deregister(ctx context.Context) error {
 	g.once.Do(func() {
 		close(g.stop)
@@ -845,6 +846,7 @@ func (g *Registration) Deregister(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			g.lose("deregistered, but the delete did not complete; the instance expires by its TTL")
+			g.mayExist = true // a later Deregister tries again
 			return ctx.Err()
 		case <-t.C:
 		}

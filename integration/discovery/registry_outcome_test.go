@@ -157,3 +157,24 @@ func TestRegisterAgainAfterLostAnswer(t *testing.T) {
 	require.NoError(t, reg.Deregister(context.Background()))
 	l.requireGone(t, reg.Key())
 }
+
+// A Deregister whose context ended before the delete completed returns
+// the context's error; a second Deregister deletes the instance.
+func TestDeregisterAgainAfterContextEnded(t *testing.T) {
+	c := newCluster(t, testbed.Options{Size: 1})
+	kapi := newKAPI(t, c.ClientURLs())
+	r := registry.New(kapi, "/services")
+	reg, err := r.Register(context.Background(), registry.Instance{Service: "api", ID: "e"}, registry.WithTTL(30*time.Second))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, reg.Deregister(ctx), context.Canceled)
+	_, err = kapi.Get(context.Background(), reg.Key(), &client.GetOptions{Quorum: true})
+	require.NoError(t, err, "nothing was sent: the instance is still there")
+	require.ErrorIs(t, reg.Err(), registry.ErrLost)
+
+	require.NoError(t, reg.Deregister(context.Background()), "a second Deregister")
+	_, err = kapi.Get(context.Background(), reg.Key(), &client.GetOptions{Quorum: true})
+	require.True(t, client.IsKeyNotFound(err), "the second Deregister returned nil: the instance must be gone (err %v)", err)
+	require.NoError(t, reg.Deregister(context.Background()), "a third Deregister finds nothing to do")
+}
