@@ -805,9 +805,11 @@ func (g *Registration) writeCtxLocked(ctx context.Context, timeout time.Duration
 // another's; a delete that finds another value reads the instance back
 // and deletes it if it still carries this registration's token). A delete whose outcome is unknown, or that failed, is sent
 // again (it cannot remove anything else) until ctx ends. It returns nil
-// when the instance is gone, also when it was already gone, and ctx.Err()
-// if ctx ended first: the instance then expires by its TTL, since it is no
-// longer refreshed, unless Deregister is called again, which tries the
+// when the instance is gone, also when it was already gone. If ctx ends
+// first it returns ctx.Err(), or, when a delete was sent whose outcome is
+// unknown, an error matching both client.ErrOutcomeUnknown and ctx.Err():
+// the instance may be gone or not. It then expires by its TTL, since it is
+// no longer refreshed, unless Deregister is called again, which tries the
 // delete again. Afterwards Done is closed and Err matches ErrLost.
 func (g *Registration) Deregister(ctx context.Context) error {
 	g.once.Do(func() {
@@ -822,6 +824,7 @@ func (g *Registration) Deregister(ctx context.Context) error {
 	}
 	backoff := 50 * time.Millisecond
 	adopted := 0
+	maybeApplied := false // a delete was sent whose outcome is unknown
 	for {
 		_, err := g.r.kapi.Delete(ctx, g.key, &client.DeleteOptions{PrevValue: g.value})
 		if errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}) {
@@ -841,12 +844,18 @@ func (g *Registration) Deregister(ctx context.Context) error {
 			g.mayExist = false
 			return nil
 		}
+		if errors.Is(err, client.ErrOutcomeUnknown) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+			maybeApplied = true
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			g.lose("deregistered, but the delete did not complete; the instance expires by its TTL")
 			g.mayExist = true // a later Deregister tries again
+			if maybeApplied {
+				return unknownOutcome("the delete", ctx.Err())
+			}
 			return ctx.Err()
 		case <-t.C:
 		}

@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -177,4 +178,21 @@ func TestDeregisterAgainAfterContextEnded(t *testing.T) {
 	_, err = kapi.Get(context.Background(), reg.Key(), &client.GetOptions{Quorum: true})
 	require.True(t, client.IsKeyNotFound(err), "the second Deregister returned nil: the instance must be gone (err %v)", err)
 	require.NoError(t, reg.Deregister(context.Background()), "a third Deregister finds nothing to do")
+}
+
+// A Deregister whose context ends after the member applied its delete
+// returns an error matching client.ErrOutcomeUnknown and the context's
+// error; Deregister again returns nil.
+func TestDeregisterLostAnswer(t *testing.T) {
+	l := newLostAnswers(t)
+	reg, err := l.reg.Register(context.Background(), registry.Instance{Service: "api", ID: "f"}, registry.WithTTL(30*time.Second))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.proxy.hold(func(x exchange) bool { return x.Method == http.MethodDelete }, cancel)
+	err = reg.Deregister(ctx)
+	require.ErrorIs(t, err, client.ErrOutcomeUnknown)
+	require.ErrorIs(t, err, context.Canceled)
+	l.requireGone(t, reg.Key())
+	require.NoError(t, reg.Deregister(context.Background()))
 }
