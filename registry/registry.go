@@ -89,7 +89,8 @@ var (
 	ErrLost = errors.New("registry: registration lost")
 	// ErrInvalid is matched by the error for an Instance or option that
 	// cannot be registered (an empty or unusable service or ID, a TTL
-	// below one second, an unknown status).
+	// below one second or not a whole number of seconds, a margin not
+	// below the TTL, an unknown status).
 	ErrInvalid = errors.New("registry: invalid registration")
 )
 
@@ -188,9 +189,10 @@ type regOptions struct {
 	margin   time.Duration
 }
 
-// WithTTL sets the registration TTL (whole seconds, at least one): the
-// instance disappears this long after its process stops refreshing it.
-// The default is DefaultTTL.
+// WithTTL sets the registration TTL (whole seconds, at least one; Register
+// fails with ErrInvalid otherwise, since the server counts whole seconds):
+// the instance disappears this long after its process stops refreshing
+// it. The default is DefaultTTL.
 func WithTTL(ttl time.Duration) RegisterOption { return func(o *regOptions) { o.ttl = ttl } }
 
 // WithCheckTTL makes the status a Consul TTL check: when SetStatus is not
@@ -248,6 +250,11 @@ func (r *Registry) Register(ctx context.Context, inst Instance, opts ...Register
 	}
 	if o.ttl < time.Second {
 		return nil, fmt.Errorf("%w: TTL %v is below one second", ErrInvalid, o.ttl)
+	}
+	if o.ttl%time.Second != 0 {
+		// The server counts whole seconds (the client sends the TTL
+		// truncated): the local deadline must come from the same TTL.
+		return nil, fmt.Errorf("%w: TTL %v is not a whole number of seconds", ErrInvalid, o.ttl)
 	}
 	if o.status == "" {
 		o.status = Passing

@@ -29,6 +29,10 @@ func TestInvalidRegistrations(t *testing.T) {
 		{registry.Instance{Service: "_api", ID: "x"}, nil},
 		{registry.Instance{Service: "api", ID: ".."}, nil},
 		{registry.Instance{Service: "api", ID: "x"}, []registry.RegisterOption{registry.WithTTL(999 * time.Millisecond)}},
+		// The server counts whole seconds: the local deadline would
+		// fall after its expiry.
+		{registry.Instance{Service: "api", ID: "x"}, []registry.RegisterOption{registry.WithTTL(4990 * time.Millisecond)}},
+		{registry.Instance{Service: "api", ID: "x"}, []registry.RegisterOption{registry.WithTTL(time.Second + time.Nanosecond)}},
 		{registry.Instance{Service: "api", ID: "x"}, []registry.RegisterOption{registry.WithTTL(2 * time.Second), registry.WithMargin(2 * time.Second)}},
 		{registry.Instance{Service: "api", ID: "x"}, []registry.RegisterOption{registry.WithStatus("sick")}},
 	} {
