@@ -92,8 +92,10 @@ func WithTTL(ttl time.Duration) FireOption { return func(o *fireOptions) { o.ttl
 // Fire records an event and returns its ID. When the write's outcome is
 // unknown, Fire returns the ID with an error matching
 // client.ErrOutcomeUnknown: the event may or may not have been recorded
-// (List shows it, with that ID, if it was); it is not resent. Other
-// errors return an empty ID.
+// (List shows it, with that ID, if it was); it is not resent. That
+// includes ctx ending after the write may have been sent: the error then
+// matches ctx.Err() too. Other errors, and a ctx that ended before
+// anything was sent, return an empty ID.
 func (e *Events) Fire(ctx context.Context, name string, payload []byte, opts ...FireOption) (string, error) {
 	o := fireOptions{ttl: DefaultTTL}
 	for _, f := range opts {
@@ -113,9 +115,17 @@ func (e *Events) Fire(ctx context.Context, name string, payload []byte, opts ...
 	if err != nil {
 		return "", err
 	}
+	if err := ctx.Err(); err != nil {
+		return "", err // nothing sent
+	}
 	if _, err := e.kapi.CreateInOrder(ctx, dir, string(val), &client.CreateInOrderOptions{TTL: o.ttl}); err != nil {
-		if errors.Is(err, client.ErrOutcomeUnknown) {
+		switch {
+		case errors.Is(err, client.ErrOutcomeUnknown):
 			return id, err
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			// The client gives up when ctx ends, also after the
+			// request was sent.
+			return id, fmt.Errorf("events: the event may have been recorded (%w): %w", client.ErrOutcomeUnknown, ctx.Err())
 		}
 		return "", err
 	}
