@@ -7,8 +7,11 @@
 // When the watch falls out of the server's 1000-event history (error 401,
 // or 400 after a server recovery) or the cluster ID changes, it lists the
 // prefix again, applies the difference and reports it as events, and
-// resumes watching from the new listing. It is built on client.KeysAPI
-// alone.
+// resumes watching from the new listing. Other errors are retried with
+// backoff, except those no retry can fix (unauthorized, the prefix below a
+// file, an endpoint of another cluster, a closed client: see Run), which
+// end Run with that error; WaitSynced and Events then report it. It is
+// built on client.KeysAPI alone.
 //
 //	c := cache.New(kapi, "/config")
 //	go c.Run(ctx)
@@ -59,6 +62,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"sort"
@@ -71,8 +75,10 @@ import (
 	"github.com/etcdv2/client/internal/progress"
 )
 
-// ErrStopped is returned by WaitSynced and yielded by Events after Run has
-// returned.
+// ErrStopped is matched by the error WaitSynced returns and Events yields
+// after Run has returned. When Run ended on an error no retry can fix
+// (see Run), that error wraps Run's error too (errors.Is and errors.As
+// find both).
 var ErrStopped = errors.New("cache: stopped")
 
 // ErrRunning is returned by Run when the Cache is already running or has
@@ -186,6 +192,9 @@ type Cache struct {
 	started atomic.Bool
 	synced  chan struct{} // closed after the first listing is applied
 	stopped chan struct{} // closed when Run returns
+	// failed is the error no retry can fix that ended Run, or nil; set
+	// before stopped is closed.
+	failed error
 
 	mu    sync.RWMutex
 	nodes map[string]*client.Node
@@ -229,7 +238,15 @@ func (c *Cache) Prefix() string { return c.prefix }
 
 // Run lists the prefix and keeps the cache in sync until ctx ends, then
 // returns ctx.Err(). Errors talking to the cluster are retried with
-// backoff. Run may be called once; a second call returns ErrRunning.
+// backoff, except those no retry can fix, which end Run: it returns the
+// error as the client gave it, and WaitSynced and Events then report it
+// with ErrStopped. These are an etcd error below 300 other than 100 (the
+// prefix below a file, 104; unauthorized, 110; a request the server
+// refuses, 2xx), the client's cluster-ID mismatch
+// (client.ErrClusterIDMismatch: an endpoint of another cluster) and a
+// closed client (client.ErrClosed). A missing prefix (100 on the listing)
+// is an empty one. Run may be called once; a second call returns
+// ErrRunning.
 func (c *Cache) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -251,6 +268,10 @@ func (c *Cache) Run(ctx context.Context) error {
 		if errors.Is(err, errResync) {
 			continue
 		}
+		if unrecoverable(err) {
+			c.failed = err
+			return err
+		}
 		backoff = nextBackoff(backoff, c.opts.backoff)
 		if err := sleep(ctx, backoff); err != nil {
 			return err
@@ -260,6 +281,24 @@ func (c *Cache) Run(ctx context.Context) error {
 
 // errResync ends a watch round: list again at once.
 var errResync = errors.New("cache: resync")
+
+// unrecoverable reports whether err, of a listing or a watch, is one that
+// no retry can fix (see Run).
+func unrecoverable(err error) bool {
+	var e client.Error
+	if errors.As(err, &e) {
+		return e.Code < 300 && e.Code != client.ErrorCodeKeyNotFound
+	}
+	return errors.Is(err, client.ErrClusterIDMismatch) || errors.Is(err, client.ErrClosed)
+}
+
+// stoppedErr is the error of WaitSynced and Events after Run returned.
+func (c *Cache) stoppedErr() error {
+	if c.failed != nil {
+		return fmt.Errorf("%w: %w", ErrStopped, c.failed)
+	}
+	return ErrStopped
+}
 
 func nextBackoff(cur, min time.Duration) time.Duration {
 	const max = 5 * time.Second
@@ -337,6 +376,9 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 			if errors.Is(err, client.Error{Code: client.ErrorCodeEventIndexCleared}) ||
 				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
 				return errResync
+			}
+			if unrecoverable(err) {
+				return err
 			}
 			// The watcher keeps its cursor: poll again after a pause.
 			backoff = nextBackoff(backoff, c.opts.backoff)
@@ -661,7 +703,8 @@ func cloneNode(n *client.Node) *client.Node {
 }
 
 // WaitSynced blocks until the first listing is applied (nil), ctx ends
-// (ctx.Err()) or Run returned before that (ErrStopped).
+// (ctx.Err()) or Run returned before that (an error matching ErrStopped,
+// and wrapping the error that ended Run when no retry could fix it).
 func (c *Cache) WaitSynced(ctx context.Context) error {
 	select {
 	case <-c.synced:
@@ -679,7 +722,7 @@ func (c *Cache) WaitSynced(ctx context.Context) error {
 			return nil
 		default:
 		}
-		return ErrStopped
+		return c.stoppedErr()
 	}
 }
 
@@ -741,8 +784,9 @@ func (c *Cache) Index() uint64 {
 
 // Events returns an iterator over every Event the cache applies after
 // Events is called, in the order applied, each once. It yields
-// (Event{}, ctx.Err()) and ends when ctx ends, and (Event{}, ErrStopped)
-// once Run has returned and the Events applied before are delivered.
+// (Event{}, ctx.Err()) and ends when ctx ends, and (Event{}, err) with err
+// matching ErrStopped (see WaitSynced) once Run has returned and the
+// Events applied before are delivered.
 // Events are queued for a slow consumer without limit, so the cache never
 // waits for it. The queueing ends when the iteration ends or ctx ends;
 // range over the iterator once.
@@ -786,7 +830,7 @@ func (c *Cache) Events(ctx context.Context) iter.Seq2[Event, error] {
 				if _, ok := s.peek(); ok {
 					continue
 				}
-				yield(Event{}, ErrStopped)
+				yield(Event{}, c.stoppedErr())
 				return
 			}
 		}

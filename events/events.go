@@ -184,7 +184,12 @@ func (e *Events) List(ctx context.Context, name string) ([]Event, error) {
 // changes or the member behind the watch stops following the cluster (a
 // check every 10 s, as cache.WithProgressInterval describes), it lists
 // the events again and yields the ones it has not yielded, in order,
-// before watching on. Transient errors are retried.
+// before watching on. Other errors are retried with backoff, except
+// those no retry can fix, which are yielded once, as the client gave them,
+// and end it: an etcd error below 300 other than 100 (a missing directory
+// is an empty one), such as the root below a file (104) or unauthorized
+// (110), the client's cluster-ID mismatch (client.ErrClusterIDMismatch)
+// and a closed client (client.ErrClosed).
 // It yields (Event{}, ctx.Err()) and ends when ctx ends; an error of the
 // first read (or an invalid name) is yielded once and ends it.
 func (e *Events) Watch(ctx context.Context, name string) iter.Seq2[Event, error] {
@@ -218,6 +223,10 @@ func (e *Events) Watch(ctx context.Context, name string) iter.Seq2[Event, error]
 				if err != nil {
 					if ctx.Err() != nil {
 						yield(Event{}, ctx.Err())
+						return
+					}
+					if unrecoverable(err) {
+						yield(Event{}, err)
 						return
 					}
 					backoff = nextBackoff(backoff)
@@ -292,6 +301,10 @@ func (e *Events) watchRound(ctx context.Context, dir, name string, after uint64,
 				errors.Is(err, client.Error{Code: client.ErrorCodeWatcherCleared}) {
 				return roundResync
 			}
+			if unrecoverable(err) {
+				yield(Event{}, err)
+				return roundEnd
+			}
 			*backoff = nextBackoff(*backoff)
 			if !sleep(wctx, *backoff) {
 				if ctx.Err() != nil {
@@ -318,6 +331,16 @@ func (e *Events) watchRound(ctx context.Context, dir, name string, after uint64,
 			return roundEnd
 		}
 	}
+}
+
+// unrecoverable reports whether err, of a listing or a watch, is one that
+// no retry can fix (see Watch).
+func unrecoverable(err error) bool {
+	var e client.Error
+	if errors.As(err, &e) {
+		return e.Code < 300 && e.Code != client.ErrorCodeKeyNotFound
+	}
+	return errors.Is(err, client.ErrClusterIDMismatch) || errors.Is(err, client.ErrClosed)
 }
 
 func nextBackoff(cur time.Duration) time.Duration {

@@ -968,8 +968,13 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 // directory (package cache: one quorum listing, then a watch from its
 // index, with a new listing after the server's history window passed or
 // a cluster change), so none is skipped for good; consecutive equal
-// snapshots are not repeated. It yields (nil, ctx.Err()) and ends when
-// ctx ends, and leaves no goroutine behind when the loop ends.
+// snapshots are not repeated. Errors talking to the cluster are retried,
+// except those no retry can fix (as cache.Cache.Run describes them: an
+// etcd error below 300 other than 100, such as the root below a file or
+// unauthorized, the client's cluster-ID mismatch, a closed client), which
+// Watch yields as (nil, err), as the client gave it, and ends. It yields
+// (nil, ctx.Err()) and ends when ctx ends, and leaves no goroutine behind
+// when the loop ends.
 func (r *Registry) Watch(ctx context.Context, service string, filters ...Filter) iter.Seq2[[]Instance, error] {
 	return func(yield func([]Instance, error) bool) {
 		if !validName(service) {
@@ -981,15 +986,26 @@ func (r *Registry) Watch(ctx context.Context, service string, filters ...Filter)
 		c := cache.New(r.kapi, r.serviceKey(service), cache.WithDepth(1))
 		events := c.Events(wctx)
 		var wg sync.WaitGroup
+		var runErr error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = c.Run(wctx)
+			runErr = c.Run(wctx)
 		}()
 		defer wg.Wait()
 		defer cancel()
+		// failed yields why the cache stopped: ctx ended, or Run ended
+		// on an error no retry can fix.
+		failed := func() {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			wg.Wait()
+			yield(nil, runErr)
+		}
 		if err := c.WaitSynced(wctx); err != nil {
-			yield(nil, ctx.Err())
+			failed()
 			return
 		}
 		snapshot := func() []Instance {
@@ -1008,7 +1024,7 @@ func (r *Registry) Watch(ctx context.Context, service string, filters ...Filter)
 		}
 		for _, err := range events {
 			if err != nil {
-				yield(nil, ctx.Err())
+				failed()
 				return
 			}
 			cur := snapshot()

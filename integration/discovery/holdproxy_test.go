@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -32,15 +33,17 @@ func (x exchange) refresh() bool { return x.Form.Get("refresh") == "true" }
 // failed anyway. It records every exchange, so a test waits for the ones
 // it needs instead of sleeping.
 type holdProxy struct {
-	t      *testing.T
-	target string
-	tr     *http.Transport
-	srv    *httptest.Server
+	t   *testing.T
+	tr  *http.Transport
+	srv *httptest.Server
 
-	mu    sync.Mutex
-	rules []holdRule
-	log   []exchange
-	more  chan struct{} // closed and replaced when log grows
+	mu     sync.Mutex
+	target string
+	cut    context.Context // ended by retarget: cuts what goes to target
+	cutAll context.CancelFunc
+	rules  []holdRule
+	log    []exchange
+	more   chan struct{} // closed and replaced when log grows
 }
 
 // holdMax bounds how long the proxy holds an answer back.
@@ -48,13 +51,28 @@ const holdMax = 20 * time.Second
 
 func newHoldProxy(t *testing.T, target string) *holdProxy {
 	p := &holdProxy{t: t, target: target, tr: &http.Transport{}, more: make(chan struct{})}
+	p.cut, p.cutAll = context.WithCancel(context.Background())
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(func() {
+		p.mu.Lock()
+		p.cutAll()
+		p.mu.Unlock()
 		p.srv.CloseClientConnections()
 		p.srv.Close()
 		p.tr.CloseIdleConnections()
 	})
 	return p
+}
+
+// retarget sends every request from now on to target, and cuts the
+// requests still open to the old one (long polls): as if the member
+// behind the endpoint were replaced.
+func (p *holdProxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutAll()
+	p.target = target
+	p.cut, p.cutAll = context.WithCancel(context.Background())
 }
 
 // URL is the proxy's endpoint.
@@ -118,7 +136,13 @@ func (p *holdProxy) serve(w http.ResponseWriter, r *http.Request) {
 			x.Form[k] = append(x.Form[k], v...)
 		}
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+	p.mu.Lock()
+	target, cut := p.target, p.cut
+	p.mu.Unlock()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(cut, cancel)()
+	req, err := http.NewRequestWithContext(ctx, r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		w.WriteHeader(http.StatusBadGateway)
 		return
