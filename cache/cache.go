@@ -349,6 +349,7 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 	w := c.kapi.Watcher(c.keyOrRoot(), &client.WatcherOptions{
 		AfterIndex: index, Recursive: true, MaxPollDuration: c.opts.maxPoll,
 	})
+	defer leave(w)
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if c.opts.progress > 0 {
@@ -396,6 +397,18 @@ func (c *Cache) syncOnce(ctx context.Context) error {
 		}
 		c.applyEvent(ev)
 	}
+}
+
+// leave ends w's part in the client's shared long poll after its last
+// use. A watcher of this client stays subscribed to the shared poll of its
+// key between calls of Next, keeping the poll (a connection and a
+// goroutine) open, and leaves it only when a Next returns a context error
+// or when the watcher is garbage-collected (client.Watcher, "Shared
+// polls"); one Next with an ended context makes it leave now.
+func leave(w client.Watcher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = w.Next(ctx)
 }
 
 // keyOrRoot is the key to read and watch: the prefix, or "/" for the root.

@@ -34,6 +34,10 @@ type scripted struct {
 	events         chan step
 	mu             sync.Mutex
 	watchedAfter   []uint64
+	// released, when set, gets a value for each Next called with a
+	// context that had already ended (a watcher released after its
+	// last use).
+	released chan struct{}
 }
 
 func (s *scripted) Get(ctx context.Context, key string, opts *client.GetOptions) (*client.Response, error) {
@@ -56,6 +60,13 @@ func (s *scripted) Watcher(key string, opts *client.WatcherOptions) client.Watch
 }
 
 func (s *scripted) Next(ctx context.Context) (*client.Response, error) {
+	if err := ctx.Err(); err != nil {
+		// As the client's watchers do: an ended context takes no event.
+		if s.released != nil {
+			s.released <- struct{}{}
+		}
+		return nil, err
+	}
 	select {
 	case st := <-s.events:
 		return st.resp, st.err
@@ -200,4 +211,28 @@ func TestOptions(t *testing.T) {
 	wctx, wcancel := context.WithCancel(context.Background())
 	wcancel()
 	require.ErrorIs(t, cache.New(s, "/q").WaitSynced(wctx), context.Canceled)
+}
+
+// A watch round that ends on a cluster change releases its watcher (a
+// Next with an ended context): with the client's shared polls, a watcher
+// stays subscribed to its poll until then (or until it is
+// garbage-collected).
+func TestWatcherReleasedAfterClusterChange(t *testing.T) {
+	s := &scripted{gets: make(chan step, 2), events: make(chan step, 2), released: make(chan struct{}, 8)}
+	c := cache.New(s, "/p")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	s.gets <- listing(10, "A", "a", "1")
+	require.NoError(t, c.WaitSynced(ctx))
+	s.events <- event("set", "/p/b", "2", 3, "B") // another cluster: list again
+	select {
+	case <-s.released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watcher of the round that ended was not released")
+	}
+	s.gets <- listing(5, "B", "a", "1", "b", "2")
+	require.Eventually(t, func() bool { return c.Index() == 5 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
 }

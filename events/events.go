@@ -289,6 +289,7 @@ func (e *Events) watchRound(ctx context.Context, dir, name string, after uint64,
 	defer wg.Wait()
 	defer cancel(nil)
 	w := e.kapi.Watcher(dir, &client.WatcherOptions{AfterIndex: after, Recursive: true})
+	defer leave(w)
 	for {
 		r, err := w.Next(wctx)
 		if err != nil {
@@ -341,6 +342,18 @@ func unrecoverable(err error) bool {
 		return e.Code < 300 && e.Code != client.ErrorCodeKeyNotFound
 	}
 	return errors.Is(err, client.ErrClusterIDMismatch) || errors.Is(err, client.ErrClosed)
+}
+
+// leave ends w's part in the client's shared long poll after its last
+// use. A watcher of this client stays subscribed to the shared poll of its
+// key between calls of Next, keeping the poll (a connection and a
+// goroutine) open, and leaves it only when a Next returns a context error
+// or when the watcher is garbage-collected (client.Watcher, "Shared
+// polls"); one Next with an ended context makes it leave now.
+func leave(w client.Watcher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = w.Next(ctx)
 }
 
 func nextBackoff(cur time.Duration) time.Duration {
