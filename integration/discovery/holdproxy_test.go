@@ -92,13 +92,6 @@ func (p *holdProxy) hold(match func(exchange) bool, then func()) {
 	p.rules = append(p.rules, holdRule{match, then})
 }
 
-// mark returns the number of exchanges recorded so far, for waitFor.
-func (p *holdProxy) mark() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.log)
-}
-
 // waitFor returns the first exchange recorded at or after position from
 // that ok accepts, and its position, failing the test if none comes within
 // d.
