@@ -52,7 +52,7 @@ type MigrateProgress struct {
 //
 //  1. it lists the whole tree (and the Hidden paths) at index I,
 //  2. writes every node in batches (one v3 transaction each; a node with a
-//     TTL gets a lease of its remaining TTL, shared per batch and TTL),
+//     TTL gets a lease of its own, of its remaining TTL),
 //  3. deletes the keys under the prefix that the listing does not have
 //     (left by an earlier, interrupted run or older data),
 //  4. replays the source's events after I through the adapter until the
@@ -189,20 +189,18 @@ func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, 
 		n := min(batch, len(paths))
 		chunk := paths[:n]
 		paths = paths[n:]
-		leases := map[int64]*lease{}
 		ops := make([]clientv3.Op, 0, n)
 		for _, p := range chunk {
 			node := nodes[p]
 			st := stored{dir: node.Dir, flags: flagTarget, action: "set", value: node.Value}
 			var id clientv3.LeaseID
 			if node.TTL > 0 {
-				l := leases[node.TTL]
-				if l == nil {
-					var err error
-					if l, err = k.grant(ctx, node.TTL); err != nil {
-						return written, err
-					}
-					leases[node.TTL] = l
+				// A lease of its own, as the adapter's writes give: keys
+				// sharing one would expire in one revision (one watch
+				// event), and a TTL change of one would take the others.
+				l, err := k.grant(ctx, node.TTL)
+				if err != nil {
+					return written, err
 				}
 				st.expires, id = l.expires, l.id
 			} else {
