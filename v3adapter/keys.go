@@ -660,7 +660,7 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 					return nil, nil, err
 				}
 				if cst.expires != 0 {
-					continue // the node's own lease (Migrate shares one per batch)
+					continue // the node's own expiry (Migrate before one lease per node shared its lease): it stays
 				}
 				// Not this write's own node: no watch event for it.
 				cst.flags &^= flagTarget | flagRefresh
@@ -782,13 +782,15 @@ func (k *keysAPI) writeErr(err error) error {
 }
 
 // dropLease revokes the lease of node p that the write just detached from
-// p and its subtree (after a rewrite or delete). A lease that still has
-// other keys (shared by Migrate's batch) is kept. The keys of p and its
-// subtree may still be listed as attached: the member that answers about
-// the lease (the leader) may not have applied the write yet. They do not
-// keep the lease, because the revocation is applied after the write on
-// every member. Best effort: an orphaned lease also ends by itself when its
-// TTL runs out.
+// p and its subtree (after a rewrite or delete), unless a key still
+// carries it: a lease with keys outside p's subtree, or with keys that
+// the write left on it (nodes of the subtree with a TTL of their own that
+// shared the lease, as Migrate before one lease per node gave them), is
+// kept, since revoking it would delete them before their time. The leader,
+// which answers about the lease, may not have applied the write yet and
+// still list the keys the write detached; a linearizable read of those keys
+// after the write tells which still carry the lease. Best effort: an
+// orphaned lease also ends by itself when its TTL runs out.
 func (k *keysAPI) dropLease(ctx context.Context, id int64, p string) {
 	r, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseTimeToLiveResponse, error) {
 		return k.cli.TimeToLive(ctx, clientv3.LeaseID(id), clientv3.WithAttachedKeys())
@@ -800,6 +802,28 @@ func (k *keysAPI) dropLease(ctx context.Context, id int64, p string) {
 	for _, key := range r.Keys {
 		if ks := string(key); ks != self && !strings.HasPrefix(ks, below) {
 			return
+		}
+	}
+	const perTxn = 64 // below the server's --max-txn-ops
+	for keys := r.Keys; len(keys) > 0; {
+		n := min(perTxn, len(keys))
+		ops := make([]clientv3.Op, 0, n)
+		for _, key := range keys[:n] {
+			ops = append(ops, clientv3.OpGet(string(key), clientv3.WithKeysOnly()))
+		}
+		keys = keys[n:]
+		resp, err := call(ctx, k.timeout, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return k.cli.Txn(ctx).Then(ops...).Commit()
+		})
+		if err != nil {
+			return
+		}
+		for _, rr := range resp.Responses {
+			for _, kv := range rr.GetResponseRange().Kvs {
+				if kv.Lease == id {
+					return
+				}
+			}
 		}
 	}
 	_, _ = call(ctx, k.timeout, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) {

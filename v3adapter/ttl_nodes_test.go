@@ -2,6 +2,7 @@ package v3adapter_test
 
 import (
 	"context"
+	"encoding/binary"
 	"sort"
 	"testing"
 	"time"
@@ -57,4 +58,68 @@ func TestMigrateTTLNodesExpireApart(t *testing.T) {
 	}
 	sort.Strings(got)
 	require.Equal(t, names, got)
+}
+
+// rawNode is a node's v3 value in the adapter's layout (layout.go) as
+// written by a plain set: kind, flagTarget, action "set", the expiration
+// in Unix ns (0: none), no explicit createdIndex, the value.
+func rawNode(dir bool, expires time.Time, value string) string {
+	b := make([]byte, 19, 19+len(value))
+	b[0], b[1], b[2] = 'f', 1, 1
+	if dir {
+		b[0] = 'd'
+	}
+	if !expires.IsZero() {
+		binary.BigEndian.PutUint64(b[3:11], uint64(expires.UnixNano()))
+	}
+	return string(append(b, value...))
+}
+
+// TestDirTTLChangeKeepsSharedLease checks, on etcd 3.6, that changing a
+// directory's TTL does not revoke its old lease while a node below it
+// with a TTL of its own still lives on that lease, as Migrate before one
+// lease per node left a directory and such a node sharing one lease: the
+// node keeps its TTL and is not deleted with the lease.
+func TestDirTTLChangeKeepsSharedLease(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.6"})
+	cli := newV3(t, c)
+	k := v3adapter.NewKeysAPI(cli, v3adapter.WithPrefix("/old"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := cli.Grant(ctx, 60)
+	require.NoError(t, err)
+	exp := time.Now().Add(60 * time.Second)
+	_, err = cli.Txn(ctx).Then(
+		clientv3.OpPut("/old/s", rawNode(true, exp, ""), clientv3.WithLease(l.ID)),
+		clientv3.OpPut("/old/s/own", rawNode(false, exp, "x"), clientv3.WithLease(l.ID)),
+		clientv3.OpPut("/old/s/plain", rawNode(false, time.Time{}, "p"), clientv3.WithLease(l.ID)),
+	).Commit()
+	require.NoError(t, err)
+
+	r, err := k.Set(ctx, "/s", "", &client.SetOptions{Dir: true, TTL: 120 * time.Second, PrevExist: client.PrevExist})
+	require.NoError(t, err)
+	require.EqualValues(t, 120, r.Node.TTL)
+	ttl, err := cli.TimeToLive(ctx, l.ID)
+	require.NoError(t, err)
+	require.Positive(t, ttl.TTL, "the old lease still carries /s/own: not revoked")
+	g, err := k.Get(ctx, "/s", &client.GetOptions{Recursive: true})
+	require.NoError(t, err)
+	require.Len(t, g.Node.Nodes, 2, "/s/own and /s/plain are still there")
+	for _, n := range g.Node.Nodes {
+		if n.Key == "/s/own" {
+			require.InDelta(t, 60, n.TTL, 5, "its own TTL")
+		} else {
+			require.Zero(t, n.TTL, "no TTL of its own: %s", n.Key)
+		}
+	}
+	raw, err := cli.Get(ctx, "/old/s/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	for _, kv := range raw.Kvs {
+		if string(kv.Key) == "/old/s/own" {
+			require.Equal(t, int64(l.ID), kv.Lease, "on its own (old) lease")
+		} else {
+			require.NotEqual(t, int64(l.ID), kv.Lease, "moved with the directory: %s", kv.Key)
+		}
+	}
 }
