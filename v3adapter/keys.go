@@ -493,6 +493,36 @@ func (k *keysAPI) parents(p string, s *snap) ([]clientv3.Op, clientv3.LeaseID) {
 	return ops, inherit
 }
 
+// ancestorDeath returns the earliest expiry among the ancestors of a
+// snapshot and the lease of the ancestor that has it (0, 0 if none has a
+// TTL): the time a new node below them dies at the latest, and the lease
+// that deletes it then.
+func ancestorDeath(s *snap) (int64, clientv3.LeaseID) {
+	var death int64
+	var id clientv3.LeaseID
+	for _, kv := range s.anc {
+		if kv == nil || kv.Lease == 0 {
+			continue
+		}
+		if st, err := decode(kv.Value); err == nil && st.expires != 0 && (death == 0 || st.expires < death) {
+			death, id = st.expires, clientv3.LeaseID(kv.Lease)
+		}
+	}
+	return death, id
+}
+
+// leaseFor returns the lease of a node of its own expiry expires (0: none)
+// below a directory that dies at death on lease dirLease (0, 0: never): the
+// directory's if the node would outlive it (v2 deletes it with the
+// directory, in the same event), else own (granted by the caller for
+// expires; 0 when the node has no TTL and no directory dies).
+func leaseFor(expires, death int64, dirLease, own clientv3.LeaseID) (clientv3.LeaseID, int64) {
+	if dirLease != 0 && (expires == 0 || expires >= death) {
+		return dirLease, death
+	}
+	return own, expires
+}
+
 func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.SetOptions) (_ *client.Response, err error) {
 	var o client.SetOptions
 	if opts != nil {
@@ -569,7 +599,25 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 	// A directory whose TTL changes takes its subtree to the new lease.
 	w := readWhat{below: action == "update"}
 	var oldLease int64 // the node's own lease, left without keys by the write
+	lUsed := false     // l carries the node (else it rides an ancestor's lease)
+	var granted []*lease
+	var dropped []struct {
+		id int64
+		p  string
+	}
+	defer func() {
+		if err != nil {
+			for _, g := range granted {
+				k.release(g, err)
+			}
+		}
+	}()
 	resp, err := k.write(ctx, p, w, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
+		// Leases granted for an attempt whose transaction did not apply.
+		for _, g := range granted {
+			k.release(g, nil)
+		}
+		granted, dropped = nil, nil
 		create := action == "set" || action == "create"
 		if err := walk(p, s, create); err != nil {
 			return nil, nil, err
@@ -634,37 +682,94 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 				newSt.flags |= flagRefresh
 			}
 		}
+		ops, inherit := k.parents(p, s)
+		death, dirLease := ancestorDeath(s)
+		if dirLease == 0 {
+			dirLease = inherit // an ancestor's lease without a stored expiry
+		}
+		var own clientv3.LeaseID
+		if l != nil {
+			newSt.expires = l.expires
+			own = l.id
+		}
+		id, newDeath := leaseFor(newSt.expires, death, dirLease, own)
+		lUsed = l != nil && id == l.id
 		oldLease = 0
-		if cur != nil && cur.Lease != 0 && curSt.expires != 0 && (l == nil || clientv3.LeaseID(cur.Lease) != l.id) {
+		if cur != nil && cur.Lease != 0 && curSt.expires != 0 && clientv3.LeaseID(cur.Lease) != id {
 			oldLease = cur.Lease
 		}
-		ops, inherit := k.parents(p, s)
 		var leaseOpt []clientv3.OpOption
-		switch {
-		case l != nil:
-			newSt.expires = l.expires
-			leaseOpt = []clientv3.OpOption{clientv3.WithLease(l.id)}
-		case inherit != 0:
-			leaseOpt = []clientv3.OpOption{clientv3.WithLease(inherit)}
+		if id != 0 {
+			leaseOpt = []clientv3.OpOption{clientv3.WithLease(id)}
 		}
 		ops = append(ops, clientv3.OpPut(k.key(p), string(encode(newSt)), leaseOpt...))
-		if newSt.dir && cur != nil && (cur.Lease != 0 || l != nil) {
-			// Keys that live and die with the directory (they share its
-			// lease, or neither has one) move to its new lease, or to none.
+		if newSt.dir && cur != nil && (cur.Lease != 0 || id != 0) {
+			// Each node below keeps the lease of its death, the earlier of
+			// its own expiry and its directory's. Nodes that die with the
+			// directory move to its new lease (or to none); a node with a
+			// TTL of its own that rode the old one and would now outlive it
+			// gets a lease of its own; one on its own lease that would now
+			// outlive the directory joins the directory's.
+			type eff struct {
+				death    int64
+				id, old  clientv3.LeaseID
+				oldDeath int64
+			}
+			curDeath := curSt.expires
+			if curDeath == 0 || (death != 0 && death < curDeath) {
+				curDeath = death
+			}
+			dirs := map[string]eff{p: {death: newDeath, id: id, old: clientv3.LeaseID(cur.Lease), oldDeath: curDeath}}
+			now := time.Now()
 			for _, kv := range s.below {
-				if kv.Lease != cur.Lease {
+				cp := k.pathOf(kv.Key)
+				par, ok := dirs[parentOf(cp)]
+				if !ok {
 					continue
 				}
 				cst, err := decode(kv.Value)
 				if err != nil {
 					return nil, nil, err
 				}
+				cur := clientv3.LeaseID(kv.Lease)
+				var mine clientv3.LeaseID
 				if cst.expires != 0 {
-					continue // the node's own expiry (Migrate before one lease per node shared its lease): it stays
+					mine = cur
+				}
+				want, wantDeath := leaseFor(cst.expires, par.death, par.id, mine)
+				if cst.expires != 0 && cur != 0 && want == cur && cur == par.old && cst.expires > par.oldDeath {
+					// It rode the directory's old lease, which ends before
+					// its own expiry: a lease of its own.
+					g, err := k.grant(ctx, max(int64((time.Duration(cst.expires-now.UnixNano())+time.Second-1)/time.Second), 1))
+					if err != nil {
+						return nil, nil, err
+					}
+					granted = append(granted, g)
+					want = g.id
+				}
+				if cst.dir {
+					oldDeath := par.oldDeath
+					if cst.expires != 0 && (oldDeath == 0 || cst.expires < oldDeath) {
+						oldDeath = cst.expires
+					}
+					dirs[cp] = eff{death: wantDeath, id: want, old: cur, oldDeath: oldDeath}
+				}
+				if want == cur {
+					continue
+				}
+				if cst.expires != 0 && cur != 0 && cur != par.old {
+					dropped = append(dropped, struct {
+						id int64
+						p  string
+					}{int64(cur), cp})
 				}
 				// Not this write's own node: no watch event for it.
 				cst.flags &^= flagTarget | flagRefresh
-				ops = append(ops, clientv3.OpPut(string(kv.Key), string(encode(cst)), leaseOpt...))
+				var lo []clientv3.OpOption
+				if want != 0 {
+					lo = append(lo, clientv3.WithLease(want))
+				}
+				ops = append(ops, clientv3.OpPut(string(kv.Key), string(encode(cst)), lo...))
 			}
 		}
 		return ops, func(rev int64) *client.Response {
@@ -682,9 +787,12 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 		}, nil
 	})
 	if err == nil {
-		used = true
+		used = lUsed // else the deferred release revokes l
 		if oldLease != 0 {
 			k.dropLease(ctx, oldLease, p)
+		}
+		for _, d := range dropped {
+			k.dropLease(ctx, d.id, d.p)
 		}
 	}
 	return resp, err
@@ -857,6 +965,7 @@ func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *cl
 			k.release(l, err)
 		}
 	}()
+	lUsed := false // l carries the node (else it rides its directory's lease)
 	resp, err := k.write(ctx, p, readWhat{lastSeq: true}, func(s *snap) ([]clientv3.Op, func(int64) *client.Response, error) {
 		if err := walk(p, s, true); err != nil {
 			return nil, nil, err
@@ -891,13 +1000,24 @@ func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *cl
 		}
 		child := strings.TrimSuffix(p, "/") + "/" + fmt.Sprintf("%020d", seq)
 		st := stored{flags: flagTarget, action: "create", value: value}
+		death, dirLease := ancestorDeath(s)
+		if s.self != nil && s.self.Lease != 0 {
+			if dst, err := decode(s.self.Value); err == nil && dst.expires != 0 && (death == 0 || dst.expires < death) {
+				death, dirLease = dst.expires, clientv3.LeaseID(s.self.Lease)
+			}
+		}
+		if dirLease == 0 {
+			dirLease = inherit
+		}
+		var own clientv3.LeaseID
+		if l != nil {
+			st.expires, own = l.expires, l.id
+		}
+		id, _ := leaseFor(st.expires, death, dirLease, own)
+		lUsed = l != nil && id == l.id
 		var leaseOpt []clientv3.OpOption
-		switch {
-		case l != nil:
-			st.expires = l.expires
-			leaseOpt = append(leaseOpt, clientv3.WithLease(l.id))
-		case inherit != 0:
-			leaseOpt = append(leaseOpt, clientv3.WithLease(inherit))
+		if id != 0 {
+			leaseOpt = append(leaseOpt, clientv3.WithLease(id))
 		}
 		ops = append(ops, clientv3.OpPut(k.key(child), string(encode(st)), leaseOpt...))
 		return ops, func(rev int64) *client.Response {
@@ -907,7 +1027,7 @@ func (k *keysAPI) CreateInOrder(ctx context.Context, dir, value string, opts *cl
 		}, nil
 	})
 	if err == nil {
-		used = true
+		used = lUsed // else the deferred release revokes l
 	}
 	return resp, err
 }

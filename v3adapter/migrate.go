@@ -183,7 +183,12 @@ func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, 
 	// Parents first: a shorter path never sorts after its own children
 	// when compared element by element.
 	sort.Slice(paths, func(i, j int) bool { return paths[i] < paths[j] })
-	dirLease := map[string]clientv3.LeaseID{}
+	// The lease of each directory copied with one and when it ends.
+	type dirDeath struct {
+		id    clientv3.LeaseID
+		death int64
+	}
+	dirLease := map[string]dirDeath{}
 	written := 0
 	for len(paths) > 0 {
 		n := min(batch, len(paths))
@@ -193,26 +198,31 @@ func (k *keysAPI) copyNodes(ctx context.Context, nodes map[string]*client.Node, 
 		for _, p := range chunk {
 			node := nodes[p]
 			st := stored{dir: node.Dir, flags: flagTarget, action: "set", value: node.Value}
-			var id clientv3.LeaseID
-			if node.TTL > 0 {
-				// A lease of its own, as the adapter's writes give: keys
-				// sharing one would expire in one revision (one watch
-				// event), and a TTL change of one would take the others.
-				l, err := k.grant(ctx, node.TTL)
-				if err != nil {
-					return written, err
+			var dir dirDeath
+			for a := parentOf(p); a != "/"; a = parentOf(a) {
+				if dl, ok := dirLease[a]; ok {
+					dir = dl
+					break
 				}
-				st.expires, id = l.expires, l.id
-			} else {
-				for a := parentOf(p); a != "/"; a = parentOf(a) {
-					if dl, ok := dirLease[a]; ok {
-						id = dl
-						break
+			}
+			id, death := dir.id, dir.death
+			if node.TTL > 0 {
+				st.expires = time.Now().Add(time.Duration(node.TTL) * time.Second).UnixNano()
+				if dir.id == 0 || st.expires < dir.death {
+					// A lease of its own, as the adapter's writes give:
+					// keys sharing one would expire in one revision (one
+					// watch event), and a TTL change of one would take
+					// the others. A node that would outlive its
+					// directory rides the directory's lease instead.
+					l, err := k.grant(ctx, node.TTL)
+					if err != nil {
+						return written, err
 					}
+					st.expires, id, death = l.expires, l.id, l.expires
 				}
 			}
 			if node.Dir && id != 0 {
-				dirLease[p] = id
+				dirLease[p] = dirDeath{id: id, death: death}
 			}
 			var lo []clientv3.OpOption
 			if id != 0 {

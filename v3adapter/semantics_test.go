@@ -44,13 +44,13 @@ func TestSemantics(t *testing.T) {
 		require.True(t, ev.Node.Dir)
 		_, err = k.Get(ctx, "/td/child", nil)
 		require.True(t, client.IsKeyNotFound(err), "%v", err)
-		// Difference 6 (docs/v3adapter.md): the node with its own TTL outlives the directory
-		// but cannot be read: its parent is gone.
+		// The node with its own, longer TTL went with the directory, as
+		// on v2 (it rode the directory's lease).
 		_, err = k.Get(ctx, "/td/own", nil)
 		require.Equal(t, "/td", err.(client.Error).Cause)
 		raw, err := cli.Get(ctx, "/v2keys/td/own")
 		require.NoError(t, err)
-		require.Len(t, raw.Kvs, 1, "still stored, on its own lease")
+		require.Empty(t, raw.Kvs, "gone with the directory")
 	})
 
 	t.Run("directory TTL change moves the subtree", func(t *testing.T) {

@@ -123,3 +123,147 @@ func TestDirTTLChangeKeepsSharedLease(t *testing.T) {
 		}
 	}
 }
+
+// TestDirExpiryTakesNodeWithOwnTTL checks, on etcd 3.6, that a node with a
+// TTL of its own longer than its directory's goes with the directory, as
+// on v2: one expire event of the directory (also for a watcher on the
+// node), nothing left stored, and a directory made again with the same
+// name is empty: it can be removed as empty and the node created in it.
+func TestDirExpiryTakesNodeWithOwnTTL(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.6"})
+	cli := newV3(t, c)
+	k := v3adapter.NewKeysAPI(cli)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := k.Set(ctx, "/sess", "", &client.SetOptions{Dir: true, TTL: time.Second})
+	require.NoError(t, err)
+	r, err := k.Set(ctx, "/sess/lock", "holder-1", &client.SetOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	require.EqualValues(t, 60, r.Node.TTL, "reads report the node's own TTL")
+
+	nctx, ncancel := context.WithTimeout(ctx, 15*time.Second)
+	ev, err := k.Watcher("/sess/lock", &client.WatcherOptions{AfterIndex: r.Index}).Next(nctx)
+	ncancel()
+	require.NoError(t, err)
+	require.Equal(t, "expire", ev.Action)
+	require.Equal(t, "/sess", ev.Node.Key, "the directory's event, as v2")
+	require.True(t, ev.Node.Dir)
+	raw, err := cli.Get(ctx, "/v2keys/sess", clientv3.WithPrefix())
+	require.NoError(t, err)
+	require.Empty(t, raw.Kvs, "nothing of /sess is left stored")
+
+	_, err = k.Set(ctx, "/sess", "", &client.SetOptions{Dir: true, PrevExist: client.PrevNoExist})
+	require.NoError(t, err)
+	g, err := k.Get(ctx, "/sess", &client.GetOptions{Recursive: true})
+	require.NoError(t, err)
+	require.Empty(t, g.Node.Nodes, "a directory made again is empty")
+	_, err = k.Delete(ctx, "/sess", &client.DeleteOptions{Dir: true})
+	require.NoError(t, err, "removed as empty")
+	_, err = k.Create(ctx, "/sess/lock", "holder-2")
+	require.NoError(t, err)
+}
+
+// TestDirTTLChangeRelocatesNodesWithOwnTTL checks, on etcd 3.6, that each
+// node with a TTL of its own below a directory is on the lease of its
+// death, the earlier of its own expiry and the directory's, also after the
+// directory's TTL changes: a longer one gives the node that rode the
+// directory's lease a lease of its own (of its remaining TTL), a shorter
+// one takes nodes with their own lease to the directory's (their leases
+// revoked).
+func TestDirTTLChangeRelocatesNodesWithOwnTTL(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.6"})
+	cli := newV3(t, c)
+	k := v3adapter.NewKeysAPI(cli)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	leaseOf := func(key string) clientv3.LeaseID {
+		t.Helper()
+		r, err := cli.Get(ctx, "/v2keys"+key)
+		require.NoError(t, err)
+		require.Len(t, r.Kvs, 1, key)
+		return clientv3.LeaseID(r.Kvs[0].Lease)
+	}
+	revoked := func(id clientv3.LeaseID) bool {
+		t.Helper()
+		r, err := cli.TimeToLive(ctx, id)
+		require.NoError(t, err)
+		return r.TTL == -1
+	}
+	_, err := k.Set(ctx, "/d", "", &client.SetOptions{Dir: true, TTL: 30 * time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/d/sub/plain", "p", nil)
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/d/long", "l", &client.SetOptions{TTL: 40 * time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/d/short", "s", &client.SetOptions{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	dir := leaseOf("/d")
+	require.Equal(t, dir, leaseOf("/d/long"), "it would outlive /d: on /d's lease")
+	require.Equal(t, dir, leaseOf("/d/sub/plain"))
+	short := leaseOf("/d/short")
+	require.NotEqual(t, dir, short, "it ends before /d: its own lease")
+
+	_, err = k.Set(ctx, "/d", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: time.Minute})
+	require.NoError(t, err)
+	dir2 := leaseOf("/d")
+	long := leaseOf("/d/long")
+	require.NotContains(t, []clientv3.LeaseID{0, dir, dir2}, long, "/d now outlives it: its own lease")
+	l, err := cli.TimeToLive(ctx, long)
+	require.NoError(t, err)
+	require.LessOrEqual(t, l.TTL, int64(40), "of its remaining TTL")
+	require.Equal(t, short, leaseOf("/d/short"))
+	require.Equal(t, dir2, leaseOf("/d/sub/plain"))
+	require.True(t, revoked(dir))
+	g, err := k.Get(ctx, "/d/long", nil)
+	require.NoError(t, err)
+	require.InDelta(t, 40, g.Node.TTL, 3, "its own TTL still")
+
+	_, err = k.Set(ctx, "/d", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: 5 * time.Second})
+	require.NoError(t, err)
+	dir3 := leaseOf("/d")
+	for _, key := range []string{"/d/long", "/d/short", "/d/sub", "/d/sub/plain"} {
+		require.Equal(t, dir3, leaseOf(key), "/d ends first now: %s on its lease", key)
+	}
+	require.True(t, revoked(long))
+	require.True(t, revoked(short))
+	require.True(t, revoked(dir2))
+	g, err = k.Get(ctx, "/d/short", nil)
+	require.NoError(t, err)
+	require.InDelta(t, 10, g.Node.TTL, 3, "its own TTL still")
+}
+
+// TestMigrateNodeOutlivingDirRidesItsLease checks, on etcd 3.5, that
+// Migrate puts a node whose own TTL would outlive its directory's on the
+// directory's lease (it expires with it, as on v2), and gives one whose TTL
+// ends first a lease of its own.
+func TestMigrateNodeOutlivingDirRidesItsLease(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{})
+	src := newV2(t, c)
+	cli := newV3(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := src.Set(ctx, "/m", "", &client.SetOptions{Dir: true, TTL: 30 * time.Second})
+	require.NoError(t, err)
+	_, err = src.Set(ctx, "/m/long", "l", &client.SetOptions{TTL: 50 * time.Second})
+	require.NoError(t, err)
+	_, err = src.Set(ctx, "/m/short", "s", &client.SetOptions{TTL: 10 * time.Second})
+	require.NoError(t, err)
+	_, err = v3adapter.Migrate(ctx, src, cli, v3adapter.MigrateOptions{Prefix: "/mig", Quiet: 100 * time.Millisecond})
+	require.NoError(t, err)
+	raw, err := cli.Get(ctx, "/mig/m", clientv3.WithPrefix())
+	require.NoError(t, err)
+	lease := map[string]int64{}
+	for _, kv := range raw.Kvs {
+		lease[string(kv.Key)] = kv.Lease
+	}
+	require.Len(t, lease, 3)
+	require.NotZero(t, lease["/mig/m"])
+	require.Equal(t, lease["/mig/m"], lease["/mig/m/long"])
+	require.NotContains(t, []int64{0, lease["/mig/m"]}, lease["/mig/m/short"])
+	g, err := v3adapter.NewKeysAPI(cli, v3adapter.WithPrefix("/mig")).Get(ctx, "/m/long", nil)
+	require.NoError(t, err)
+	require.InDelta(t, 50, g.Node.TTL, 3, "its own TTL still")
+}
