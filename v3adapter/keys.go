@@ -291,10 +291,19 @@ func (k *keysAPI) node(kv *mvccpb.KeyValue, now time.Time) (*client.Node, stored
 		Dir:           st.dir,
 		Value:         st.value,
 		CreatedIndex:  createdIndex(kv, st),
-		ModifiedIndex: uint64(kv.ModRevision),
+		ModifiedIndex: modifiedIndex(kv, st),
 	}
 	n.TTL, n.Expiration = st.ttlAt(now)
 	return n, st, nil
+}
+
+// modifiedIndex is the v2 modifiedIndex of a stored key: its mod revision,
+// unless a write that did not modify it in v2's terms re-put it.
+func modifiedIndex(kv *mvccpb.KeyValue, st stored) uint64 {
+	if st.modified != 0 {
+		return uint64(st.modified)
+	}
+	return uint64(kv.ModRevision)
 }
 
 func createdIndex(kv *mvccpb.KeyValue, st stored) uint64 {
@@ -657,16 +666,17 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 			}
 			if action == "compareAndSwap" {
 				valueOK := o.PrevValue == "" || curSt.value == o.PrevValue
-				indexOK := o.PrevIndex == 0 || uint64(cur.ModRevision) == o.PrevIndex
+				curMod := modifiedIndex(cur, curSt)
+				indexOK := o.PrevIndex == 0 || curMod == o.PrevIndex
 				if !valueOK || !indexOK {
 					var cause string
 					switch {
 					case !valueOK && !indexOK:
-						cause = fmt.Sprintf("[%v != %v] [%v != %v]", o.PrevValue, curSt.value, o.PrevIndex, cur.ModRevision)
+						cause = fmt.Sprintf("[%v != %v] [%v != %v]", o.PrevValue, curSt.value, o.PrevIndex, curMod)
 					case !valueOK:
 						cause = fmt.Sprintf("[%v != %v]", o.PrevValue, curSt.value)
 					default:
-						cause = fmt.Sprintf("[%v != %v]", o.PrevIndex, cur.ModRevision)
+						cause = fmt.Sprintf("[%v != %v]", o.PrevIndex, curMod)
 					}
 					return nil, nil, v2err(client.ErrorCodeTestFailed, cause, s.rev)
 				}
@@ -763,8 +773,15 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 						p  string
 					}{int64(cur), cp})
 				}
-				// Not this write's own node: no watch event for it.
-				cst.flags &^= flagTarget | flagRefresh
+				// Not this write's own node: no watch event for it, and
+				// its v2 indexes stay.
+				created := int64(createdIndex(kv, cst))
+				cst.modified = int64(modifiedIndex(kv, cst))
+				cst.flags &^= flagTarget | flagRefresh | flagRecreated
+				cst.created = 0
+				if created != kv.CreateRevision {
+					cst.created = created
+				}
 				var lo []clientv3.OpOption
 				if want != 0 {
 					lo = append(lo, clientv3.WithLease(want))
@@ -1064,16 +1081,16 @@ func (k *keysAPI) Delete(ctx context.Context, key string, opts *client.DeleteOpt
 				return nil, nil, v2err(client.ErrorCodeNotFile, p, s.rev)
 			}
 			valueOK := o.PrevValue == "" || st.value == o.PrevValue
-			indexOK := o.PrevIndex == 0 || uint64(s.self.ModRevision) == o.PrevIndex
+			indexOK := o.PrevIndex == 0 || prev.ModifiedIndex == o.PrevIndex
 			if !valueOK || !indexOK {
 				var cause string
 				switch {
 				case !valueOK && !indexOK:
-					cause = fmt.Sprintf("[%v != %v] [%v != %v]", o.PrevValue, st.value, o.PrevIndex, s.self.ModRevision)
+					cause = fmt.Sprintf("[%v != %v] [%v != %v]", o.PrevValue, st.value, o.PrevIndex, prev.ModifiedIndex)
 				case !valueOK:
 					cause = fmt.Sprintf("[%v != %v]", o.PrevValue, st.value)
 				default:
-					cause = fmt.Sprintf("[%v != %v]", o.PrevIndex, s.self.ModRevision)
+					cause = fmt.Sprintf("[%v != %v]", o.PrevIndex, prev.ModifiedIndex)
 				}
 				return nil, nil, v2err(client.ErrorCodeTestFailed, cause, s.rev)
 			}

@@ -19,12 +19,13 @@ import (
 //	byte 0     'f' file or 'd' directory
 //	byte 1     flags: flagTarget (this put is the operation's own node, not
 //	           an implicitly created parent), flagRefresh (a TTL refresh,
-//	           hidden from watchers)
+//	           hidden from watchers), flagRecreated, flagModified
 //	byte 2     the v2 action of the write that stored it
 //	bytes 3-10 expiration, Unix nanoseconds, big endian; 0 = no TTL
 //	bytes 11-18 v2 createdIndex when it differs from the v3 create
 //	           revision (see created), big endian; 0 = the create revision
-//	bytes 19-  the value (files only)
+//	bytes 19-  the value (files only), after 8 more header bytes when
+//	           flagModified is set: the v2 modifiedIndex, big endian
 //
 // A node with a TTL is attached to a v3 lease of that TTL, which deletes it
 // when it expires.
@@ -52,6 +53,11 @@ const (
 	// new createdIndex, the revision of that write, while the v3 key keeps
 	// its create revision.
 	flagRecreated = 4
+	// flagModified marks a node re-put by a write that did not modify it
+	// in v2's terms (its directory's TTL changed and it moved to the new
+	// lease): 8 bytes after the header keep its v2 modifiedIndex, which
+	// is no longer the key's mod revision.
+	flagModified = 8
 )
 
 // numActions is the number of action codes stored in byte 2 (see action).
@@ -84,27 +90,36 @@ func actionCode(a string) byte {
 
 // stored is a decoded node value.
 type stored struct {
-	dir     bool
-	flags   byte
-	action  string
-	expires int64 // Unix ns, 0 = none
-	created int64 // explicit createdIndex, 0 = see flags and the kv
-	value   string
+	dir      bool
+	flags    byte
+	action   string
+	expires  int64 // Unix ns, 0 = none
+	created  int64 // explicit createdIndex, 0 = see flags and the kv
+	modified int64 // explicit modifiedIndex (flagModified), 0 = the mod revision
+	value    string
 }
 
 var errBadValue = errors.New("v3adapter: value not written by the adapter")
 
 func encode(s stored) []byte {
-	b := make([]byte, headerLen+len(s.value))
+	n := headerLen
+	if s.modified != 0 {
+		n += 8
+	}
+	b := make([]byte, n+len(s.value))
 	b[0] = kindFile
 	if s.dir {
 		b[0] = kindDir
 	}
-	b[1] = s.flags
+	b[1] = s.flags &^ flagModified
 	b[2] = actionCode(s.action)
 	binary.BigEndian.PutUint64(b[3:11], uint64(s.expires))
 	binary.BigEndian.PutUint64(b[11:19], uint64(s.created))
-	copy(b[headerLen:], s.value)
+	if s.modified != 0 {
+		b[1] |= flagModified
+		binary.BigEndian.PutUint64(b[19:27], uint64(s.modified))
+	}
+	copy(b[n:], s.value)
 	return b
 }
 
@@ -119,8 +134,16 @@ func decode(b []byte) (stored, error) {
 		expires: int64(binary.BigEndian.Uint64(b[3:11])),
 		created: int64(binary.BigEndian.Uint64(b[11:19])),
 	}
+	n := headerLen
+	if s.flags&flagModified != 0 {
+		if len(b) < headerLen+8 {
+			return stored{}, errBadValue
+		}
+		s.modified = int64(binary.BigEndian.Uint64(b[19:27]))
+		n += 8
+	}
 	if !s.dir {
-		s.value = string(b[headerLen:])
+		s.value = string(b[n:])
 	}
 	return s, nil
 }

@@ -3,6 +3,7 @@ package v3adapter_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"sort"
 	"testing"
 	"time"
@@ -266,4 +267,55 @@ func TestMigrateNodeOutlivingDirRidesItsLease(t *testing.T) {
 	g, err := v3adapter.NewKeysAPI(cli, v3adapter.WithPrefix("/mig")).Get(ctx, "/m/long", nil)
 	require.NoError(t, err)
 	require.InDelta(t, 50, g.Node.TTL, 3, "its own TTL still")
+}
+
+// TestDirTTLChangeKeepsChildIndexes checks, on etcd 3.6, that refreshing
+// or changing a directory's TTL, which moves its children to the new
+// lease, leaves their modifiedIndex and createdIndex as they were, as on
+// v2: reads report them and a compare on the old PrevIndex succeeds.
+func TestDirTTLChangeKeepsChildIndexes(t *testing.T) {
+	t.Parallel()
+	c := testbed.NewCluster(t, testbed.Options{Version: "3.6"})
+	k := v3adapter.NewKeysAPI(newV3(t, c))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := k.Set(ctx, "/s", "", &client.SetOptions{Dir: true, TTL: 30 * time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/s/k", "v0", nil)
+	require.NoError(t, err)
+	r, err := k.Set(ctx, "/s/k", "v", nil) // recreated: createdIndex = this write
+	require.NoError(t, err)
+	d, err := k.Set(ctx, "/s/d/x", "x", nil)
+	require.NoError(t, err)
+	want := map[string][2]uint64{
+		"/s/k":   {r.Node.CreatedIndex, r.Node.ModifiedIndex},
+		"/s/d":   {d.Index, d.Index},
+		"/s/d/x": {d.Node.CreatedIndex, d.Node.ModifiedIndex},
+	}
+	check := func(what string) {
+		t.Helper()
+		for key, idx := range want {
+			g, err := k.Get(ctx, key, nil)
+			require.NoError(t, err)
+			require.Equal(t, idx, [2]uint64{g.Node.CreatedIndex, g.Node.ModifiedIndex}, "%s after %s", key, what)
+		}
+	}
+	_, err = k.Set(ctx, "/s", "", &client.SetOptions{Dir: true, TTL: 30 * time.Second, Refresh: true, PrevExist: client.PrevExist})
+	require.NoError(t, err)
+	check("a refresh of /s")
+	_, err = k.Set(ctx, "/s", "", &client.SetOptions{Dir: true, TTL: time.Minute, PrevExist: client.PrevExist})
+	require.NoError(t, err)
+	check("a TTL change of /s")
+	_, err = k.Set(ctx, "/s", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist})
+	require.NoError(t, err)
+	check("removing the TTL of /s")
+	_, err = k.Delete(ctx, "/s/d/x", &client.DeleteOptions{PrevIndex: want["/s/d/x"][1]})
+	require.NoError(t, err, "compareAndDelete on the kept index")
+	u, err := k.Set(ctx, "/s/k", "v2", &client.SetOptions{PrevIndex: want["/s/k"][1]})
+	require.NoError(t, err, "compareAndSwap on the kept index")
+	require.Equal(t, want["/s/k"][0], u.PrevNode.CreatedIndex)
+	require.Equal(t, want["/s/k"][0], u.Node.CreatedIndex)
+	require.Equal(t, "v2", u.Node.Value)
+	_, err = k.Set(ctx, "/s/k", "v3", &client.SetOptions{PrevIndex: want["/s/k"][1]})
+	require.True(t, errors.Is(err, client.Error{Code: client.ErrorCodeTestFailed}), "%v", err)
 }
