@@ -20,7 +20,10 @@ type MigrateOptions struct {
 	Prefix string
 	// Hidden lists hidden paths (a "_" element) to copy as well: a v2
 	// listing leaves them out, so Migrate cannot find them by itself. Each
-	// is read again, with its subtree, after the catch-up.
+	// is read again, with its subtree, after the catch-up, and replaces
+	// what the target has there. The paths are as src takes them (relative
+	// to its prefix if it is a KeysAPI with one); in the target, as the
+	// whole copy, they are the full paths the source answers with.
 	Hidden []string
 	// Batch is the number of keys written per v3 transaction; 0 means 100.
 	// It must not exceed the server's --max-txn-ops (128 by default).
@@ -123,6 +126,11 @@ func (m *migration) run(ctx context.Context) (int, error) {
 		}
 	}
 	flatten(list.Node)
+	// The listing's keys are the source's full paths (a KeysAPI with a
+	// prefix answers with them), and so are the target's: a hidden path,
+	// given relative to the source's root, is deleted under its full path.
+	root := cleanPath(list.Node.Key)
+	full := func(h string) string { return cleanPath(root + cleanPath(h)) }
 	for _, h := range opts.Hidden {
 		r, err := src.Get(ctx, h, &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
 		if client.IsKeyNotFound(err) {
@@ -146,7 +154,7 @@ func (m *migration) run(ctx context.Context) (int, error) {
 	for _, h := range opts.Hidden {
 		r, err := src.Get(ctx, h, &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
 		if client.IsKeyNotFound(err) {
-			if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
+			if _, err := dst.Delete(ctx, full(h), &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
 				return written, err
 			}
 			continue
@@ -163,7 +171,7 @@ func (m *migration) run(ctx context.Context) (int, error) {
 			}
 		}
 		walkSub(r.Node)
-		if _, err := dst.Delete(ctx, h, &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
+		if _, err := dst.Delete(ctx, full(h), &client.DeleteOptions{Recursive: true}); err != nil && !client.IsKeyNotFound(err) {
 			return written, err
 		}
 		_, err = dst.copyNodes(ctx, sub, opts.Batch, func(done int) { m.report("hidden", done, len(sub)) })
