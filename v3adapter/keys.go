@@ -747,9 +747,11 @@ func (k *keysAPI) set(ctx context.Context, op, key, value string, opts *client.S
 					mine = cur
 				}
 				want, wantDeath := leaseFor(cst.expires, par.death, par.id, mine)
-				if cst.expires != 0 && cur != 0 && want == cur && cur == par.old && cst.expires > par.oldDeath {
+				rides := par.id != 0 && (cst.expires == 0 || cst.expires >= par.death)
+				if !rides && cst.expires != 0 && cur != 0 && cur == par.old && cst.expires > par.oldDeath {
 					// It rode the directory's old lease, which ends before
-					// its own expiry: a lease of its own.
+					// its own expiry, and would outlive its new one: a
+					// lease of its own.
 					g, err := k.grant(ctx, max(int64((time.Duration(cst.expires-now.UnixNano())+time.Second-1)/time.Second), 1))
 					if err != nil {
 						return nil, nil, err

@@ -233,6 +233,23 @@ func TestDirTTLChangeRelocatesNodesWithOwnTTL(t *testing.T) {
 	g, err = k.Get(ctx, "/d/short", nil)
 	require.NoError(t, err)
 	require.InDelta(t, 10, g.Node.TTL, 3, "its own TTL still")
+
+	// A subdirectory that rides its directory's lease, and a node below it
+	// that rides the same one: a TTL change of the subdirectory that keeps
+	// it on that lease leaves the node there too.
+	_, err = k.Set(ctx, "/n", "", &client.SetOptions{Dir: true, TTL: 30 * time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/n/p", "", &client.SetOptions{Dir: true, TTL: 40 * time.Second})
+	require.NoError(t, err)
+	_, err = k.Set(ctx, "/n/p/x", "x", &client.SetOptions{TTL: 50 * time.Second})
+	require.NoError(t, err)
+	n := leaseOf("/n")
+	require.Equal(t, n, leaseOf("/n/p"))
+	require.Equal(t, n, leaseOf("/n/p/x"))
+	_, err = k.Set(ctx, "/n/p", "", &client.SetOptions{Dir: true, PrevExist: client.PrevExist, TTL: 45 * time.Second})
+	require.NoError(t, err)
+	require.Equal(t, n, leaseOf("/n/p"), "it still outlives /n")
+	require.Equal(t, n, leaseOf("/n/p/x"), "it dies with /n still")
 }
 
 // TestMigrateNodeOutlivingDirRidesItsLease checks, on etcd 3.5, that
