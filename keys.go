@@ -533,7 +533,10 @@ func (k *httpKeysAPI) roundTrip(ctx context.Context, r *request) (*Response, err
 		return nil, err
 	}
 	res, err := decodeKeysResponse(resp)
-	if err != nil && ctx.Err() != nil {
+	var serverErr Error
+	if err != nil && ctx.Err() != nil && !errors.As(err, &serverErr) {
+		// The answer was cut off by ctx. An error the server answered
+		// is the call's answer even when ctx ended after it came.
 		return nil, ctx.Err()
 	}
 	return res, err

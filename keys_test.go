@@ -423,3 +423,41 @@ func TestQuorumUpgradeOfGet(t *testing.T) {
 		}
 	}
 }
+
+// answerThenCancel answers every request with a canned etcd error, then
+// ends the caller's context, before the client has decoded the answer.
+type answerThenCancel struct {
+	status int
+	body   string
+	cancel context.CancelFunc
+}
+
+func (t answerThenCancel) RoundTrip(*http.Request) (*http.Response, error) {
+	defer t.cancel()
+	return &http.Response{
+		StatusCode:    t.status,
+		Header:        http.Header{"Content-Type": {"application/json"}, "X-Etcd-Index": {"7"}},
+		Body:          io.NopCloser(strings.NewReader(t.body)),
+		ContentLength: int64(len(t.body)),
+	}, nil
+}
+
+func (answerThenCancel) CancelRequest(*http.Request) {}
+
+// TestServerErrorKeptWhenContextEndsAfterAnswer: the server's error is the
+// call's answer even when the caller's context ends once it has come, as
+// with the original client (the write's outcome is known: refused).
+func TestServerErrorKeptWhenContextEndsAfterAnswer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kapi := newTestKeys(t, Config{Endpoints: []string{"http://127.0.0.1:2379"}, Transport: answerThenCancel{
+		status: http.StatusPreconditionFailed,
+		body:   `{"errorCode":105,"message":"Key already exists","cause":"/k","index":7}`,
+		cancel: cancel,
+	}})
+	_, err := kapi.Create(ctx, "/k", "v")
+	var e Error
+	if !errors.As(err, &e) || e.Code != ErrorCodeNodeExist || e.Cause != "/k" || e.Index != 7 {
+		t.Fatalf("got %v, want the server's 105", err)
+	}
+}
