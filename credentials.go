@@ -21,7 +21,8 @@ type credentials struct {
 
 func newCredentials(username, password string) credentials {
 	cr := credentials{username: username, password: password}
-	if username != "" || password != "" {
+	// As the original client: a password alone is not sent.
+	if username != "" {
 		cr.header = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 	}
 	return cr

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,4 +46,31 @@ func TestCredentialsNeverPrinted(t *testing.T) {
 	require.Contains(t, outputs["client %+v"], m.URL, "the client still says what it is")
 	require.Contains(t, outputs["config %+v"], "alice")
 	require.Contains(t, outputs["slog"], "alice")
+}
+
+// TestPasswordWithoutUsernameNotSent: as with the original client, a
+// password alone sends no credentials (the requests stay a guest's, and
+// the password goes nowhere); with a user name both are sent.
+func TestPasswordWithoutUsernameNotSent(t *testing.T) {
+	auth := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth <- r.Header.Get("Authorization")
+		w.Header().Set("X-Etcd-Index", "1")
+		w.Write([]byte(`{"action":"get","node":{"key":"/k","value":"v","modifiedIndex":1,"createdIndex":1}}`))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		user string
+		want string
+	}{
+		{"", ""},
+		{"alice", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:only-a-password"))},
+	} {
+		c, err := New(Config{Endpoints: []string{srv.URL}, Username: tc.user, Password: "only-a-password"})
+		require.NoError(t, err)
+		_, err = NewKeysAPI(c).Get(context.Background(), "/k", nil)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, <-auth, "user %q", tc.user)
+		c.Close()
+	}
 }
