@@ -11,10 +11,16 @@ import (
 // for error messages. It works on text, so that an unparseable URL is
 // redacted too.
 func redactUserinfo(s string) string {
-	prefix, rest := "", s
-	if i := strings.Index(s, "://"); i >= 0 {
-		prefix, rest = s[:i+3], s[i+3:]
+	// The authority starts after a scheme followed by a slash (not
+	// "user:password@") and any slashes ("//", "/", none).
+	start := 0
+	if i := strings.IndexByte(s, ':'); i > 0 && strings.HasPrefix(s[i+1:], "/") && isScheme(s[:i]) {
+		start = i + 1
 	}
+	for start < len(s) && s[start] == '/' {
+		start++
+	}
+	rest := s[start:]
 	end := strings.IndexAny(rest, "/?#")
 	if end < 0 {
 		end = len(rest)
@@ -23,7 +29,18 @@ func redactUserinfo(s string) string {
 	if at < 0 {
 		return s
 	}
-	return prefix + redacted + rest[at:]
+	return s[:start] + redacted + rest[at:]
+}
+
+// isScheme reports whether s has the characters of a URL scheme.
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 // endpointParseError is the error of parsing endpoint s, which failed

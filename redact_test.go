@@ -18,6 +18,9 @@ func TestEndpointWithUserinfoRefusedWithoutTheSecret(t *testing.T) {
 		"s3cret-pw@127.0.0.1:2379",
 		"http://root:s3cret%zq@127.0.0.1:2379",
 		"http://root:s3cret@pw@127.0.0.1:2379",
+		"//root:s3cret-pw@127.0.0.1:2379",
+		"http:/root:s3cret-pw@127.0.0.1:2379",
+		"http:///root:s3cret-pw@127.0.0.1:2379",
 	} {
 		_, err := New(Config{Endpoints: []string{ep}})
 		assert.True(t, errors.Is(err, ErrInvalidEndpoint), "%s: %v", ep, err)
@@ -33,4 +36,5 @@ func TestEndpointWithUserinfoRefusedWithoutTheSecret(t *testing.T) {
 	}
 	assert.Equal(t, "http://127.0.0.1:1/a@b", redactUserinfo("http://127.0.0.1:1/a@b"))
 	assert.Equal(t, "127.0.0.1:1", redactUserinfo("127.0.0.1:1"))
+	assert.Equal(t, "http:/127.0.0.1:1/a@b", redactUserinfo("http:/127.0.0.1:1/a@b"))
 }
