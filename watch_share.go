@@ -194,10 +194,10 @@ func (sub *watchSub) leave() {
 	}
 }
 
-// take returns the next item queued for sub, waiting for one. It returns
-// ok false once sub has left its share and has nothing queued, with the
-// subscriber's cursor (0 if it never got one); an error only when ctx
-// ends.
+// take returns the next item queued for sub, waiting for one, with the
+// subscriber's cursor after it (0 while it has none). It returns ok false
+// once sub has left its share and has nothing queued; an error only when
+// ctx ends, with where the subscriber's own polls resume (resumeAt).
 func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok bool, err error) {
 	s := sub.share
 	for {
@@ -210,8 +210,9 @@ func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok 
 			if sub.head++; sub.head == len(sub.queue) {
 				sub.queue, sub.head = sub.queue[:0], 0
 			}
+			cursor = sub.cursor
 			s.mu.Unlock()
-			return it, 0, true, nil
+			return it, cursor, true, nil
 		}
 		if sub.left {
 			sub.waiting = false
@@ -225,11 +226,22 @@ func (sub *watchSub) take(ctx context.Context) (it shareItem, cursor uint64, ok 
 		case <-ctx.Done():
 			s.mu.Lock()
 			sub.waiting = false
+			cursor = sub.resumeAt()
 			s.mu.Unlock()
-			return shareItem{}, 0, false, ctx.Err()
+			return shareItem{}, cursor, false, ctx.Err()
 		case <-sub.ready:
 		}
 	}
+}
+
+// resumeAt is where the subscriber's own polls start if it leaves now:
+// its first event still queued, or its cursor (0 while it has none). The
+// share's mu is held.
+func (sub *watchSub) resumeAt() uint64 {
+	if sub.head < len(sub.queue) && sub.queue[sub.head].resp != nil {
+		return sub.queue[sub.head].resp.Node.ModifiedIndex
+	}
+	return sub.cursor
 }
 
 // run is the share's goroutine: it polls while the share has subscribers
@@ -410,6 +422,12 @@ func (w *httpWatcher) nextShared(ctx context.Context) (res *Response, ok bool, e
 	it, cursor, ok, err := sub.take(ctx)
 	switch {
 	case err != nil:
+		if w.next == 0 {
+			// A watcher without a cursor keeps the one the share's
+			// headers gave it (rule 3: a caller giving up ends an
+			// empty poll), or its first event queued.
+			w.next = cursor
+		}
 		w.leaveShare()
 		return nil, true, err
 	case !ok:
@@ -423,6 +441,9 @@ func (w *httpWatcher) nextShared(ctx context.Context) (res *Response, ok bool, e
 		return nil, false, nil
 	case it.err != nil:
 		w.link.sub.Store(nil)
+		if w.next == 0 {
+			w.next = cursor
+		}
 		return nil, true, it.err
 	case it.late && w.next != 0 && w.next+shareLagMax < it.known:
 		// Slow, and far behind the store: its own poll might meet a

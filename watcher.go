@@ -352,7 +352,9 @@ func (s *watchSpec) poll(ctx context.Context, next uint64, onHeaders func(index 
 	}
 	resp.Body.Close()
 	if ctx.Err() != nil {
-		return nil, next, ctx.Err()
+		// The caller gave up: an empty poll too (its headers may have
+		// given a poll without a cursor one).
+		return nil, afterEmpty(next, registered), ctx.Err()
 	}
 	if errors.Is(err, ErrEmptyBody) || pctx.Err() != nil || isCutOff(err) {
 		// The poll ended without an event: an empty answer, a poll we

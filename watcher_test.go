@@ -450,3 +450,85 @@ func TestWatcherEventNotDelayedByProbe(t *testing.T) {
 		t.Fatalf("the event took %v: it waited for the probe (timeout 10s)", d)
 	}
 }
+
+// watchHeadersSeen signals each watch attempt that got its headers.
+type watchHeadersSeen struct{ ch chan struct{} }
+
+func (h watchHeadersSeen) CallStart(ctx context.Context, _ CallInfo) context.Context { return ctx }
+func (h watchHeadersSeen) AttemptStart(ctx context.Context, _ AttemptInfo) context.Context {
+	return ctx
+}
+func (h watchHeadersSeen) AttemptEnd(_ context.Context, a AttemptInfo, end AttemptEnd) {
+	if a.Call.Kind == KindWatch && end.Class == AttemptOK {
+		h.ch <- struct{}{}
+	}
+}
+func (h watchHeadersSeen) CallEnd(context.Context, CallInfo, CallEnd) {}
+
+// TestWatcherFromNowGivenUpAfterHeaders: a watcher without a cursor whose
+// first poll got its headers (X-Etcd-Index 10) and whose caller then gave
+// up resumes at 11 (protocol §6.2 rule 3: a caller giving up ends an empty
+// poll), not "from now" again, which would lose an event at 11 written
+// between the two calls of Next.
+func TestWatcherFromNowGivenUpAfterHeaders(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("OwnPoll=%v", own), func(t *testing.T) {
+			s, srv := newWatchScript(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				if n == 0 {
+					watchHeaders(w, 10)
+					<-r.Context().Done()
+					return
+				}
+				watchHeaders(w, 12)
+				if r.URL.Query().Get("waitIndex") == "11" {
+					event(w, "/k", 11)
+				} else {
+					<-r.Context().Done()
+				}
+			})
+			seen := watchHeadersSeen{make(chan struct{}, 8)}
+			wt := newTestKeys(t, Config{Endpoints: []string{srv.URL}, Hooks: seen}).Watcher("/k", &WatcherOptions{OwnPoll: own})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := wt.Next(ctx)
+				done <- err
+			}()
+			select {
+			case <-seen.ch:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no headers")
+			}
+			if !own {
+				// The share takes the headers' index after the attempt's
+				// end: wait until the watcher's subscription has it.
+				w := wt.(*httpWatcher)
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					sub := w.link.sub.Load()
+					sub.share.mu.Lock()
+					c := sub.cursor
+					sub.share.mu.Unlock()
+					if c != 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the subscription got no cursor")
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			cancel()
+			if err := <-done; err != context.Canceled {
+				t.Fatalf("first Next: %v", err)
+			}
+			ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel2()
+			resp, err := wt.Next(ctx2)
+			if err != nil || resp.Node.ModifiedIndex != 11 {
+				t.Fatalf("event 11 lost: %+v, %v (waitIndexes %v)", resp, err, s.waitIndexes())
+			}
+		})
+	}
+}
