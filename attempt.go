@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -34,6 +35,10 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 	// plain read's).
 	var trace *httptrace.ClientTrace
 	var wrote *atomic.Bool
+	// getConn is set when the transport asks for a connection: one that
+	// never does runs no httptrace hooks (a Config.Transport not built
+	// on net/http's), and wrote then says nothing.
+	var getConn *atomic.Bool
 	if !r.replayable {
 		wrote = new(atomic.Bool)
 		if capped {
@@ -51,6 +56,8 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 			st.timeout, st.capped = timeout, false
 		}
 		trace = &httptrace.ClientTrace{}
+		getConn = new(atomic.Bool)
+		trace.GetConn = func(string) { getConn.Store(true) }
 		trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				wrote.Store(true)
@@ -100,13 +107,20 @@ func (c *httpClusterClient) attempt(ctx context.Context, ep *endpoint, r *reques
 		if trace == nil {
 			trace = &httptrace.ClientTrace{}
 		}
-		trace.GetConn = func(string) { st.connecting() }
+		trace.GetConn = func(string) {
+			if getConn != nil {
+				getConn.Store(true)
+			}
+			st.connecting()
+		}
 		trace.GotConn = func(httptrace.GotConnInfo) { st.connected() }
 	}
 	if trace != nil {
 		actx = httptrace.WithClientTrace(actx, trace)
 	}
-	mayHaveSent := func() bool { return wrote != nil && wrote.Load() }
+	mayHaveSent := func() bool {
+		return wrote != nil && (wrote.Load() || !getConn.Load() && !dialFailed(err))
+	}
 
 	u := &st.url
 	u.Scheme = ep.url.Scheme
@@ -521,6 +535,13 @@ func (c *httpClusterClient) askVersion(ctx context.Context, ep *endpoint, timeou
 
 // attemptError replaces the context error of a request cancelled by the
 // per-attempt timeout or by Close with that cause.
+// dialFailed reports whether err says that no connection was made (a
+// dial error), so that nothing was sent, whatever the transport.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 func attemptError(actx context.Context, err error) error {
 	if cause := context.Cause(actx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 		var te *AttemptTimeoutError

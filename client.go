@@ -161,6 +161,12 @@ type Config struct {
 
 	// Transport is used by the Client to drive HTTP requests. If not
 	// provided, DefaultTransport will be used.
+	//
+	// The client learns that a write was not sent (and may go to another
+	// endpoint) from net/http's httptrace hooks. With a transport that
+	// runs none, a failed write that cannot be resent (see
+	// OutcomeUnknownError) is taken to have possibly been sent, unless
+	// its error is a dial error (*net.OpError with Op "dial").
 	Transport CancelableTransport
 
 	// CheckRedirect specifies the policy for handling HTTP redirects.

@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,4 +68,60 @@ func TestCloseDuringWriteIsUnknownOutcome(t *testing.T) {
 	require.NoError(t, c2.Close())
 	err = <-done
 	require.True(t, errors.Is(err, ErrClosed) && !errors.Is(err, ErrOutcomeUnknown), "read: %v", err)
+}
+
+// hooklessTransport is a Config.Transport not built on net/http's client,
+// so that no httptrace hook runs: it delivers each request through a
+// transport of its own, then, for a POST, loses the answer. A dial that
+// fails is returned as it is.
+type hooklessTransport struct {
+	inner  http.RoundTripper
+	writes atomic.Int32
+}
+
+func (t *hooklessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	out, err := http.NewRequestWithContext(context.Background(), req.Method, req.URL.String(), req.Body)
+	if err != nil {
+		return nil, err
+	}
+	out.Header = req.Header.Clone()
+	out.ContentLength = req.ContentLength
+	resp, err := t.inner.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	if req.Method == http.MethodPost {
+		t.writes.Add(1)
+		resp.Body.Close()
+		return nil, io.ErrUnexpectedEOF // the answer was lost
+	}
+	return resp, nil
+}
+
+func (t *hooklessTransport) CancelRequest(*http.Request) {}
+
+// TestWriteNotResentThroughHooklessTransport: a write that cannot be
+// resent is not resent when the transport runs no httptrace hooks (the
+// client cannot tell it was written): it is delivered once and the caller
+// gets ErrOutcomeUnknown. A dial that failed still fails over.
+func TestWriteNotResentThroughHooklessTransport(t *testing.T) {
+	a, b := newFake(t), newFake(t)
+	inner := &http.Transport{}
+	defer inner.CloseIdleConnections()
+	tr := &hooklessTransport{inner: inner}
+	c := newAPIClient(t, Config{Transport: tr}, a, b)
+	_, err := NewKeysAPI(c).CreateInOrder(context.Background(), "/q", "v", nil)
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	require.EqualValues(t, 1, tr.writes.Load(), "deliveries of the POST")
+
+	// The first endpoint refuses connections: the write goes to the second.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	cl, err := New(Config{Endpoints: []string{dead, b.URL}, Transport: &hooklessTransport{inner: inner}, Selector: firstOf(dead, b.URL)})
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = NewKeysAPI(cl).Create(context.Background(), "/k", "v")
+	require.NoError(t, err)
 }
