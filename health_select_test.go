@@ -333,13 +333,18 @@ func TestEndpointDownOnRemoval(t *testing.T) {
 	}
 }
 
-func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
+// laggingB is a client with MonotonicReads over members a and c at index
+// 100 and b at 50 (quorum reads answer 120, at the hosts it appends to
+// quorumAt), whose floor a read at a raised to 100, and whose reads now go
+// to b, then c.
+func laggingB(t *testing.T) (c *httpClusterClient, quorumAt *[]string) {
+	t.Helper()
 	rt := newFakeRT()
-	var quorumAt []string
+	quorumAt = new([]string)
 	plain := func(index uint64) func(*http.Request) (*http.Response, error) {
 		return func(req *http.Request) (*http.Response, error) {
 			if strings.Contains(req.URL.RawQuery, "quorum=true") {
-				quorumAt = append(quorumAt, req.URL.Host)
+				*quorumAt = append(*quorumAt, req.URL.Host)
 				return answer(req, 200, 120, `{}`), nil
 			}
 			return answer(req, 200, index, `{}`), nil
@@ -350,18 +355,23 @@ func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
 	rt.set("c:2379", plain(100))
 	order := []string{ua}
 	sel := SelectorFunc(func(i RequestInfo, cs []Endpoint) int { return preferOrder(order...).Select(i, cs) })
-	c, _, _ := healthClient(t, rt, Config{MonotonicReads: true, Selector: sel})
-	ctx := context.Background()
-	if _, err := read(ctx, c); err != nil {
+	c, _, _ = healthClient(t, rt, Config{MonotonicReads: true, Selector: sel})
+	if _, err := read(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	order = []string{ub, uc}
+	return c, quorumAt
+}
+
+func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
+	c, qa := laggingB(t)
+	ctx := context.Background()
 	ep, err := read(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep != uc || len(quorumAt) != 1 || quorumAt[0] != "c:2379" {
-		t.Errorf("stale answer at b: returned from %s, quorum reads at %v; want a quorum read at c", ep, quorumAt)
+	if ep != uc || len(*qa) != 1 || (*qa)[0] != "c:2379" {
+		t.Errorf("stale answer at b: returned from %s, quorum reads at %v; want a quorum read at c", ep, *qa)
 	}
 	if s := c.Stats(); s.StaleReads != 1 {
 		t.Errorf("StaleReads = %d", s.StaleReads)
@@ -375,38 +385,18 @@ func TestMonotonicReadsUpgradeToQuorum(t *testing.T) {
 // the lagging member's answer as it is, where the same read without it is
 // sent again as a quorum read.
 func TestWithoutMonotonicReads(t *testing.T) {
-	rt := newFakeRT()
-	var quorumAt []string
-	plain := func(index uint64) func(*http.Request) (*http.Response, error) {
-		return func(req *http.Request) (*http.Response, error) {
-			if strings.Contains(req.URL.RawQuery, "quorum=true") {
-				quorumAt = append(quorumAt, req.URL.Host)
-				return answer(req, 200, 120, `{}`), nil
-			}
-			return answer(req, 200, index, `{}`), nil
-		}
-	}
-	rt.set("a:2379", plain(100))
-	rt.set("b:2379", plain(50)) // lagging
-	rt.set("c:2379", plain(100))
-	order := []string{ua}
-	sel := SelectorFunc(func(i RequestInfo, cs []Endpoint) int { return preferOrder(order...).Select(i, cs) })
-	c, _, _ := healthClient(t, rt, Config{MonotonicReads: true, Selector: sel})
+	c, qa := laggingB(t)
 	ctx := context.Background()
-	if _, err := read(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	order = []string{ub, uc}
 	ep, err := read(WithoutMonotonicReads(ctx), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep != ub || len(quorumAt) != 0 || c.Stats().StaleReads != 0 {
-		t.Errorf("answered from %s, quorum reads at %v, %d stale reads; want b's answer as it is", ep, quorumAt, c.Stats().StaleReads)
+	if ep != ub || len(*qa) != 0 || c.Stats().StaleReads != 0 {
+		t.Errorf("answered from %s, quorum reads at %v, %d stale reads; want b's answer as it is", ep, *qa, c.Stats().StaleReads)
 	}
 	// The guard still holds for the reads that do not ask to be left alone.
-	if ep, err = read(ctx, c); err != nil || ep != uc || len(quorumAt) != 1 {
-		t.Errorf("without it: answered from %s (%v), quorum reads at %v; want a quorum read at c", ep, err, quorumAt)
+	if ep, err = read(ctx, c); err != nil || ep != uc || len(*qa) != 1 {
+		t.Errorf("without it: answered from %s (%v), quorum reads at %v; want a quorum read at c", ep, err, *qa)
 	}
 }
 

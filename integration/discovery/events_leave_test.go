@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -15,21 +14,19 @@ import (
 	"github.com/etcdv2/client/events"
 	"github.com/etcdv2/client/integration/backend"
 	"github.com/etcdv2/client/integration/testbed"
+	"github.com/etcdv2/client/internal/leakcheck"
 )
 
 // sharedPolls counts the goroutines running a shared long poll of the
 // native client.
 func sharedPolls() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
+	n := 0
+	for _, g := range leakcheck.Stacks() {
+		if strings.Contains(g, "(*watchShare).run(") {
+			n++
 		}
-		buf = make([]byte, 2*len(buf))
 	}
-	return strings.Count(string(buf), "(*watchShare).run(")
+	return n
 }
 
 // storeWatchers returns the number of watchers the member holds.
